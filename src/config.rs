@@ -1,0 +1,540 @@
+//! Connection strings and the option structs of engines and histories.
+
+use std::fmt::{self, Write as _};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use tokio_postgres::config::Host;
+
+use crate::error::{Error, Result};
+use crate::retry::RetryPolicy;
+use crate::sql::Ident;
+
+/// How a connection uses TLS, as in libpq's `sslmode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SslMode {
+    /// Never use TLS.
+    Disable,
+    /// Use TLS when it is available, plain text otherwise (libpq's default).
+    #[default]
+    Prefer,
+    /// Always use TLS, without checking the server's certificate.
+    Require,
+    /// Always use TLS and check that a trusted CA signed the server's certificate.
+    VerifyCa,
+    /// As `VerifyCa`, and check that the certificate names the host.
+    VerifyFull,
+}
+
+impl SslMode {
+    fn parse(value: &str) -> Result<SslMode> {
+        Ok(match value {
+            "disable" => SslMode::Disable,
+            "allow" | "prefer" => SslMode::Prefer,
+            "require" => SslMode::Require,
+            "verify-ca" => SslMode::VerifyCa,
+            "verify-full" => SslMode::VerifyFull,
+            other => {
+                return Err(Error::Config(format!(
+                    "sslmode {other:?} is not one of disable, allow, prefer, require, verify-ca, verify-full"
+                )))
+            }
+        })
+    }
+}
+
+/// A parsed connection string.
+///
+/// Accepts `postgresql://`, `postgres://` and `cockroachdb://` URLs (also
+/// SQLAlchemy's `cockroachdb+psycopg://` style, so a Python service's setting
+/// can be shared as it is) and libpq `key=value` strings. The `ssl*` options
+/// are read here rather than by `tokio-postgres`, which knows neither
+/// `verify-ca`/`verify-full` nor the certificate paths.
+///
+/// ```
+/// use langchain_cockroachdb::{ConnectionConfig, SslMode};
+///
+/// let cfg: ConnectionConfig =
+///     "cockroachdb://root@localhost/defaultdb?sslmode=disable".parse().unwrap();
+/// assert_eq!(cfg.target(), "localhost:26257"); // CockroachDB's port by default
+/// assert_eq!(cfg.ssl_mode(), SslMode::Disable);
+///
+/// let err = "postgresql://bob:s3cret@host:notaport/db".parse::<ConnectionConfig>().unwrap_err();
+/// assert!(!err.to_string().contains("s3cret"));
+/// ```
+#[derive(Clone)]
+pub struct ConnectionConfig {
+    pub(crate) pg: tokio_postgres::Config,
+    ssl_mode: SslMode,
+    ssl_root_cert: Option<PathBuf>,
+    ssl_cert: Option<PathBuf>,
+    ssl_key: Option<PathBuf>,
+}
+
+impl FromStr for ConnectionConfig {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let s = s.trim();
+        let mut ssl = SslParams::default();
+        let (pg_text, cockroach) = match s.split_once("://") {
+            Some((scheme, rest)) => (
+                url_without_ssl(rest, &mut ssl)?,
+                scheme_is_cockroach(scheme)?,
+            ),
+            None => (keyword_without_ssl(s, &mut ssl)?, false),
+        };
+        let mut pg = tokio_postgres::Config::from_str(&pg_text)
+            .map_err(|e| Error::Config(format!("invalid connection string: {}", cause(&e))))?;
+        if pg.get_hosts().is_empty() {
+            return Err(Error::Config("the connection string names no host".into()));
+        }
+        if pg.get_user().is_none_or(str::is_empty) {
+            return Err(Error::Config("the connection string names no user".into()));
+        }
+        if cockroach && pg.get_ports().is_empty() {
+            pg.port(26257);
+        }
+        if pg.get_application_name().is_none() {
+            pg.application_name("langchain-cockroachdb");
+        }
+        let ssl_mode = ssl
+            .mode
+            .as_deref()
+            .map_or(Ok(SslMode::default()), SslMode::parse)?;
+        Ok(ConnectionConfig {
+            pg,
+            ssl_mode,
+            ssl_root_cert: ssl.root_cert.map(PathBuf::from),
+            ssl_cert: ssl.cert.map(PathBuf::from),
+            ssl_key: ssl.key.map(PathBuf::from),
+        })
+    }
+}
+
+impl ConnectionConfig {
+    /// The hosts and ports, as `host:port,host:port` (for messages and logs).
+    pub fn target(&self) -> String {
+        let ports = self.pg.get_ports();
+        let mut out = String::new();
+        for (i, host) in self.pg.get_hosts().iter().enumerate() {
+            let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+            if i > 0 {
+                out.push(',');
+            }
+            match host {
+                Host::Tcp(name) => {
+                    let _ = write!(out, "{name}:{port}");
+                }
+                #[cfg(unix)]
+                Host::Unix(path) => {
+                    let _ = write!(out, "{}/.s.PGSQL.{port}", path.display());
+                }
+            }
+        }
+        out
+    }
+
+    /// The database name, if the string gives one.
+    pub fn dbname(&self) -> Option<&str> {
+        self.pg.get_dbname()
+    }
+
+    /// The user name.
+    pub fn user(&self) -> Option<&str> {
+        self.pg.get_user()
+    }
+
+    /// The `sslmode` (default `prefer`).
+    pub fn ssl_mode(&self) -> SslMode {
+        self.ssl_mode
+    }
+
+    /// `sslrootcert`, `sslcert` and `sslkey`, the CA and client certificate paths.
+    pub fn ssl_files(&self) -> [Option<&std::path::Path>; 3] {
+        [
+            self.ssl_root_cert.as_deref(),
+            self.ssl_cert.as_deref(),
+            self.ssl_key.as_deref(),
+        ]
+    }
+
+    /// Which database this is, for the process-wide table registry: two
+    /// strings that reach the same database as the same user agree.
+    pub(crate) fn identity(&self) -> String {
+        format!(
+            "{}@{}/{}",
+            self.user().unwrap_or_default(),
+            self.target(),
+            self.dbname().unwrap_or_default()
+        )
+    }
+
+    /// The driver config for a plain-text connection, with `connect_timeout`
+    /// filled in unless the string set one. Fails for the `sslmode`s that
+    /// demand TLS, which this build cannot speak.
+    pub(crate) fn plain_text(&self, connect_timeout: Duration) -> Result<tokio_postgres::Config> {
+        if matches!(
+            self.ssl_mode,
+            SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull
+        ) {
+            return Err(Error::Config(format!(
+                "sslmode={} needs TLS, which this version of the crate does not speak yet; \
+                 use sslmode=disable for a local insecure node",
+                match self.ssl_mode {
+                    SslMode::Require => "require",
+                    SslMode::VerifyCa => "verify-ca",
+                    _ => "verify-full",
+                }
+            )));
+        }
+        let mut pg = self.pg.clone();
+        pg.ssl_mode(tokio_postgres::config::SslMode::Disable);
+        if pg.get_connect_timeout().is_none() {
+            pg.connect_timeout(connect_timeout);
+        }
+        Ok(pg)
+    }
+}
+
+impl fmt::Debug for ConnectionConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Written by hand so that the password can never reach a log.
+        f.debug_struct("ConnectionConfig")
+            .field("user", &self.user())
+            .field("target", &self.target())
+            .field("dbname", &self.dbname())
+            .field("ssl_mode", &self.ssl_mode)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Default)]
+struct SslParams {
+    mode: Option<String>,
+    root_cert: Option<String>,
+    cert: Option<String>,
+    key: Option<String>,
+}
+
+impl SslParams {
+    /// Takes the option if it is one of ours; returns `false` to leave it to
+    /// the driver.
+    fn take(&mut self, key: &str, value: String) -> bool {
+        let slot = match key {
+            "sslmode" => &mut self.mode,
+            "sslrootcert" => &mut self.root_cert,
+            "sslcert" => &mut self.cert,
+            "sslkey" => &mut self.key,
+            _ => return false,
+        };
+        *slot = Some(value);
+        true
+    }
+}
+
+fn scheme_is_cockroach(scheme: &str) -> Result<bool> {
+    let base = scheme
+        .split('+')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    match base.as_str() {
+        "postgres" | "postgresql" => Ok(false),
+        "cockroachdb" => Ok(true),
+        _ => Err(Error::Config(format!(
+            "unsupported URL scheme {scheme:?}: use postgresql://, postgres:// or cockroachdb://"
+        ))),
+    }
+}
+
+/// Rewrites `rest` (the URL after `scheme://`) as a `postgresql://` URL
+/// without the `ssl*` query options, which go to `ssl`.
+fn url_without_ssl(rest: &str, ssl: &mut SslParams) -> Result<String> {
+    let (base, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let mut kept = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').ok_or_else(|| {
+            Error::Config(format!(
+                "query option {:?} has no value",
+                decode(pair).unwrap_or_default()
+            ))
+        })?;
+        if !ssl.take(&decode(key)?, decode(value)?) {
+            kept.push(pair);
+        }
+    }
+    let mut url = format!("postgresql://{base}");
+    if !kept.is_empty() {
+        url.push('?');
+        url.push_str(&kept.join("&"));
+    }
+    Ok(url)
+}
+
+fn decode(s: &str) -> Result<String> {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .map(|c| c.into_owned())
+        .map_err(|_| Error::Config("a URL part is not valid UTF-8 after percent-decoding".into()))
+}
+
+/// Rewrites a libpq `key=value` string without the `ssl*` options.
+fn keyword_without_ssl(s: &str, ssl: &mut SslParams) -> Result<String> {
+    let mut out = String::new();
+    for (key, value) in keyword_pairs(s)? {
+        if !ssl.take(&key, value.clone()) {
+            let escaped = value.replace('\\', "\\\\").replace('\'', "\\'");
+            let _ = write!(out, "{key}='{escaped}' ");
+        }
+    }
+    Ok(out)
+}
+
+/// Splits `key = value` pairs the way libpq does: values may be quoted with
+/// single quotes, with `\'` and `\\` escapes inside.
+fn keyword_pairs(s: &str) -> Result<Vec<(String, String)>> {
+    let mut pairs = Vec::new();
+    let mut chars = s.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        if chars.peek().is_none() {
+            return Ok(pairs);
+        }
+        let mut key = String::new();
+        while let Some(c) = chars.next_if(|c| *c != '=' && !c.is_whitespace()) {
+            key.push(c);
+        }
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        if chars.next() != Some('=') {
+            return Err(Error::Config(format!(
+                "expected `=` after {key:?} in the connection string"
+            )));
+        }
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        let mut value = String::new();
+        if chars.next_if_eq(&'\'').is_some() {
+            loop {
+                match chars.next() {
+                    Some('\\') => value.extend(chars.next()),
+                    Some('\'') => break,
+                    Some(c) => value.push(c),
+                    None => {
+                        return Err(Error::Config(format!(
+                            "the quoted value of {key:?} in the connection string is not closed"
+                        )))
+                    }
+                }
+            }
+        } else {
+            while let Some(c) = chars.next_if(|c| !c.is_whitespace()) {
+                value.push(c);
+            }
+        }
+        pairs.push((key, value));
+    }
+}
+
+/// The innermost message of a driver config error: it names options, never
+/// their values, so it is safe to show.
+fn cause(e: &tokio_postgres::Error) -> String {
+    std::error::Error::source(e).map_or_else(|| e.to_string(), ToString::to_string)
+}
+
+/// How a chat history names and uses its table.
+///
+/// ```
+/// use langchain_cockroachdb::HistoryOptions;
+///
+/// let options = HistoryOptions::default().table_name("my_chat_history").schema("chat");
+/// assert_eq!(options.table_name, "my_chat_history");
+/// assert!(options.validate().is_ok());
+/// ```
+#[derive(Clone, Debug)]
+pub struct HistoryOptions {
+    /// The table (default `message_store`, as the Python library).
+    pub table_name: String,
+    /// The schema that holds it (default `public`).
+    pub schema: String,
+    /// Create the table (and schema) on first use, once per process
+    /// (default `true`). Turn it off for a role without DDL rights.
+    pub create_table: bool,
+    /// The largest serialized message accepted, in bytes (default 16 MiB).
+    /// CockroachDB advises keeping rows well under its 64 MiB Raft limit.
+    pub max_message_bytes: usize,
+    /// Retries for this history; `None` uses the engine's policy.
+    pub retry: Option<RetryPolicy>,
+}
+
+impl Default for HistoryOptions {
+    fn default() -> Self {
+        HistoryOptions {
+            table_name: "message_store".into(),
+            schema: "public".into(),
+            create_table: true,
+            max_message_bytes: 16 << 20,
+            retry: None,
+        }
+    }
+}
+
+impl HistoryOptions {
+    /// Sets `table_name`.
+    pub fn table_name(mut self, table_name: impl Into<String>) -> Self {
+        self.table_name = table_name.into();
+        self
+    }
+
+    /// Sets `schema`.
+    pub fn schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = schema.into();
+        self
+    }
+
+    /// Checks the table and schema names without touching a database.
+    pub fn validate(&self) -> Result<()> {
+        Ident::new("schema name", &self.schema)?;
+        Ident::new("table name", &self.table_name)?;
+        Ok(())
+    }
+}
+
+/// Pool and connection settings of an engine.
+///
+/// ```
+/// use std::time::Duration;
+/// use langchain_cockroachdb::EngineOptions;
+///
+/// let options = EngineOptions { pool_size: 20, ..EngineOptions::default() };
+/// assert_eq!(options.connect_timeout, Duration::from_secs(5));
+/// ```
+#[derive(Clone, Debug)]
+pub struct EngineOptions {
+    /// Most connections the pool opens (default 10).
+    pub pool_size: u32,
+    /// How long opening one connection may take (default 5 s), unless the
+    /// connection string sets `connect_timeout`.
+    pub connect_timeout: Duration,
+    /// How long an operation waits for a free pooled connection (default 10 s).
+    pub checkout_timeout: Duration,
+    /// Close connections idle this long (default 10 min).
+    pub idle_timeout: Option<Duration>,
+    /// Close connections this old (default 30 min), so that a pool spreads
+    /// again over a cluster's nodes after one restarts or joins.
+    pub max_lifetime: Option<Duration>,
+    /// Retries of operations that failed in a way that is safe to repeat.
+    pub retry: RetryPolicy,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            pool_size: 10,
+            connect_timeout: Duration::from_secs(5),
+            checkout_timeout: Duration::from_secs(10),
+            idle_timeout: Some(Duration::from_secs(600)),
+            max_lifetime: Some(Duration::from_secs(1800)),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<ConnectionConfig> {
+        s.parse()
+    }
+
+    #[test]
+    fn urls_of_every_scheme() {
+        for url in [
+            "postgresql://root@localhost:26257/defaultdb?sslmode=disable",
+            "postgres://root@localhost:26257/defaultdb?sslmode=disable",
+            "cockroachdb://root@localhost:26257/defaultdb?sslmode=disable",
+            "cockroachdb+psycopg://root@localhost:26257/defaultdb?sslmode=disable",
+        ] {
+            let cfg = parse(url).unwrap();
+            assert_eq!(cfg.target(), "localhost:26257", "{url}");
+            assert_eq!(cfg.dbname(), Some("defaultdb"));
+            assert_eq!(cfg.user(), Some("root"));
+            assert_eq!(cfg.ssl_mode(), SslMode::Disable);
+        }
+    }
+
+    #[test]
+    fn ssl_options_are_ours_and_the_rest_reach_the_driver() {
+        let cfg = parse(
+            "postgresql://app:pw@db.example.com:26257/chat?sslmode=verify-full&sslrootcert=%2Ftmp%2Fca.crt\
+             &sslcert=/c.crt&sslkey=/c.key&options=--cluster%3Dmy-cluster&application_name=bot",
+        )
+        .unwrap();
+        assert_eq!(cfg.ssl_mode(), SslMode::VerifyFull);
+        let [root, cert, key] = cfg.ssl_files();
+        assert_eq!(root.unwrap().to_str(), Some("/tmp/ca.crt"));
+        assert_eq!(cert.unwrap().to_str(), Some("/c.crt"));
+        assert_eq!(key.unwrap().to_str(), Some("/c.key"));
+        assert_eq!(cfg.pg.get_options(), Some("--cluster=my-cluster"));
+        assert_eq!(cfg.pg.get_application_name(), Some("bot"));
+        assert!(cfg.plain_text(Duration::from_secs(1)).is_err());
+    }
+
+    #[test]
+    fn keyword_value_strings() {
+        let cfg = parse(
+            "host=localhost port=5433 user=root dbname='my db' password='it\\'s' sslmode=require",
+        )
+        .unwrap();
+        assert_eq!(cfg.target(), "localhost:5433");
+        assert_eq!(cfg.dbname(), Some("my db"));
+        assert_eq!(cfg.pg.get_password(), Some(&b"it's"[..]));
+        assert_eq!(cfg.ssl_mode(), SslMode::Require);
+        assert_eq!(cfg.pg.get_application_name(), Some("langchain-cockroachdb"));
+    }
+
+    #[test]
+    fn several_hosts() {
+        let cfg = parse("postgresql://root@n1:26257,n2:26258,n3/db").unwrap();
+        assert_eq!(cfg.target(), "n1:26257,n2:26258,n3:5432");
+    }
+
+    #[test]
+    fn malformed_strings_are_config_errors_without_the_password() {
+        for bad in [
+            "mysql://root:hunter2@localhost/db",
+            "postgresql://root:hunter2@localhost:99999/db",
+            "postgresql://root:hunter2@localhost/db?sslmode=sometimes",
+            "postgresql://root:hunter2@localhost/db?bogus=1",
+            "postgresql://root:hunter2@localhost/db?novalue",
+            "postgresql://:hunter2@localhost/db",
+            "postgresql://root:hunter2@/db",
+            "host=localhost user=root password='hunter2",
+            "host=localhost user=root password hunter2",
+            "",
+        ] {
+            let err = parse(bad).unwrap_err();
+            assert!(matches!(err, Error::Config(_)), "{bad}: {err:?}");
+            assert!(!err.to_string().contains("hunter2"), "{bad}: {err}");
+            assert!(!format!("{err:?}").contains("hunter2"), "{bad}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn debug_never_shows_the_password() {
+        let cfg = parse("postgresql://root:hunter2@localhost/db").unwrap();
+        assert!(!format!("{cfg:?}").contains("hunter2"));
+    }
+}
+
+/// A snapshot of an engine's pool, for health endpoints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PoolState {
+    /// Connections open, busy or idle.
+    pub connections: u32,
+    /// Connections open and idle.
+    pub idle: u32,
+}

@@ -1,0 +1,824 @@
+//! LangChain messages, stored exactly as Python's `messages_to_dict` writes them.
+//!
+//! A stored message is `{"type": <type>, "data": {...}}`. [`Message`] keeps the
+//! whole `data` object, so fields this crate does not model (and fields newer
+//! LangChain versions add) survive a read and a write unchanged. Numbers keep
+//! their exact text, integers wider than 64 bits included, because the crate
+//! turns on `serde_json`'s `arbitrary_precision`.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::Error as _;
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+
+/// The `type` of a LangChain message, as `messages_to_dict` spells it.
+///
+/// ```
+/// use langchain_cockroachdb::MessageType;
+///
+/// assert_eq!(MessageType::Ai.as_str(), "ai");
+/// assert_eq!("AIMessageChunk".parse::<MessageType>().unwrap(), MessageType::AiChunk);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MessageType {
+    /// `human` (`HumanMessage`).
+    Human,
+    /// `ai` (`AIMessage`).
+    Ai,
+    /// `system` (`SystemMessage`).
+    System,
+    /// `chat` (`ChatMessage`, with a free-form `role`).
+    Chat,
+    /// `function` (`FunctionMessage`, with a `name`).
+    Function,
+    /// `tool` (`ToolMessage`, with a `tool_call_id`).
+    Tool,
+    /// `remove` (`RemoveMessage`, naming the `id` to remove).
+    Remove,
+    /// `HumanMessageChunk`.
+    HumanChunk,
+    /// `AIMessageChunk`.
+    AiChunk,
+    /// `SystemMessageChunk`.
+    SystemChunk,
+    /// `ChatMessageChunk`.
+    ChatChunk,
+    /// `FunctionMessageChunk`.
+    FunctionChunk,
+    /// `ToolMessageChunk`.
+    ToolChunk,
+}
+
+const ALL_TYPES: [MessageType; 13] = [
+    MessageType::Human,
+    MessageType::Ai,
+    MessageType::System,
+    MessageType::Chat,
+    MessageType::Function,
+    MessageType::Tool,
+    MessageType::Remove,
+    MessageType::HumanChunk,
+    MessageType::AiChunk,
+    MessageType::SystemChunk,
+    MessageType::ChatChunk,
+    MessageType::FunctionChunk,
+    MessageType::ToolChunk,
+];
+
+impl MessageType {
+    /// The name stored in the `type` fields.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageType::Human => "human",
+            MessageType::Ai => "ai",
+            MessageType::System => "system",
+            MessageType::Chat => "chat",
+            MessageType::Function => "function",
+            MessageType::Tool => "tool",
+            MessageType::Remove => "remove",
+            MessageType::HumanChunk => "HumanMessageChunk",
+            MessageType::AiChunk => "AIMessageChunk",
+            MessageType::SystemChunk => "SystemMessageChunk",
+            MessageType::ChatChunk => "ChatMessageChunk",
+            MessageType::FunctionChunk => "FunctionMessageChunk",
+            MessageType::ToolChunk => "ToolMessageChunk",
+        }
+    }
+
+    /// The non-chunk type a chunk type streams (`AiChunk` → `Ai`); other
+    /// types are returned as they are.
+    pub fn base(self) -> MessageType {
+        match self {
+            MessageType::HumanChunk => MessageType::Human,
+            MessageType::AiChunk => MessageType::Ai,
+            MessageType::SystemChunk => MessageType::System,
+            MessageType::ChatChunk => MessageType::Chat,
+            MessageType::FunctionChunk => MessageType::Function,
+            MessageType::ToolChunk => MessageType::Tool,
+            other => other,
+        }
+    }
+}
+
+impl fmt::Display for MessageType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for MessageType {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        ALL_TYPES
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| Error::InvalidMessage(format!("unknown message type {s:?}")))
+    }
+}
+
+/// A LangChain chat message: its type and its `data` object.
+///
+/// Build one with a constructor and `with_*` methods, read it with the
+/// accessors; [`Message::to_dict`] and [`Message::from_dict`] convert to and
+/// from the stored JSON.
+///
+/// ```
+/// use langchain_cockroachdb::{Message, MessageType};
+///
+/// let msg = Message::ai("The capital of France is Paris.")
+///     .with_additional_kwarg("model", "gpt-4")
+///     .with_additional_kwarg("tokens", 12);
+/// assert_eq!(msg.message_type(), MessageType::Ai);
+/// assert_eq!(msg.text(), "The capital of France is Paris.");
+/// assert_eq!(msg.additional_kwargs()["tokens"], 12);
+///
+/// let dict = msg.to_dict();
+/// assert_eq!(dict["type"], "ai");
+/// assert_eq!(dict["data"]["tool_calls"], serde_json::json!([]));
+/// assert_eq!(Message::from_dict(dict).unwrap(), msg);
+/// ```
+///
+/// Two messages are equal when their JSON values are, numbers compared by
+/// value as JSONB and Python do (`1e-07` equals `0.0000001`, `1.0` equals `1`).
+#[derive(Clone, Debug)]
+pub struct Message {
+    kind: MessageType,
+    data: Map<String, Value>,
+}
+
+impl Message {
+    fn build(kind: MessageType, content: Value, required: Option<(&str, String)>) -> Message {
+        let mut data = Map::new();
+        data.insert("content".into(), content);
+        if let Some((key, value)) = required {
+            data.insert(key.into(), Value::String(value));
+        }
+        fill_defaults(kind, &mut data);
+        Message { kind, data }
+    }
+
+    /// A `human` message (`HumanMessage`). `content` is text or a list of parts.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::Message;
+    /// let msg = Message::human("What's the weather?");
+    /// assert_eq!(msg.text(), "What's the weather?");
+    /// ```
+    pub fn human(content: impl Into<Content>) -> Message {
+        Message::build(MessageType::Human, content.into().0, None)
+    }
+
+    /// An `ai` message (`AIMessage`).
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::Message;
+    /// assert_eq!(Message::ai("Hi!").message_type().as_str(), "ai");
+    /// ```
+    pub fn ai(content: impl Into<Content>) -> Message {
+        Message::build(MessageType::Ai, content.into().0, None)
+    }
+
+    /// A `system` message (`SystemMessage`).
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::Message;
+    /// let msg = Message::system("You are a helpful assistant");
+    /// assert_eq!(msg.message_type().as_str(), "system");
+    /// ```
+    pub fn system(content: impl Into<Content>) -> Message {
+        Message::build(MessageType::System, content.into().0, None)
+    }
+
+    /// A `chat` message with a free-form `role` (`ChatMessage`).
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::Message;
+    /// assert_eq!(Message::chat("critic", "Too long.").role(), Some("critic"));
+    /// ```
+    pub fn chat(role: impl Into<String>, content: impl Into<Content>) -> Message {
+        Message::build(
+            MessageType::Chat,
+            content.into().0,
+            Some(("role", role.into())),
+        )
+    }
+
+    /// A `function` message carrying a function's result (`FunctionMessage`).
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::Message;
+    /// let msg = Message::function("get_weather", "Weather: 72°F, Sunny");
+    /// assert_eq!(msg.name(), Some("get_weather"));
+    /// ```
+    pub fn function(name: impl Into<String>, content: impl Into<Content>) -> Message {
+        Message::build(
+            MessageType::Function,
+            content.into().0,
+            Some(("name", name.into())),
+        )
+    }
+
+    /// A `tool` message answering the tool call `tool_call_id` (`ToolMessage`).
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::Message;
+    /// let msg = Message::tool("call_abc123", "21 degrees and clear");
+    /// assert_eq!(msg.tool_call_id(), Some("call_abc123"));
+    /// assert_eq!(msg.get("status").unwrap(), "success");
+    /// ```
+    pub fn tool(tool_call_id: impl Into<String>, content: impl Into<Content>) -> Message {
+        Message::build(
+            MessageType::Tool,
+            content.into().0,
+            Some(("tool_call_id", tool_call_id.into())),
+        )
+    }
+
+    /// A `remove` message asking LangGraph to drop the message with this id
+    /// (`RemoveMessage`).
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::Message;
+    /// assert_eq!(Message::remove("msg-1").id(), Some("msg-1"));
+    /// ```
+    pub fn remove(id: impl Into<String>) -> Message {
+        Message::build(
+            MessageType::Remove,
+            Value::String(String::new()),
+            Some(("id", id.into())),
+        )
+    }
+
+    /// Reads a message from its dict form, `{"type": ..., "data": {...}}`,
+    /// filling LangChain's defaults for missing fields.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::Message;
+    /// use serde_json::json;
+    ///
+    /// let msg = Message::from_dict(json!({"type": "human", "data": {"content": "x"}})).unwrap();
+    /// assert_eq!(msg.to_dict()["data"]["additional_kwargs"], json!({}));
+    ///
+    /// let err = Message::from_dict(json!({"type": "chat", "data": {"content": "x"}})).unwrap_err();
+    /// assert!(err.to_string().contains("role"));
+    /// ```
+    pub fn from_dict(dict: Value) -> Result<Message> {
+        let Value::Object(mut top) = dict else {
+            return Err(invalid(format!(
+                "expected an object {{\"type\": ..., \"data\": {{...}}}}, got {}",
+                json_kind(&dict)
+            )));
+        };
+        let kind = match top.remove("type") {
+            Some(Value::String(s)) => s.parse::<MessageType>()?,
+            Some(other) => {
+                return Err(invalid(format!(
+                    "\"type\" must be a string, got {}",
+                    json_kind(&other)
+                )))
+            }
+            None => return Err(invalid("missing \"type\"")),
+        };
+        let data = match top.remove("data") {
+            Some(Value::Object(data)) => data,
+            Some(other) => {
+                return Err(invalid(format!(
+                    "\"data\" must be an object, got {}",
+                    json_kind(&other)
+                )))
+            }
+            None => return Err(invalid("missing \"data\"")),
+        };
+        Message::from_data(kind, data)
+    }
+
+    /// Reads a message from the JSON text of its dict form.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::Message;
+    /// let msg = Message::from_json(br#"{"type":"ai","data":{"content":"hi"}}"#).unwrap();
+    /// assert_eq!(msg.text(), "hi");
+    /// assert!(Message::from_json(b"{oops").is_err());
+    /// ```
+    pub fn from_json(json: &[u8]) -> Result<Message> {
+        let value: Value =
+            serde_json::from_slice(json).map_err(|e| invalid(format!("not valid JSON: {e}")))?;
+        Message::from_dict(value)
+    }
+
+    fn from_data(kind: MessageType, mut data: Map<String, Value>) -> Result<Message> {
+        match data.get("type") {
+            None => {}
+            Some(Value::String(t)) if t == kind.as_str() => {}
+            Some(other) => {
+                return Err(invalid(format!(
+                    "data.type {other} does not match the message type {:?}",
+                    kind.as_str()
+                )))
+            }
+        }
+        if kind == MessageType::Remove {
+            data.entry("content")
+                .or_insert_with(|| Value::String(String::new()));
+        }
+        match data.get("content") {
+            Some(Value::String(_) | Value::Array(_)) => {}
+            Some(other) => {
+                return Err(invalid(format!(
+                    "\"content\" must be a string or a list, got {}",
+                    json_kind(other)
+                )))
+            }
+            None => return Err(invalid(format!("a {kind} message needs \"content\""))),
+        }
+        for (key, shape) in field_shapes(kind) {
+            check_shape(kind, &data, key, *shape)?;
+        }
+        if kind == MessageType::Remove && !is_empty_content(&data["content"]) {
+            return Err(invalid("a remove message cannot have content"));
+        }
+        fill_defaults(kind, &mut data);
+        Ok(Message { kind, data })
+    }
+
+    /// The dict form, `{"type": ..., "data": {...}}`: exactly what Python's
+    /// `messages_to_dict([message])[0]` gives and what the table stores.
+    pub fn to_dict(&self) -> Value {
+        let mut top = Map::new();
+        top.insert("type".into(), Value::String(self.kind.as_str().into()));
+        top.insert("data".into(), Value::Object(self.data.clone()));
+        Value::Object(top)
+    }
+
+    /// The dict form as compact JSON text.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::Message;
+    /// let json = Message::human("hi").to_json();
+    /// assert_eq!(Message::from_json(json.as_bytes()).unwrap(), Message::human("hi"));
+    /// ```
+    pub fn to_json(&self) -> String {
+        // Serializing a map of strings to JSON values cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// The message's type.
+    pub fn message_type(&self) -> MessageType {
+        self.kind
+    }
+
+    /// The content: a JSON string, or a list of parts (strings and objects
+    /// such as `{"type": "text", "text": ...}` or `{"type": "image_url", ...}`).
+    pub fn content(&self) -> &Value {
+        &self.data["content"]
+    }
+
+    /// The text of the content: the string itself, or the text parts of a
+    /// list joined together (LangChain's `message.text`).
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::Message;
+    /// use serde_json::json;
+    ///
+    /// let msg = Message::human(vec![json!("a "), json!({"type": "text", "text": "b"}),
+    ///                               json!({"type": "image_url", "image_url": {"url": "x"}})]);
+    /// assert_eq!(msg.text(), "a b");
+    /// ```
+    pub fn text(&self) -> Cow<'_, str> {
+        match self.content() {
+            Value::String(s) => Cow::Borrowed(s),
+            Value::Array(parts) => Cow::Owned(
+                parts
+                    .iter()
+                    .filter_map(|part| match part {
+                        Value::String(s) => Some(s.as_str()),
+                        Value::Object(o) if o.get("type") == Some(&Value::from("text")) => {
+                            o.get("text").and_then(Value::as_str)
+                        }
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            _ => Cow::Borrowed(""),
+        }
+    }
+
+    /// The optional `name` (a function message's function name).
+    pub fn name(&self) -> Option<&str> {
+        self.data.get("name").and_then(Value::as_str)
+    }
+
+    /// The optional message `id` (LangChain's, not the table row's).
+    pub fn id(&self) -> Option<&str> {
+        self.data.get("id").and_then(Value::as_str)
+    }
+
+    /// The `role` of a chat message.
+    pub fn role(&self) -> Option<&str> {
+        self.data.get("role").and_then(Value::as_str)
+    }
+
+    /// The `tool_call_id` of a tool message.
+    pub fn tool_call_id(&self) -> Option<&str> {
+        self.data.get("tool_call_id").and_then(Value::as_str)
+    }
+
+    /// The `tool_calls` of an AI message; empty for other types.
+    pub fn tool_calls(&self) -> &[Value] {
+        self.data
+            .get("tool_calls")
+            .and_then(Value::as_array)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Free-form metadata (`additional_kwargs`).
+    pub fn additional_kwargs(&self) -> &Map<String, Value> {
+        object_field(&self.data, "additional_kwargs")
+    }
+
+    /// Provider metadata (`response_metadata`).
+    pub fn response_metadata(&self) -> &Map<String, Value> {
+        object_field(&self.data, "response_metadata")
+    }
+
+    /// Any field of `data`, modelled or not (`usage_metadata`, `artifact`,
+    /// `status`, fields of newer LangChain versions...).
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.data.get(key)
+    }
+
+    /// The whole `data` object.
+    pub fn data(&self) -> &Map<String, Value> {
+        &self.data
+    }
+
+    /// Replaces `additional_kwargs`.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::Message;
+    /// use serde_json::json;
+    ///
+    /// let Some(kwargs) = json!({"timestamp": "2024-01-15T10:30:00"}).as_object().cloned() else { unreachable!() };
+    /// let msg = Message::human("What's the capital of France?").with_additional_kwargs(kwargs);
+    /// assert_eq!(msg.additional_kwargs()["timestamp"], "2024-01-15T10:30:00");
+    /// ```
+    pub fn with_additional_kwargs(mut self, kwargs: Map<String, Value>) -> Message {
+        self.data
+            .insert("additional_kwargs".into(), Value::Object(kwargs));
+        self
+    }
+
+    /// Sets one key of `additional_kwargs`.
+    pub fn with_additional_kwarg(
+        mut self,
+        key: impl Into<String>,
+        value: impl Into<Value>,
+    ) -> Message {
+        let mut kwargs = match self.data.remove("additional_kwargs") {
+            Some(Value::Object(kwargs)) => kwargs,
+            _ => Map::new(),
+        };
+        kwargs.insert(key.into(), value.into());
+        self.with_additional_kwargs(kwargs)
+    }
+
+    /// Replaces `response_metadata`.
+    pub fn with_response_metadata(mut self, metadata: Map<String, Value>) -> Message {
+        self.data
+            .insert("response_metadata".into(), Value::Object(metadata));
+        self
+    }
+
+    /// Sets `name`.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::Message;
+    /// assert_eq!(Message::human("hi").with_name("alice").name(), Some("alice"));
+    /// ```
+    pub fn with_name(mut self, name: impl Into<String>) -> Message {
+        self.data.insert("name".into(), Value::String(name.into()));
+        self
+    }
+
+    /// Sets the LangChain message `id`.
+    pub fn with_id(mut self, id: impl Into<String>) -> Message {
+        self.data.insert("id".into(), Value::String(id.into()));
+        self
+    }
+
+    /// Sets `tool_calls` (each `{"name", "args", "id", "type": "tool_call"}`).
+    /// Only AI messages carry tool calls: on other types this is an error.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::Message;
+    /// use serde_json::json;
+    ///
+    /// let call = json!({"name": "get_weather", "args": {"city": "Paris"}, "id": "call_1", "type": "tool_call"});
+    /// let msg = Message::ai("").with_tool_calls(vec![call]).unwrap();
+    /// assert_eq!(msg.tool_calls()[0]["name"], "get_weather");
+    /// assert!(Message::human("").with_tool_calls(vec![]).is_err());
+    /// ```
+    pub fn with_tool_calls(mut self, tool_calls: Vec<Value>) -> Result<Message> {
+        if self.kind.base() != MessageType::Ai {
+            return Err(invalid(format!(
+                "a {} message cannot carry tool_calls",
+                self.kind
+            )));
+        }
+        self.data
+            .insert("tool_calls".into(), Value::Array(tool_calls));
+        Ok(self)
+    }
+}
+
+impl PartialEq for Message {
+    fn eq(&self, other: &Message) -> bool {
+        self.kind == other.kind && map_eq(&self.data, &other.data)
+    }
+}
+
+fn map_eq(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .all(|(k, v)| b.get(k).is_some_and(|w| json_eq(v, w)))
+}
+
+fn json_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.to_string(), y.to_string());
+            x == y || decimal(&x).is_some_and(|d| decimal(&y) == Some(d))
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(v, w)| json_eq(v, w))
+        }
+        (Value::Object(x), Value::Object(y)) => map_eq(x, y),
+        _ => a == b,
+    }
+}
+
+/// A JSON number as `(negative, significant digits, exponent)`, so that
+/// equal values in any notation compare equal, exactly, at any size.
+fn decimal(text: &str) -> Option<(bool, String, i64)> {
+    let (negative, rest) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (mantissa, exponent) = match rest.find(['e', 'E']) {
+        Some(i) => (&rest[..i], rest[i + 1..].parse::<i64>().ok()?),
+        None => (rest, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = format!("{int}{frac}");
+    let mut exponent = exponent.checked_sub(i64::try_from(frac.len()).ok()?)?;
+    let trimmed = digits.trim_start_matches('0');
+    let significant = trimmed.trim_end_matches('0');
+    if significant.is_empty() {
+        return Some((false, String::new(), 0));
+    }
+    exponent = exponent.checked_add(i64::try_from(trimmed.len() - significant.len()).ok()?)?;
+    Some((negative, significant.to_owned(), exponent))
+}
+
+impl Serialize for Message {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("type", self.kind.as_str())?;
+        map.serialize_entry("data", &self.data)?;
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Message {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        Message::from_dict(Value::deserialize(deserializer)?).map_err(D::Error::custom)
+    }
+}
+
+/// Message content: text, or a list of parts. Built from `&str`, `String`
+/// or `Vec<serde_json::Value>`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Content(Value);
+
+impl From<&str> for Content {
+    fn from(text: &str) -> Self {
+        Content(Value::String(text.to_owned()))
+    }
+}
+
+impl From<String> for Content {
+    fn from(text: String) -> Self {
+        Content(Value::String(text))
+    }
+}
+
+impl From<Vec<Value>> for Content {
+    fn from(parts: Vec<Value>) -> Self {
+        Content(Value::Array(parts))
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Shape {
+    Object,
+    ObjectOrNull,
+    Array,
+    String,
+    StringOrNull,
+    Status,
+}
+
+/// The fields LangChain's pydantic models check, per type. Anything else in
+/// `data` is kept as it is.
+fn field_shapes(kind: MessageType) -> &'static [(&'static str, Shape)] {
+    const COMMON: [(&str, Shape); 4] = [
+        ("additional_kwargs", Shape::Object),
+        ("response_metadata", Shape::Object),
+        ("name", Shape::StringOrNull),
+        ("id", Shape::StringOrNull),
+    ];
+    match kind {
+        MessageType::Ai => &[
+            COMMON[0],
+            COMMON[1],
+            COMMON[2],
+            COMMON[3],
+            ("tool_calls", Shape::Array),
+            ("invalid_tool_calls", Shape::Array),
+            ("usage_metadata", Shape::ObjectOrNull),
+        ],
+        MessageType::AiChunk => &[
+            COMMON[0],
+            COMMON[1],
+            COMMON[2],
+            COMMON[3],
+            ("tool_calls", Shape::Array),
+            ("invalid_tool_calls", Shape::Array),
+            ("usage_metadata", Shape::ObjectOrNull),
+            ("tool_call_chunks", Shape::Array),
+        ],
+        MessageType::Chat | MessageType::ChatChunk => &[
+            COMMON[0],
+            COMMON[1],
+            COMMON[2],
+            COMMON[3],
+            ("role", Shape::String),
+        ],
+        MessageType::Function | MessageType::FunctionChunk => {
+            &[COMMON[0], COMMON[1], ("name", Shape::String), COMMON[3]]
+        }
+        MessageType::Tool | MessageType::ToolChunk => &[
+            COMMON[0],
+            COMMON[1],
+            COMMON[2],
+            COMMON[3],
+            ("tool_call_id", Shape::String),
+            ("status", Shape::Status),
+        ],
+        MessageType::Remove => &[COMMON[0], COMMON[1], COMMON[2], ("id", Shape::String)],
+        _ => &COMMON,
+    }
+}
+
+fn check_shape(
+    kind: MessageType,
+    data: &Map<String, Value>,
+    key: &str,
+    shape: Shape,
+) -> Result<()> {
+    let ok = match (shape, data.get(key)) {
+        (Shape::String, None) => return Err(invalid(format!("a {kind} message needs \"{key}\""))),
+        (_, None) => true,
+        (Shape::Object | Shape::ObjectOrNull, Some(Value::Object(_))) => true,
+        (Shape::ObjectOrNull | Shape::StringOrNull, Some(Value::Null)) => true,
+        (Shape::String | Shape::StringOrNull, Some(Value::String(_))) => true,
+        (Shape::Array, Some(Value::Array(_))) => true,
+        (Shape::Status, Some(Value::String(s))) => s == "success" || s == "error",
+        _ => false,
+    };
+    if ok {
+        return Ok(());
+    }
+    let expected = match shape {
+        Shape::Object => "an object",
+        Shape::ObjectOrNull => "an object or null",
+        Shape::Array => "a list",
+        Shape::String => "a string",
+        Shape::StringOrNull => "a string or null",
+        Shape::Status => "\"success\" or \"error\"",
+    };
+    let got = data.get(key).map_or("nothing", json_kind);
+    Err(invalid(format!(
+        "\"{key}\" of a {kind} message must be {expected}, got {got}"
+    )))
+}
+
+/// The fields `model_dump()` always writes, with the values LangChain gives
+/// them when a dict leaves them out.
+fn fill_defaults(kind: MessageType, data: &mut Map<String, Value>) {
+    let mut default = |key: &str, value: Value| {
+        data.entry(key).or_insert(value);
+    };
+    default("additional_kwargs", Value::Object(Map::new()));
+    default("response_metadata", Value::Object(Map::new()));
+    default("name", Value::Null);
+    default("id", Value::Null);
+    match kind.base() {
+        MessageType::Ai => {
+            default("tool_calls", Value::Array(Vec::new()));
+            default("invalid_tool_calls", Value::Array(Vec::new()));
+            default("usage_metadata", Value::Null);
+            if kind == MessageType::AiChunk {
+                default("tool_call_chunks", Value::Array(Vec::new()));
+                default("chunk_position", Value::Null);
+            }
+        }
+        MessageType::Tool => {
+            default("artifact", Value::Null);
+            default("status", Value::String("success".into()));
+        }
+        _ => {}
+    }
+    data.insert("type".into(), Value::String(kind.as_str().into()));
+}
+
+fn is_empty_content(content: &Value) -> bool {
+    match content {
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    }
+}
+
+fn object_field<'a>(data: &'a Map<String, Value>, key: &str) -> &'a Map<String, Value> {
+    static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+    data.get(key)
+        .and_then(Value::as_object)
+        .unwrap_or_else(|| EMPTY.get_or_init(Map::new))
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_compare_by_value() {
+        for (a, b) in [
+            ("1e-07", "0.0000001"),
+            ("1.0", "1"),
+            ("-0", "0"),
+            ("100", "1e2"),
+            ("1.50", "15E-1"),
+        ] {
+            assert_eq!(decimal(a), decimal(b), "{a} {b}");
+        }
+        for (a, b) in [
+            ("1", "-1"),
+            ("9007199254740993", "9007199254740992"),
+            ("0.1", "0.10000000000000001"),
+        ] {
+            assert_ne!(decimal(a), decimal(b), "{a} {b}");
+        }
+    }
+}
+
+fn invalid(reason: impl Into<String>) -> Error {
+    Error::InvalidMessage(reason.into())
+}
+
+/// Whether any string or key in the value holds U+0000, which PostgreSQL's
+/// JSONB refuses (and so cannot be shared with it).
+pub(crate) fn contains_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(contains_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || contains_nul(v)),
+        _ => false,
+    }
+}
+
+impl Message {
+    pub(crate) fn has_nul(&self) -> bool {
+        self.data
+            .iter()
+            .any(|(k, v)| k.contains('\0') || contains_nul(v))
+    }
+}

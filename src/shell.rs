@@ -1,0 +1,272 @@
+//! What the blocking and the async face share beyond the core: the I/O
+//! control flow, written once as a template that each face expands with
+//! its own driver and pool, and the process-wide registry of engines.
+//!
+//! The template is plain `async` Rust. The async face expands it as it is;
+//! the blocking face expands it under `maybe_async::must_be_sync`, which
+//! drops `async` and `.await`. Neither reads maybe-async's `is_sync`
+//! feature, so both faces can be compiled into one program.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+
+/// The I/O of one face. Expects in scope: `PgManager` (the driver's pool
+/// manager), `Pool`, `pause(Duration)`, and the pool crate's
+/// `ManageConnection` trait; `$face` is `maybe_async::must_be_sync` or
+/// `maybe_async::must_be_async(AFIT)`.
+macro_rules! io_template {
+    ($face:meta) => {
+        /// A pooled connection with its prepared statements.
+        pub(crate) struct Connection {
+            client: Client,
+            statements: $crate::sql::StatementCache,
+        }
+
+        /// Opens pooled connections, keeping the cause of the last failure
+        /// so that a checkout timeout can say why no connection came.
+        pub(crate) struct Manager {
+            inner: PgManager,
+            errors: ::std::sync::Arc<$crate::shell::ConnectErrors>,
+        }
+
+        #[$face]
+        impl ManageConnection for Manager {
+            type Connection = Connection;
+            type Error = ::tokio_postgres::Error;
+
+            async fn connect(&self) -> ::std::result::Result<Connection, ::tokio_postgres::Error> {
+                match self.inner.connect().await {
+                    Ok(client) => Ok(Connection {
+                        client,
+                        statements: Default::default(),
+                    }),
+                    Err(e) => {
+                        self.errors.record(&e);
+                        Err(e)
+                    }
+                }
+            }
+
+            async fn is_valid(
+                &self,
+                conn: &mut Connection,
+            ) -> ::std::result::Result<(), ::tokio_postgres::Error> {
+                conn.client.simple_query("").await.map(drop)
+            }
+
+            fn has_broken(&self, conn: &mut Connection) -> bool {
+                conn.client.is_closed()
+            }
+        }
+
+        #[$face]
+        impl Connection {
+            async fn run(
+                &mut self,
+                request: &$crate::sql::Request<'_>,
+            ) -> $crate::Result<Vec<::tokio_postgres::Row>> {
+                match request {
+                    $crate::sql::Request::Batch(sql) => {
+                        self.client.batch_execute(sql).await?;
+                        Ok(Vec::new())
+                    }
+                    $crate::sql::Request::Statement(sql, params) => {
+                        let statement = self.prepare(sql).await?;
+                        Ok(self.client.query(&statement, params).await?)
+                    }
+                }
+            }
+
+            async fn prepare(&mut self, sql: &str) -> $crate::Result<::tokio_postgres::Statement> {
+                if let Some(statement) = self.statements.get(sql) {
+                    return Ok(statement);
+                }
+                let statement = self.client.prepare(sql).await?;
+                self.statements.insert(sql, statement.clone());
+                Ok(statement)
+            }
+        }
+
+        /// An engine's state, shared by its clones and histories.
+        pub(crate) struct Shared {
+            pool: Pool,
+            config: $crate::ConnectionConfig,
+            options: $crate::EngineOptions,
+            errors: ::std::sync::Arc<$crate::shell::ConnectErrors>,
+        }
+
+        #[$face]
+        impl Shared {
+            fn new(
+                config: $crate::ConnectionConfig,
+                options: $crate::EngineOptions,
+            ) -> $crate::Result<Shared> {
+                if options.pool_size == 0 {
+                    return Err($crate::Error::Config("pool_size must be at least 1".into()));
+                }
+                let errors = ::std::sync::Arc::default();
+                let manager = Manager {
+                    inner: PgManager::new(
+                        config.plain_text(options.connect_timeout)?.into(),
+                        ::tokio_postgres::NoTls,
+                    ),
+                    errors: ::std::sync::Arc::clone(&errors),
+                };
+                // No check on checkout: it would cost a round trip per
+                // operation. A connection that died in the pool fails its
+                // statement, which is then retried on a fresh one.
+                let pool = Pool::builder()
+                    .max_size(options.pool_size)
+                    .min_idle(Some(0))
+                    .test_on_check_out(false)
+                    .connection_timeout(options.checkout_timeout)
+                    .idle_timeout(options.idle_timeout)
+                    .max_lifetime(options.max_lifetime)
+                    .build_unchecked(manager);
+                Ok(Shared {
+                    pool,
+                    config,
+                    options,
+                    errors,
+                })
+            }
+
+            /// Runs `request` for `table`: creates the table first when this
+            /// process has not yet, and retries what is safe to retry.
+            async fn run(
+                &self,
+                table: &$crate::sql::Table,
+                retry: $crate::RetryPolicy,
+                request: &$crate::sql::Request<'_>,
+            ) -> $crate::Result<Vec<::tokio_postgres::Row>> {
+                let mut attempts = $crate::retry::Attempts::new(retry, self.options.pool_size);
+                loop {
+                    let creating = !request.is_batch() && table.needs_create();
+                    let step = if creating {
+                        &$crate::sql::Request::Batch(&table.create)
+                    } else {
+                        request
+                    };
+                    let err = match self.connection().await {
+                        Ok(mut conn) => match conn.run(step).await {
+                            Ok(_) if creating => {
+                                table.mark_created();
+                                continue;
+                            }
+                            Ok(rows) => return Ok(rows),
+                            Err(err) => err,
+                        },
+                        Err(err) => err,
+                    };
+                    match attempts.after_error(&err, table, creating || request.is_batch()) {
+                        Some(wait) => pause(wait).await,
+                        None => return Err(err),
+                    }
+                }
+            }
+
+            /// Creates `table` (and its schema and index) if missing.
+            async fn create_table(
+                &self,
+                table: &$crate::sql::Table,
+                retry: $crate::RetryPolicy,
+            ) -> $crate::Result<()> {
+                self.run(table, retry, &$crate::sql::Request::Batch(&table.create))
+                    .await?;
+                table.mark_created();
+                Ok(())
+            }
+
+            /// Drops `table` if it exists.
+            async fn drop_table(
+                &self,
+                table: &$crate::sql::Table,
+                retry: $crate::RetryPolicy,
+            ) -> $crate::Result<()> {
+                self.run(table, retry, &$crate::sql::Request::Batch(&table.drop))
+                    .await?;
+                table.forget();
+                Ok(())
+            }
+
+            /// The guide's troubleshooting check: `SELECT 1` on a pooled connection.
+            async fn ping(&self) -> $crate::Result<()> {
+                let mut conn = self.connection().await?;
+                conn.run(&$crate::sql::Request::Batch("SELECT 1"))
+                    .await
+                    .map(drop)
+            }
+
+            fn pool_state(&self) -> $crate::PoolState {
+                let state = self.pool.state();
+                $crate::PoolState {
+                    connections: state.connections,
+                    idle: state.idle_connections,
+                }
+            }
+        }
+    };
+}
+pub(crate) use io_template;
+
+/// The cause of the latest failed connection attempt of one pool.
+#[derive(Default)]
+pub(crate) struct ConnectErrors(Mutex<Option<(Instant, String)>>);
+
+impl ConnectErrors {
+    pub(crate) fn record(&self, err: &tokio_postgres::Error) {
+        // The driver's own text says what failed (refused, timed out, name
+        // lookup, authentication) and never includes the password.
+        let cause = match std::error::Error::source(err) {
+            Some(source) => format!("{err}: {source}"),
+            None => err.to_string(),
+        };
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), cause));
+    }
+
+    /// The error for a checkout that started at `started` and got nothing
+    /// within `timeout`: a connection error when opening one failed
+    /// meanwhile, a pool timeout when all connections were simply busy.
+    pub(crate) fn checkout_failed(
+        &self,
+        started: Instant,
+        target: String,
+        timeout: Duration,
+    ) -> Error {
+        match &*self.0.lock().unwrap_or_else(PoisonError::into_inner) {
+            Some((at, cause)) if *at >= started => Error::Connection {
+                target,
+                cause: cause.clone(),
+            },
+            _ => Error::PoolTimeout(timeout),
+        }
+    }
+}
+
+/// Engines made from bare connection strings, so that a history built per
+/// request (the guide's `get_session_history(user_id)`) reuses one pool.
+pub(crate) struct Registry<K, V>(OnceLock<Mutex<HashMap<K, V>>>);
+
+impl<K: Hash + Eq, V: Clone> Registry<K, V> {
+    pub(crate) const fn new() -> Self {
+        Registry(OnceLock::new())
+    }
+
+    pub(crate) fn get_or_try_insert(&self, key: K, make: impl FnOnce() -> Result<V>) -> Result<V> {
+        let mut map = self
+            .0
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(value) = map.get(&key) {
+            return Ok(value.clone());
+        }
+        let value = make()?;
+        map.insert(key, value.clone());
+        Ok(value)
+    }
+}

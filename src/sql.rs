@@ -1,0 +1,412 @@
+//! Every SQL statement of the crate, the names it puts in them, and the
+//! conversions between rows and messages. Nothing here does I/O.
+//!
+//! The SQL runs on CockroachDB v23.2+ and PostgreSQL 13+: `gen_random_uuid()`,
+//! JSONB, TIMESTAMPTZ, `ON CONFLICT`, `unnest(...) WITH ORDINALITY`; no
+//! sequences, no advisory locks.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
+
+use tokio_postgres::types::{FromSql, ToSql, Type};
+use tokio_postgres::{Row, Statement};
+use uuid::Uuid;
+
+use crate::config::HistoryOptions;
+use crate::error::{Error, Result, SqlState};
+use crate::message::Message;
+use crate::retry::RetryPolicy;
+
+/// PostgreSQL's identifier limit (NAMEDATALEN - 1); longer names would be
+/// silently cut there and rejected or kept whole elsewhere.
+const MAX_IDENT_BYTES: usize = 63;
+
+/// A checked table or schema name, always sent double-quoted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Ident(String);
+
+impl Ident {
+    pub(crate) fn new(what: &'static str, value: &str) -> Result<Ident> {
+        let reason = if value.is_empty() {
+            Some("it is empty")
+        } else if value.len() > MAX_IDENT_BYTES {
+            Some("it is longer than 63 bytes")
+        } else if value.starts_with(|c: char| c.is_ascii_digit()) {
+            Some("it starts with a digit")
+        } else if !value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            Some("only ASCII letters, digits and underscores are allowed")
+        } else {
+            None
+        };
+        match reason {
+            Some(reason) => Err(Error::InvalidIdentifier {
+                what,
+                value: value.into(),
+                reason,
+            }),
+            None => Ok(Ident(value.into())),
+        }
+    }
+
+    /// Quoted, so that reserved words work and case is kept: `"Chat"` and
+    /// `chat` are two tables, as in any SQL client that quotes.
+    fn quoted(&self) -> String {
+        format!("\"{}\"", self.0)
+    }
+}
+
+/// Checks a session id: any non-empty text without U+0000, which neither
+/// server stores in TEXT.
+pub(crate) fn check_session_id(session_id: &str) -> Result<()> {
+    let reason = if session_id.is_empty() {
+        "it is empty"
+    } else if session_id.contains('\0') {
+        "it contains U+0000"
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidIdentifier {
+        what: "session id",
+        value: session_id.into(),
+        reason,
+    })
+}
+
+/// Tables this process has created (or found), by database and name, so
+/// that `CREATE TABLE IF NOT EXISTS` runs once per process and table rather
+/// than on every call.
+fn created_tables() -> std::sync::MutexGuard<'static, HashSet<String>> {
+    static CREATED: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+    // The set stays consistent even if a holder panicked: inserts and
+    // removals are single calls.
+    CREATED
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One chat table: its statements, written once here for both faces.
+#[derive(Debug)]
+pub(crate) struct Table {
+    key: String,
+    auto_create: bool,
+    /// A fast path in front of the process-wide set.
+    created: AtomicBool,
+    pub(crate) create: String,
+    pub(crate) drop: String,
+    pub(crate) insert: String,
+    pub(crate) select: String,
+    pub(crate) clear: String,
+}
+
+impl Table {
+    pub(crate) fn new(database: &str, options: &HistoryOptions) -> Result<Table> {
+        let schema = Ident::new("schema name", &options.schema)?;
+        let table = Ident::new("table name", &options.table_name)?;
+        let name = format!("{}.{}", schema.quoted(), table.quoted());
+        let index = Ident(index_name(&table.0));
+
+        // CockroachDB has `public` built in and may refuse to "create" it, so
+        // only other schemas are created.
+        let create_schema = if schema.0 == "public" {
+            String::new()
+        } else {
+            format!("CREATE SCHEMA IF NOT EXISTS {};\n", schema.quoted())
+        };
+        // The guide's schema, column for column, so that the Python library
+        // can share the table. The index serves every read of a session in
+        // order; CockroachDB adds the primary key (`id`) to it implicitly,
+        // PostgreSQL breaks the rare `created_at` ties with an incremental sort.
+        let create = format!(
+            "{create_schema}CREATE TABLE IF NOT EXISTS {name} (
+    id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
+    session_id TEXT NOT NULL,
+    message JSONB NOT NULL,
+    created_at TIMESTAMPTZ DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS {index} ON {name} (session_id, created_at);",
+            index = index.quoted()
+        );
+        // One statement for one message or many, so a batch is atomic.
+        // - Ids are chosen by the client before the first try, and a retry
+        //   after an ambiguous commit hits ON CONFLICT and writes nothing twice.
+        // - Order: each row gets its position in microseconds on top of a base
+        //   time, like the Python library. The base is never earlier than just
+        //   after the session's newest row: `now()` alone could go backwards
+        //   between two quick calls (a big batch reaches further ahead than
+        //   the next call's `now()`, or another CockroachDB gateway's clock
+        //   lags). The max() reads one entry of the (session_id, created_at)
+        //   index.
+        // - Messages travel as TEXT and are cast: arrays of JSONB are not
+        //   accepted by every CockroachDB version this crate supports.
+        let insert = format!(
+            "INSERT INTO {name} (id, session_id, message, created_at)
+SELECT m.id, $1, m.message::JSONB,
+       GREATEST(now(), COALESCE((SELECT max(created_at) FROM {name} WHERE session_id = $1::TEXT)
+                                + INTERVAL '1 microsecond', now()))
+       + (m.ord - 1) * INTERVAL '1 microsecond'
+FROM unnest($2::UUID[], $3::TEXT[]) WITH ORDINALITY AS m (id, message, ord)
+ON CONFLICT (id) DO NOTHING"
+        );
+        // `id` breaks ties of `created_at` (rows another client wrote in one
+        // microsecond) the same way on every read.
+        let select =
+            format!("SELECT id, message FROM {name} WHERE session_id = $1 ORDER BY created_at, id");
+        let clear = format!("DELETE FROM {name} WHERE session_id = $1");
+        let drop = format!("DROP TABLE IF EXISTS {name}");
+        Ok(Table {
+            key: format!("{database}/{name}"),
+            auto_create: options.create_table,
+            created: AtomicBool::new(false),
+            create,
+            drop,
+            insert,
+            select,
+            clear,
+        })
+    }
+
+    /// Whether the table must be created before the next statement.
+    pub(crate) fn needs_create(&self) -> bool {
+        if !self.auto_create || self.created.load(Ordering::Relaxed) {
+            return false;
+        }
+        if created_tables().contains(&self.key) {
+            self.created.store(true, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    pub(crate) fn mark_created(&self) {
+        created_tables().insert(self.key.clone());
+        self.created.store(true, Ordering::Relaxed);
+    }
+
+    /// Forgets that the table exists (it was dropped), so that the next use
+    /// creates it again.
+    pub(crate) fn forget(&self) {
+        created_tables().remove(&self.key);
+        self.created.store(false, Ordering::Relaxed);
+    }
+
+    /// Whether `err` says the table is gone although this process created
+    /// it: somebody dropped it, and it should be created again.
+    pub(crate) fn was_dropped(&self, err: &Error) -> bool {
+        self.auto_create
+            && err.code().is_some_and(|c| {
+                *c == SqlState::UNDEFINED_TABLE || *c == SqlState::INVALID_SCHEMA_NAME
+            })
+    }
+}
+
+/// What one history works on: a session of a table, and how to treat it.
+#[derive(Debug)]
+pub(crate) struct Session {
+    pub(crate) id: String,
+    pub(crate) table: Table,
+    pub(crate) retry: RetryPolicy,
+    max_message_bytes: usize,
+}
+
+impl Session {
+    pub(crate) fn new(
+        id: String,
+        database: &str,
+        options: &HistoryOptions,
+        engine_retry: RetryPolicy,
+    ) -> Result<Session> {
+        check_session_id(&id)?;
+        Ok(Session {
+            id,
+            table: Table::new(database, options)?,
+            retry: options.retry.unwrap_or(engine_retry),
+            max_message_bytes: options.max_message_bytes,
+        })
+    }
+
+    pub(crate) fn batch(&self, messages: &[Message]) -> Result<InsertBatch> {
+        InsertBatch::new(messages, self.max_message_bytes)
+    }
+
+    pub(crate) fn insert_request<'a>(&'a self, batch: &'a InsertBatch) -> Request<'a> {
+        Request::Statement(&self.table.insert, vec![&self.id, &batch.ids, &batch.json])
+    }
+
+    pub(crate) fn select_request(&self) -> Request<'_> {
+        Request::Statement(&self.table.select, vec![&self.id])
+    }
+
+    pub(crate) fn clear_request(&self) -> Request<'_> {
+        Request::Statement(&self.table.clear, vec![&self.id])
+    }
+}
+
+/// `<table>_session_created_idx`, or for long table names a cut name with a
+/// hash of the whole one, so that two long names never share an index name
+/// (which `IF NOT EXISTS` would silently accept).
+fn index_name(table: &str) -> String {
+    const SUFFIX: &str = "_session_created_idx";
+    if table.len() + SUFFIX.len() <= MAX_IDENT_BYTES {
+        return format!("{table}{SUFFIX}");
+    }
+    // FNV-1a: stable across Rust versions and processes, unlike `DefaultHasher`.
+    let hash = table.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    let tail = format!("_{:08x}{SUFFIX}", hash as u32);
+    format!("{}{tail}", &table[..MAX_IDENT_BYTES - tail.len()])
+}
+
+/// One statement for a connection to run.
+pub(crate) enum Request<'a> {
+    /// A statement with bind parameters, prepared once per connection.
+    Statement(&'a str, Vec<&'a (dyn ToSql + Sync)>),
+    /// Statements without parameters (schema changes, the ping), sent
+    /// together as one simple query.
+    Batch(&'a str),
+}
+
+impl Request<'_> {
+    pub(crate) fn is_batch(&self) -> bool {
+        matches!(self, Request::Batch(_))
+    }
+}
+
+/// Prepared statements of one connection, by SQL text: after its first use a
+/// statement costs one round trip (Bind/Execute/Sync), not two.
+#[derive(Default)]
+pub(crate) struct StatementCache(HashMap<String, Statement>);
+
+impl StatementCache {
+    pub(crate) fn get(&self, sql: &str) -> Option<Statement> {
+        self.0.get(sql).cloned()
+    }
+
+    pub(crate) fn insert(&mut self, sql: &str, statement: Statement) {
+        self.0.insert(sql.to_owned(), statement);
+    }
+}
+
+/// Messages ready to insert: checked, serialized, and given their row ids.
+pub(crate) struct InsertBatch {
+    ids: Vec<Uuid>,
+    json: Vec<String>,
+}
+
+impl InsertBatch {
+    pub(crate) fn new(messages: &[Message], max_message_bytes: usize) -> Result<InsertBatch> {
+        let mut json = Vec::with_capacity(messages.len());
+        for (i, message) in messages.iter().enumerate() {
+            if message.has_nul() {
+                return Err(Error::InvalidMessage(format!(
+                    "message {i} contains U+0000, which JSONB cannot store"
+                )));
+            }
+            let text = message.to_json();
+            if text.len() > max_message_bytes {
+                return Err(Error::InvalidMessage(format!(
+                    "message {i} is {} bytes as JSON, over the limit of {max_message_bytes}",
+                    text.len()
+                )));
+            }
+            json.push(text);
+        }
+        let ids = messages.iter().map(|_| Uuid::new_v4()).collect();
+        Ok(InsertBatch { ids, json })
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
+/// A JSON or JSONB column as the bytes of its JSON text, borrowed from the
+/// row, so a message is parsed straight from the wire buffer.
+struct JsonText<'a>(&'a [u8]);
+
+impl<'a> FromSql<'a> for JsonText<'a> {
+    fn from_sql(
+        ty: &Type,
+        raw: &'a [u8],
+    ) -> std::result::Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        if *ty == Type::JSONB {
+            // JSONB's binary form is a version byte, then the JSON text.
+            match raw.split_first() {
+                Some((1, text)) => Ok(JsonText(text)),
+                _ => Err("unsupported JSONB binary format version".into()),
+            }
+        } else {
+            Ok(JsonText(raw))
+        }
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::JSONB || *ty == Type::JSON
+    }
+}
+
+/// Rows of `(id, message)` as messages; a row that is not a LangChain
+/// message is an error naming its id.
+pub(crate) fn decode_messages(rows: &[Row]) -> Result<Vec<Message>> {
+    rows.iter()
+        .map(|row| {
+            let id: Uuid = row.try_get(0)?;
+            let JsonText(json) = row.try_get(1)?;
+            Message::from_json(json).map_err(|e| Error::MalformedRow {
+                id,
+                reason: match e {
+                    Error::InvalidMessage(reason) => reason,
+                    other => other.to_string(),
+                },
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers() {
+        for good in ["message_store", "_x", "Chat2", "a".repeat(63).as_str()] {
+            assert!(Ident::new("table name", good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "1abc",
+            "my-table",
+            "a b",
+            "x;drop table y",
+            "t\"",
+            "é",
+            "a".repeat(64).as_str(),
+        ] {
+            let err = Ident::new("table name", bad).unwrap_err();
+            assert!(matches!(err, Error::InvalidIdentifier { .. }), "{bad}");
+        }
+    }
+
+    #[test]
+    fn index_names_fit_and_stay_distinct() {
+        assert_eq!(
+            index_name("message_store"),
+            "message_store_session_created_idx"
+        );
+        let a = index_name(&format!("{}a", "x".repeat(62)));
+        let b = index_name(&format!("{}b", "x".repeat(62)));
+        assert!(a.len() <= 63 && b.len() <= 63);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn batches_refuse_nul_and_oversized_messages() {
+        assert!(InsertBatch::new(&[Message::human("a\0b")], 1000).is_err());
+        assert!(InsertBatch::new(&[Message::human("x".repeat(2000))], 1000).is_err());
+        let batch = InsertBatch::new(&[Message::human("a"), Message::ai("b")], 1000).unwrap();
+        assert_eq!(batch.ids.len(), 2);
+        assert_ne!(batch.ids[0], batch.ids[1]);
+    }
+}

@@ -1,0 +1,67 @@
+//! The blocking face on the real database.
+#![cfg(feature = "blocking")]
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use langchain_cockroachdb::blocking::{CockroachDBChatMessageHistory, CockroachDBEngine};
+use langchain_cockroachdb::{EngineOptions, Error, HistoryOptions};
+use support::{database_url, TempTable};
+
+face_tests!(CockroachDBChatMessageHistory);
+
+#[test]
+fn an_unreachable_server_is_a_connection_error_naming_it() {
+    let options = EngineOptions {
+        connect_timeout: Duration::from_secs(1),
+        checkout_timeout: Duration::from_secs(2),
+        ..EngineOptions::default()
+    };
+    let engine =
+        CockroachDBEngine::with_options("postgresql://root@127.0.0.1:1/test", options).unwrap();
+    let started = Instant::now();
+    match engine.ping() {
+        Err(Error::Connection { target, cause }) => {
+            assert_eq!(target, "127.0.0.1:1");
+            assert!(cause.to_lowercase().contains("refused"), "{cause}");
+        }
+        other => panic!("expected a connection error, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn one_engine_serves_many_histories_and_tables() {
+    let (a, b) = (TempTable::new("engine_a"), TempTable::new("engine_b"));
+    let engine = CockroachDBEngine::with_options(
+        &database_url(),
+        EngineOptions {
+            pool_size: 2,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    engine.ping().unwrap();
+    let histories: Vec<_> = (0..20)
+        .map(|i| {
+            let table = if i % 2 == 0 { &a } else { &b };
+            CockroachDBChatMessageHistory::with_engine(format!("s{i}"), &engine, table.options())
+                .unwrap()
+        })
+        .collect();
+    for h in &histories {
+        h.add_user_message(h.session_id()).unwrap();
+    }
+    for h in &histories {
+        assert_eq!(h.messages().unwrap()[0].text(), h.session_id());
+    }
+    let state = engine.pool_state();
+    assert!(
+        state.connections >= 1 && state.connections <= 2,
+        "{state:?}"
+    );
+    engine
+        .create_tables(&HistoryOptions::default().table_name(&a.name))
+        .unwrap();
+}

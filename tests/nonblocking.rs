@@ -1,0 +1,84 @@
+//! The async face on the real database.
+#![cfg(feature = "async")]
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use langchain_cockroachdb::nonblocking::{
+    AsyncCockroachDBChatMessageHistory, AsyncCockroachDBEngine,
+};
+use langchain_cockroachdb::{EngineOptions, Error};
+use support::{database_url, TempTable};
+
+face_tests!(AsyncCockroachDBChatMessageHistory);
+
+#[tokio::test]
+async fn an_unreachable_server_is_a_connection_error_naming_it() {
+    let options = EngineOptions {
+        connect_timeout: Duration::from_secs(1),
+        checkout_timeout: Duration::from_secs(2),
+        ..EngineOptions::default()
+    };
+    let engine =
+        AsyncCockroachDBEngine::with_options("postgresql://root@127.0.0.1:1/test", options)
+            .unwrap();
+    let started = Instant::now();
+    match engine.ping().await {
+        Err(Error::Connection { target, cause }) => {
+            assert_eq!(target, "127.0.0.1:1");
+            assert!(cause.to_lowercase().contains("refused"), "{cause}");
+        }
+        other => panic!("expected a connection error, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn outside_a_runtime_is_a_clear_error_not_a_panic() {
+    let err = AsyncCockroachDBChatMessageHistory::new("s", &database_url()).unwrap_err();
+    assert!(
+        matches!(err, Error::Config(ref m) if m.contains("tokio runtime")),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_tasks_share_one_engine() {
+    let table = TempTable::new("tasks");
+    let engine = AsyncCockroachDBEngine::with_options(
+        &database_url(),
+        EngineOptions {
+            pool_size: 4,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let tasks: Vec<_> = (0..32)
+        .map(|t| {
+            let history = AsyncCockroachDBChatMessageHistory::with_engine(
+                format!("task-{t}"),
+                &engine,
+                table.options(),
+            )
+            .unwrap();
+            tokio::spawn(async move {
+                for i in 0..10 {
+                    history.add_user_message(format!("{t}-{i}")).await.unwrap();
+                }
+                history.messages().await.unwrap()
+            })
+        })
+        .collect();
+    for (t, task) in tasks.into_iter().enumerate() {
+        let got: Vec<String> = task
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| m.text().into_owned())
+            .collect();
+        let expected: Vec<String> = (0..10).map(|i| format!("{t}-{i}")).collect();
+        assert_eq!(got, expected);
+    }
+    assert!(engine.pool_state().connections <= 4);
+}

@@ -1,0 +1,212 @@
+//! What the test files share: the database, throwaway tables, the fixture
+//! cases, and one `Face` trait over the blocking and the async history, so
+//! that each behaviour is written once and checked on both faces.
+#![allow(dead_code)] // each test binary uses its own part of this module
+
+pub mod cases;
+
+use std::sync::OnceLock;
+
+use langchain_cockroachdb::{HistoryOptions, Message, Result};
+use serde_json::Value;
+
+/// The test server: `DATABASE_URL`, or the local PostgreSQL of this kind of
+/// machine. A test fails loudly when it cannot be reached.
+pub fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgresql://root@127.0.0.1:5432/test?sslmode=disable".into())
+}
+
+/// One runtime for every async call of a test binary, as in a server.
+pub fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a tokio runtime for the tests")
+    })
+}
+
+/// Runs SQL directly on the test server, outside the crate, to set up or
+/// check what the crate cannot be trusted to report about itself.
+pub fn raw_query(
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Vec<tokio_postgres::Row> {
+    runtime().block_on(async {
+        let (client, connection) = tokio_postgres::connect(&database_url(), tokio_postgres::NoTls)
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "the test database at {} is not reachable: {e}",
+                    database_url()
+                )
+            });
+        tokio::spawn(connection);
+        client
+            .query(sql, params)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    })
+}
+
+pub fn raw_execute(sql: &str) {
+    runtime().block_on(async {
+        let (client, connection) = tokio_postgres::connect(&database_url(), tokio_postgres::NoTls)
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "the test database at {} is not reachable: {e}",
+                    database_url()
+                )
+            });
+        tokio::spawn(connection);
+        client
+            .batch_execute(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    })
+}
+
+/// A table name of its own for one test, so tests run in parallel; the
+/// table is dropped when the guard goes.
+pub struct TempTable {
+    pub name: String,
+    pub schema: String,
+}
+
+impl TempTable {
+    pub fn new(test: &str) -> TempTable {
+        TempTable::in_schema("public", test)
+    }
+
+    pub fn in_schema(schema: &str, test: &str) -> TempTable {
+        let suffix = uuid::Uuid::new_v4().simple().to_string();
+        TempTable {
+            name: format!("t_{test}_{}", &suffix[..10]),
+            schema: schema.into(),
+        }
+    }
+
+    pub fn options(&self) -> HistoryOptions {
+        HistoryOptions::default()
+            .schema(&self.schema)
+            .table_name(&self.name)
+    }
+
+    pub fn qualified(&self) -> String {
+        format!("\"{}\".\"{}\"", self.schema, self.name)
+    }
+
+    pub fn count_rows(&self, session: &str) -> i64 {
+        let sql = format!(
+            "SELECT count(*) FROM {} WHERE session_id = $1",
+            self.qualified()
+        );
+        raw_query(&sql, &[&session])[0].get(0)
+    }
+}
+
+impl Drop for TempTable {
+    fn drop(&mut self) {
+        // Also runs while a failed test unwinds: keep the failure, not a
+        // second panic.
+        let sql = format!("DROP TABLE IF EXISTS {}", self.qualified());
+        let _ = std::panic::catch_unwind(|| raw_execute(&sql));
+    }
+}
+
+/// The cases of `langchain_messages.json`: `(name, dict)` as langchain_core
+/// wrote them.
+pub fn fixture_cases() -> Vec<(String, Value)> {
+    let text = include_str!("../fixtures/langchain_messages.json");
+    let cases: Vec<Value> = serde_json::from_str(text).expect("fixture file parses");
+    cases
+        .into_iter()
+        .map(|case| {
+            (
+                case["name"].as_str().expect("case name").to_owned(),
+                case["dict"].clone(),
+            )
+        })
+        .collect()
+}
+
+/// The history API, the same on both faces; the async face runs each call
+/// to completion on the shared runtime.
+pub trait Face: Sized + Clone + Send + Sync + 'static {
+    fn open(session: &str, url: &str, options: HistoryOptions) -> Result<Self>;
+    fn add_user_message(&self, text: &str) -> Result<()>;
+    fn add_ai_message(&self, text: &str) -> Result<()>;
+    fn add_message(&self, message: &Message) -> Result<()>;
+    fn add_messages(&self, messages: &[Message]) -> Result<()>;
+    fn messages(&self) -> Result<Vec<Message>>;
+    fn clear(&self) -> Result<()>;
+    fn create_tables(url: &str, table: &str) -> Result<()>;
+    fn drop_tables(url: &str, table: &str) -> Result<()>;
+}
+
+#[cfg(feature = "blocking")]
+impl Face for langchain_cockroachdb::blocking::CockroachDBChatMessageHistory {
+    fn open(session: &str, url: &str, options: HistoryOptions) -> Result<Self> {
+        Self::with_options(session, url, options)
+    }
+    fn add_user_message(&self, text: &str) -> Result<()> {
+        self.add_user_message(text)
+    }
+    fn add_ai_message(&self, text: &str) -> Result<()> {
+        self.add_ai_message(text)
+    }
+    fn add_message(&self, message: &Message) -> Result<()> {
+        self.add_message(message)
+    }
+    fn add_messages(&self, messages: &[Message]) -> Result<()> {
+        self.add_messages(messages)
+    }
+    fn messages(&self) -> Result<Vec<Message>> {
+        self.messages()
+    }
+    fn clear(&self) -> Result<()> {
+        self.clear()
+    }
+    fn create_tables(url: &str, table: &str) -> Result<()> {
+        Self::create_tables(url, table)
+    }
+    fn drop_tables(url: &str, table: &str) -> Result<()> {
+        Self::drop_tables(url, table)
+    }
+}
+
+#[cfg(feature = "async")]
+impl Face for langchain_cockroachdb::nonblocking::AsyncCockroachDBChatMessageHistory {
+    fn open(session: &str, url: &str, options: HistoryOptions) -> Result<Self> {
+        let _inside = runtime().enter();
+        Self::with_options(session, url, options)
+    }
+    fn add_user_message(&self, text: &str) -> Result<()> {
+        runtime().block_on(self.add_user_message(text))
+    }
+    fn add_ai_message(&self, text: &str) -> Result<()> {
+        runtime().block_on(self.add_ai_message(text))
+    }
+    fn add_message(&self, message: &Message) -> Result<()> {
+        runtime().block_on(self.add_message(message))
+    }
+    fn add_messages(&self, messages: &[Message]) -> Result<()> {
+        runtime().block_on(self.add_messages(messages))
+    }
+    fn messages(&self) -> Result<Vec<Message>> {
+        runtime().block_on(self.messages())
+    }
+    fn clear(&self) -> Result<()> {
+        runtime().block_on(self.clear())
+    }
+    fn create_tables(url: &str, table: &str) -> Result<()> {
+        runtime().block_on(Self::acreate_tables(url, table))
+    }
+    fn drop_tables(url: &str, table: &str) -> Result<()> {
+        runtime().block_on(Self::adrop_tables(url, table))
+    }
+}
