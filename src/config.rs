@@ -79,12 +79,12 @@ impl FromStr for ConnectionConfig {
     fn from_str(s: &str) -> Result<Self> {
         let s = s.trim();
         let mut ssl = SslParams::default();
-        let (pg_text, cockroach) = match s.split_once("://") {
-            Some((scheme, rest)) => (
-                url_without_ssl(rest, &mut ssl)?,
-                scheme_is_cockroach(scheme)?,
-            ),
-            None => (keyword_without_ssl(s, &mut ssl)?, false),
+        let pg_text = match s.split_once("://") {
+            Some((scheme, rest)) if scheme_is_cockroach(scheme)? => {
+                url_without_ssl(&with_default_port(rest, 26257), &mut ssl)?
+            }
+            Some((_, rest)) => url_without_ssl(rest, &mut ssl)?,
+            None => keyword_without_ssl(s, &mut ssl)?,
         };
         let mut pg = tokio_postgres::Config::from_str(&pg_text)
             .map_err(|e| Error::Config(format!("invalid connection string: {}", cause(&e))))?;
@@ -93,9 +93,6 @@ impl FromStr for ConnectionConfig {
         }
         if pg.get_user().is_none_or(str::is_empty) {
             return Err(Error::Config("the connection string names no user".into()));
-        }
-        if cockroach && pg.get_ports().is_empty() {
-            pg.port(26257);
         }
         if pg.get_application_name().is_none() {
             pg.application_name("langchain-cockroachdb");
@@ -248,6 +245,32 @@ fn scheme_is_cockroach(scheme: &str) -> Result<bool> {
             "unsupported URL scheme {scheme:?}: use postgresql://, postgres:// or cockroachdb://"
         ))),
     }
+}
+
+/// Gives each host of a URL's authority that names no port the port `port`
+/// (the driver would assume PostgreSQL's 5432).
+fn with_default_port(rest: &str, port: u16) -> String {
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let (credentials, hosts) = match authority.rfind('@') {
+        Some(at) => authority.split_at(at + 1),
+        None => ("", authority),
+    };
+    let hosts: Vec<String> = hosts
+        .split(',')
+        .map(|host| {
+            let has_port = match host.strip_prefix('[') {
+                Some(v6) => v6.contains("]:"),
+                None => host.contains(':'),
+            };
+            if host.is_empty() || has_port {
+                host.to_owned()
+            } else {
+                format!("{host}:{port}")
+            }
+        })
+        .collect();
+    format!("{credentials}{}{tail}", hosts.join(","))
 }
 
 /// Rewrites `rest` (the URL after `scheme://`) as a `postgresql://` URL
@@ -493,6 +516,13 @@ mod tests {
         assert_eq!(cfg.pg.get_password(), Some(&b"it's"[..]));
         assert_eq!(cfg.ssl_mode(), SslMode::Require);
         assert_eq!(cfg.pg.get_application_name(), Some("langchain-cockroachdb"));
+    }
+
+    #[test]
+    fn cockroachdb_urls_default_to_port_26257() {
+        let cfg = parse("cockroachdb://u:p@a,b:26300,[::1]/db?sslmode=disable").unwrap();
+        assert_eq!(cfg.target(), "a:26257,b:26300,::1:26257");
+        assert_eq!(parse("postgresql://u@a/db").unwrap().target(), "a:5432");
     }
 
     #[test]

@@ -775,6 +775,29 @@ fn json_kind(value: &Value) -> &'static str {
     }
 }
 
+fn invalid(reason: impl Into<String>) -> Error {
+    Error::InvalidMessage(reason.into())
+}
+
+/// Whether any string or key in the value holds U+0000, which PostgreSQL's
+/// JSONB refuses (and so cannot be shared with it).
+pub(crate) fn contains_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(contains_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || contains_nul(v)),
+        _ => false,
+    }
+}
+
+impl Message {
+    pub(crate) fn has_nul(&self) -> bool {
+        self.data
+            .iter()
+            .any(|(k, v)| k.contains('\0') || contains_nul(v))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -797,28 +820,5 @@ mod tests {
         ] {
             assert_ne!(decimal(a), decimal(b), "{a} {b}");
         }
-    }
-}
-
-fn invalid(reason: impl Into<String>) -> Error {
-    Error::InvalidMessage(reason.into())
-}
-
-/// Whether any string or key in the value holds U+0000, which PostgreSQL's
-/// JSONB refuses (and so cannot be shared with it).
-pub(crate) fn contains_nul(value: &Value) -> bool {
-    match value {
-        Value::String(s) => s.contains('\0'),
-        Value::Array(items) => items.iter().any(contains_nul),
-        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || contains_nul(v)),
-        _ => false,
-    }
-}
-
-impl Message {
-    pub(crate) fn has_nul(&self) -> bool {
-        self.data
-            .iter()
-            .any(|(k, v)| k.contains('\0') || contains_nul(v))
     }
 }
