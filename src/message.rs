@@ -338,7 +338,11 @@ impl Message {
             }
             None => return Err(invalid(format!("a {kind} message needs \"content\""))),
         }
-        for (key, shape) in field_shapes(kind) {
+        let specific = specific_shapes(kind);
+        let common = COMMON_SHAPES
+            .iter()
+            .filter(|(key, _)| !specific.iter().any(|(k, _)| k == key));
+        for (key, shape) in common.chain(specific) {
             check_shape(kind, &data, key, *shape)?;
         }
         if kind == MessageType::Remove && !is_empty_content(&data["content"]) {
@@ -635,55 +639,32 @@ enum Shape {
     Status,
 }
 
-/// The fields LangChain's pydantic models check, per type. Anything else in
-/// `data` is kept as it is.
-fn field_shapes(kind: MessageType) -> &'static [(&'static str, Shape)] {
-    const COMMON: [(&str, Shape); 4] = [
-        ("additional_kwargs", Shape::Object),
-        ("response_metadata", Shape::Object),
-        ("name", Shape::StringOrNull),
-        ("id", Shape::StringOrNull),
+/// The fields every message type checks the same way.
+const COMMON_SHAPES: [(&str, Shape); 4] = [
+    ("additional_kwargs", Shape::Object),
+    ("response_metadata", Shape::Object),
+    ("name", Shape::StringOrNull),
+    ("id", Shape::StringOrNull),
+];
+
+/// The fields LangChain's pydantic models check beyond (or more strictly
+/// than) the common ones, per type. Anything else in `data` is kept as it is.
+fn specific_shapes(kind: MessageType) -> &'static [(&'static str, Shape)] {
+    const AI: [(&str, Shape); 3] = [
+        ("tool_calls", Shape::Array),
+        ("invalid_tool_calls", Shape::Array),
+        ("usage_metadata", Shape::ObjectOrNull),
     ];
     match kind {
-        MessageType::Ai => &[
-            COMMON[0],
-            COMMON[1],
-            COMMON[2],
-            COMMON[3],
-            ("tool_calls", Shape::Array),
-            ("invalid_tool_calls", Shape::Array),
-            ("usage_metadata", Shape::ObjectOrNull),
-        ],
-        MessageType::AiChunk => &[
-            COMMON[0],
-            COMMON[1],
-            COMMON[2],
-            COMMON[3],
-            ("tool_calls", Shape::Array),
-            ("invalid_tool_calls", Shape::Array),
-            ("usage_metadata", Shape::ObjectOrNull),
-            ("tool_call_chunks", Shape::Array),
-        ],
-        MessageType::Chat | MessageType::ChatChunk => &[
-            COMMON[0],
-            COMMON[1],
-            COMMON[2],
-            COMMON[3],
-            ("role", Shape::String),
-        ],
-        MessageType::Function | MessageType::FunctionChunk => {
-            &[COMMON[0], COMMON[1], ("name", Shape::String), COMMON[3]]
+        MessageType::Ai => &AI,
+        MessageType::AiChunk => &[AI[0], AI[1], AI[2], ("tool_call_chunks", Shape::Array)],
+        MessageType::Chat | MessageType::ChatChunk => &[("role", Shape::String)],
+        MessageType::Function | MessageType::FunctionChunk => &[("name", Shape::String)],
+        MessageType::Tool | MessageType::ToolChunk => {
+            &[("tool_call_id", Shape::String), ("status", Shape::Status)]
         }
-        MessageType::Tool | MessageType::ToolChunk => &[
-            COMMON[0],
-            COMMON[1],
-            COMMON[2],
-            COMMON[3],
-            ("tool_call_id", Shape::String),
-            ("status", Shape::Status),
-        ],
-        MessageType::Remove => &[COMMON[0], COMMON[1], COMMON[2], ("id", Shape::String)],
-        _ => &COMMON,
+        MessageType::Remove => &[("id", Shape::String)],
+        _ => &[],
     }
 }
 

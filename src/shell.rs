@@ -169,26 +169,43 @@ macro_rules! io_template {
                 }
             }
 
-            /// Creates `table` (and its schema and index) if missing.
-            async fn create_table(
+            /// The table `options` names, in this engine's database.
+            fn table(
                 &self,
-                table: &$crate::sql::Table,
-                retry: $crate::RetryPolicy,
-            ) -> $crate::Result<()> {
-                self.run(table, retry, &$crate::sql::Request::Batch(&table.create))
-                    .await?;
+                options: &$crate::HistoryOptions,
+            ) -> $crate::Result<$crate::sql::Table> {
+                $crate::sql::Table::new(&self.config.identity(), options)
+            }
+
+            /// A history's state: its session in the table `options` names.
+            fn session(
+                &self,
+                session_id: String,
+                options: &$crate::HistoryOptions,
+            ) -> $crate::Result<$crate::sql::Session> {
+                $crate::sql::Session::new(
+                    session_id,
+                    self.table(options)?,
+                    options,
+                    self.options.retry,
+                )
+            }
+
+            /// Creates the table `options` names (and its schema and index)
+            /// if missing.
+            async fn create_table(&self, options: &$crate::HistoryOptions) -> $crate::Result<()> {
+                let table = self.table(options)?;
+                let create = $crate::sql::Request::Batch(&table.create);
+                self.run(&table, self.options.retry, &create).await?;
                 table.mark_created();
                 Ok(())
             }
 
-            /// Drops `table` if it exists.
-            async fn drop_table(
-                &self,
-                table: &$crate::sql::Table,
-                retry: $crate::RetryPolicy,
-            ) -> $crate::Result<()> {
-                self.run(table, retry, &$crate::sql::Request::Batch(&table.drop))
-                    .await?;
+            /// Drops the table `options` names, if it exists.
+            async fn drop_table(&self, options: &$crate::HistoryOptions) -> $crate::Result<()> {
+                let table = self.table(options)?;
+                let drop = $crate::sql::Request::Batch(&table.drop);
+                self.run(&table, self.options.retry, &drop).await?;
                 table.forget();
                 Ok(())
             }

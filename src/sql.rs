@@ -213,14 +213,14 @@ pub(crate) struct Session {
 impl Session {
     pub(crate) fn new(
         id: String,
-        database: &str,
+        table: Table,
         options: &HistoryOptions,
         engine_retry: RetryPolicy,
     ) -> Result<Session> {
         check_session_id(&id)?;
         Ok(Session {
             id,
-            table: Table::new(database, options)?,
+            table,
             retry: options.retry.unwrap_or(engine_retry),
             max_message_bytes: options.max_message_bytes,
         })

@@ -3,8 +3,6 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
-
 use langchain_cockroachdb::nonblocking::{
     AsyncCockroachDBChatMessageHistory, AsyncCockroachDBEngine,
 };
@@ -12,27 +10,6 @@ use langchain_cockroachdb::{EngineOptions, Error};
 use support::{database_url, TempTable};
 
 face_tests!(AsyncCockroachDBChatMessageHistory);
-
-#[tokio::test]
-async fn an_unreachable_server_is_a_connection_error_naming_it() {
-    let options = EngineOptions {
-        connect_timeout: Duration::from_secs(1),
-        checkout_timeout: Duration::from_secs(2),
-        ..EngineOptions::default()
-    };
-    let engine =
-        AsyncCockroachDBEngine::with_options("postgresql://root@127.0.0.1:1/test", options)
-            .unwrap();
-    let started = Instant::now();
-    match engine.ping().await {
-        Err(Error::Connection { target, cause }) => {
-            assert_eq!(target, "127.0.0.1:1");
-            assert!(cause.to_lowercase().contains("refused"), "{cause}");
-        }
-        other => panic!("expected a connection error, got {other:?}"),
-    }
-    assert!(started.elapsed() < Duration::from_secs(10));
-}
 
 #[test]
 fn outside_a_runtime_is_a_clear_error_not_a_panic() {

@@ -14,7 +14,7 @@ use crate::config::{ConnectionConfig, EngineOptions, HistoryOptions, PoolState};
 use crate::error::Result;
 use crate::message::Message;
 use crate::shell::{io_template, Registry};
-use crate::sql::{decode_messages, Request, Session, Table};
+use crate::sql::{decode_messages, Request, Session};
 
 type PgManager = r2d2_postgres::PostgresConnectionManager<postgres::NoTls>;
 type Pool = r2d2::Pool<Manager>;
@@ -125,18 +125,12 @@ impl CockroachDBEngine {
     /// # Ok::<(), langchain_cockroachdb::Error>(())
     /// ```
     pub fn create_tables(&self, options: &HistoryOptions) -> Result<()> {
-        self.0
-            .create_table(&self.table(options)?, self.0.options.retry)
+        self.0.create_table(options)
     }
 
     /// Drops the table named in `options`, if it exists. Its schema stays.
     pub fn drop_tables(&self, options: &HistoryOptions) -> Result<()> {
-        self.0
-            .drop_table(&self.table(options)?, self.0.options.retry)
-    }
-
-    fn table(&self, options: &HistoryOptions) -> Result<Table> {
-        Table::new(&self.0.config.identity(), options)
+        self.0.drop_table(options)
     }
 
     /// The engine this process keeps for `connection_string`, made on first
@@ -220,12 +214,7 @@ impl CockroachDBChatMessageHistory {
         engine: &CockroachDBEngine,
         options: HistoryOptions,
     ) -> Result<Self> {
-        let session = Session::new(
-            session_id.into(),
-            &engine.0.config.identity(),
-            &options,
-            engine.0.options.retry,
-        )?;
+        let session = engine.0.session(session_id.into(), &options)?;
         Ok(CockroachDBChatMessageHistory {
             engine: engine.clone(),
             session: Arc::new(session),

@@ -14,7 +14,7 @@ use crate::config::{ConnectionConfig, EngineOptions, HistoryOptions, PoolState};
 use crate::error::{Error, Result};
 use crate::message::Message;
 use crate::shell::{io_template, Registry};
-use crate::sql::{decode_messages, Request, Session, Table};
+use crate::sql::{decode_messages, Request, Session};
 
 type PgManager = bb8_postgres::PostgresConnectionManager<tokio_postgres::NoTls>;
 type Pool = bb8::Pool<Manager>;
@@ -140,20 +140,12 @@ impl AsyncCockroachDBEngine {
     /// # Ok(()) }
     /// ```
     pub async fn create_tables(&self, options: &HistoryOptions) -> Result<()> {
-        self.0
-            .create_table(&self.table(options)?, self.0.options.retry)
-            .await
+        self.0.create_table(options).await
     }
 
     /// Drops the table named in `options`, if it exists. Its schema stays.
     pub async fn drop_tables(&self, options: &HistoryOptions) -> Result<()> {
-        self.0
-            .drop_table(&self.table(options)?, self.0.options.retry)
-            .await
-    }
-
-    fn table(&self, options: &HistoryOptions) -> Result<Table> {
-        Table::new(&self.0.config.identity(), options)
+        self.0.drop_table(options).await
     }
 
     /// The engine this process keeps for `connection_string` on the current
@@ -241,12 +233,7 @@ impl AsyncCockroachDBChatMessageHistory {
         engine: &AsyncCockroachDBEngine,
         options: HistoryOptions,
     ) -> Result<Self> {
-        let session = Session::new(
-            session_id.into(),
-            &engine.0.config.identity(),
-            &options,
-            engine.0.options.retry,
-        )?;
+        let session = engine.0.session(session_id.into(), &options)?;
         Ok(AsyncCockroachDBChatMessageHistory {
             engine: engine.clone(),
             session: Arc::new(session),

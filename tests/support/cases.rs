@@ -2,8 +2,9 @@
 //! each into a `#[test]` for that face.
 
 use std::collections::HashSet;
+use std::time::{Duration, Instant};
 
-use langchain_cockroachdb::{Error, HistoryOptions, Message, MessageType};
+use langchain_cockroachdb::{EngineOptions, Error, HistoryOptions, Message, MessageType};
 use serde_json::{json, Value};
 
 use super::{database_url, fixture_cases, raw_execute, raw_query, Face, TempTable};
@@ -449,6 +450,23 @@ pub fn a_history_is_cheap_to_clone_and_share<F: Face>() {
     assert_eq!(value["type"], "human");
 }
 
+pub fn an_unreachable_server_is_a_connection_error_naming_it<F: Face>() {
+    let options = EngineOptions {
+        connect_timeout: Duration::from_secs(1),
+        checkout_timeout: Duration::from_secs(2),
+        ..EngineOptions::default()
+    };
+    let started = Instant::now();
+    match F::ping("postgresql://root@127.0.0.1:1/test", options) {
+        Err(Error::Connection { target, cause }) => {
+            assert_eq!(target, "127.0.0.1:1");
+            assert!(cause.to_lowercase().contains("refused"), "{cause}");
+        }
+        other => panic!("expected a connection error, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
 /// One `#[test]` per case above, for the face `$face`.
 #[macro_export]
 macro_rules! face_tests {
@@ -470,6 +488,7 @@ macro_rules! face_tests {
             bad_input_is_refused_and_changes_nothing,
             concurrent_writers_on_different_sessions,
             a_history_is_cheap_to_clone_and_share,
+            an_unreachable_server_is_a_connection_error_naming_it,
         );
     };
     (@each $face:ty; $($case:ident),* $(,)?) => {

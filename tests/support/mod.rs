@@ -7,7 +7,7 @@ pub mod cases;
 
 use std::sync::OnceLock;
 
-use langchain_cockroachdb::{HistoryOptions, Message, Result};
+use langchain_cockroachdb::{EngineOptions, HistoryOptions, Message, Result};
 use serde_json::Value;
 
 /// The test server: `DATABASE_URL`, or the local PostgreSQL of this kind of
@@ -29,23 +29,28 @@ pub fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-/// Runs SQL directly on the test server, outside the crate, to set up or
-/// check what the crate cannot be trusted to report about itself.
+/// A connection of its own to the test server, outside the crate, to set
+/// up or check what the crate cannot be trusted to report about itself.
+async fn raw_client() -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(&database_url(), tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "the test database at {} is not reachable: {e}",
+                database_url()
+            )
+        });
+    tokio::spawn(connection);
+    client
+}
+
 pub fn raw_query(
     sql: &str,
     params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
 ) -> Vec<tokio_postgres::Row> {
     runtime().block_on(async {
-        let (client, connection) = tokio_postgres::connect(&database_url(), tokio_postgres::NoTls)
+        raw_client()
             .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "the test database at {} is not reachable: {e}",
-                    database_url()
-                )
-            });
-        tokio::spawn(connection);
-        client
             .query(sql, params)
             .await
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
@@ -54,16 +59,8 @@ pub fn raw_query(
 
 pub fn raw_execute(sql: &str) {
     runtime().block_on(async {
-        let (client, connection) = tokio_postgres::connect(&database_url(), tokio_postgres::NoTls)
+        raw_client()
             .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "the test database at {} is not reachable: {e}",
-                    database_url()
-                )
-            });
-        tokio::spawn(connection);
-        client
             .batch_execute(sql)
             .await
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
@@ -146,6 +143,8 @@ pub trait Face: Sized + Clone + Send + Sync + 'static {
     fn clear(&self) -> Result<()>;
     fn create_tables(url: &str, table: &str) -> Result<()>;
     fn drop_tables(url: &str, table: &str) -> Result<()>;
+    /// Pings through an engine of this face built with `options`.
+    fn ping(url: &str, options: EngineOptions) -> Result<()>;
 }
 
 #[cfg(feature = "blocking")]
@@ -176,6 +175,9 @@ impl Face for langchain_cockroachdb::blocking::CockroachDBChatMessageHistory {
     }
     fn drop_tables(url: &str, table: &str) -> Result<()> {
         Self::drop_tables(url, table)
+    }
+    fn ping(url: &str, options: EngineOptions) -> Result<()> {
+        langchain_cockroachdb::blocking::CockroachDBEngine::with_options(url, options)?.ping()
     }
 }
 
@@ -208,5 +210,12 @@ impl Face for langchain_cockroachdb::nonblocking::AsyncCockroachDBChatMessageHis
     }
     fn drop_tables(url: &str, table: &str) -> Result<()> {
         runtime().block_on(Self::adrop_tables(url, table))
+    }
+    fn ping(url: &str, options: EngineOptions) -> Result<()> {
+        runtime().block_on(async {
+            langchain_cockroachdb::nonblocking::AsyncCockroachDBEngine::with_options(url, options)?
+                .ping()
+                .await
+        })
     }
 }
