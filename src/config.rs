@@ -559,7 +559,7 @@ mod tests {
     }
 }
 
-/// A snapshot of an engine's pool, for health endpoints.
+/// A snapshot of an engine's pool and retries, for health endpoints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PoolState {
@@ -567,4 +567,7 @@ pub struct PoolState {
     pub connections: u32,
     /// Connections open and idle.
     pub idle: u32,
+    /// Operations tried again since the engine was made (after CockroachDB
+    /// retry errors, lost connections...): a rising count is worth a look.
+    pub retries: u64,
 }

@@ -88,14 +88,14 @@ impl Error {
         }
     }
 
-    /// Whether the connection this error came from is unusable (closed by
-    /// the server, cut by the network).
+    /// Whether an established connection broke under this error (closed by
+    /// the server, cut by the network). Failing to open one is not that:
+    /// it is reported at once as [`Error::Connection`].
     pub(crate) fn is_connection_lost(&self) -> bool {
         match self {
             Error::Database(e) => {
                 e.is_closed() || (e.code().is_none() && e.as_db_error().is_none() && is_io(e))
             }
-            Error::Connection { .. } => true,
             _ => false,
         }
     }

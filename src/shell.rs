@@ -10,12 +10,14 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Mutex, OnceLock, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::error::{Error, Result};
 
 /// The I/O of one face. Expects in scope: `PgManager` (the driver's pool
-/// manager), `Pool`, `pause(Duration)`, and the pool crate's
+/// manager), `Pool`, `Pooled` (its checked-out connection),
+/// `checkout(&Pool, Duration)`, `open(&PgManager, Duration)`,
+/// `pause(Duration)`, and the pool crate's
 /// `ManageConnection` trait; `$face` is `maybe_async::must_be_sync` or
 /// `maybe_async::must_be_async(AFIT)`.
 macro_rules! io_template {
@@ -30,23 +32,24 @@ macro_rules! io_template {
         /// so that a checkout timeout can say why no connection came.
         pub(crate) struct Manager {
             inner: PgManager,
+            connect_timeout: ::std::time::Duration,
             errors: ::std::sync::Arc<$crate::shell::ConnectErrors>,
         }
 
         #[$face]
         impl ManageConnection for Manager {
             type Connection = Connection;
-            type Error = ::tokio_postgres::Error;
+            type Error = $crate::shell::ConnectFailure;
 
-            async fn connect(&self) -> ::std::result::Result<Connection, ::tokio_postgres::Error> {
-                match self.inner.connect().await {
+            async fn connect(&self) -> ::std::result::Result<Connection, Self::Error> {
+                match open(&self.inner, self.connect_timeout).await {
                     Ok(client) => Ok(Connection {
                         client,
                         statements: Default::default(),
                     }),
-                    Err(e) => {
-                        self.errors.record(&e);
-                        Err(e)
+                    Err(failure) => {
+                        self.errors.record(&failure);
+                        Err(failure)
                     }
                 }
             }
@@ -54,8 +57,12 @@ macro_rules! io_template {
             async fn is_valid(
                 &self,
                 conn: &mut Connection,
-            ) -> ::std::result::Result<(), ::tokio_postgres::Error> {
-                conn.client.simple_query("").await.map(drop)
+            ) -> ::std::result::Result<(), Self::Error> {
+                conn.client
+                    .simple_query("")
+                    .await
+                    .map(drop)
+                    .map_err(|e| $crate::shell::ConnectFailure::from(&e))
             }
 
             fn has_broken(&self, conn: &mut Connection) -> bool {
@@ -97,6 +104,7 @@ macro_rules! io_template {
             config: $crate::ConnectionConfig,
             options: $crate::EngineOptions,
             errors: ::std::sync::Arc<$crate::shell::ConnectErrors>,
+            retries: ::std::sync::atomic::AtomicU64,
         }
 
         #[$face]
@@ -110,6 +118,7 @@ macro_rules! io_template {
                 }
                 let errors = ::std::sync::Arc::default();
                 let manager = Manager {
+                    connect_timeout: options.connect_timeout,
                     inner: PgManager::new(
                         config.plain_text(options.connect_timeout)?.into(),
                         ::tokio_postgres::NoTls,
@@ -132,6 +141,7 @@ macro_rules! io_template {
                     config,
                     options,
                     errors,
+                    retries: Default::default(),
                 })
             }
 
@@ -163,7 +173,11 @@ macro_rules! io_template {
                         Err(err) => err,
                     };
                     match attempts.after_error(&err, table, creating || request.is_batch()) {
-                        Some(wait) => pause(wait).await,
+                        Some(wait) => {
+                            self.retries
+                                .fetch_add(1, ::std::sync::atomic::Ordering::Relaxed);
+                            pause(wait).await
+                        }
                         None => return Err(err),
                     }
                 }
@@ -189,6 +203,32 @@ macro_rules! io_template {
                     options,
                     self.options.retry,
                 )
+            }
+
+            /// A pooled connection. Pools keep trying to open connections
+            /// until the checkout timeout; waiting in growing slices lets a
+            /// failed attempt be reported soon, with its cause, instead.
+            /// (A slice may start one more connection while the pool is
+            /// below its size; it stays pooled.)
+            async fn connection(&self) -> $crate::Result<Pooled<'_>> {
+                let started = ::std::time::Instant::now();
+                let mut slice = ::std::time::Duration::from_millis(20);
+                loop {
+                    if let Some(conn) = checkout(&self.pool, slice).await {
+                        return Ok(conn);
+                    }
+                    if let Some(err) = self.errors.failure_since(started, &self.config.target()) {
+                        return Err(err);
+                    }
+                    let left = self
+                        .options
+                        .checkout_timeout
+                        .saturating_sub(started.elapsed());
+                    if left.is_zero() {
+                        return Err($crate::Error::PoolTimeout(self.options.checkout_timeout));
+                    }
+                    slice = (slice * 2).min(self.options.connect_timeout).min(left);
+                }
             }
 
             /// Creates the table `options` names (and its schema and index)
@@ -223,6 +263,7 @@ macro_rules! io_template {
                 $crate::PoolState {
                     connections: state.connections,
                     idle: state.idle_connections,
+                    retries: self.retries.load(::std::sync::atomic::Ordering::Relaxed),
                 }
             }
         }
@@ -230,36 +271,47 @@ macro_rules! io_template {
 }
 pub(crate) use io_template;
 
+/// Why a connection could not be opened, in words.
+#[derive(Debug)]
+pub(crate) struct ConnectFailure(pub(crate) String);
+
+impl From<&tokio_postgres::Error> for ConnectFailure {
+    fn from(err: &tokio_postgres::Error) -> Self {
+        // The driver's own text says what failed (refused, timed out, name
+        // lookup, authentication) and never includes the password.
+        ConnectFailure(match std::error::Error::source(err) {
+            Some(source) => format!("{err}: {source}"),
+            None => err.to_string(),
+        })
+    }
+}
+
+impl std::fmt::Display for ConnectFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConnectFailure {}
+
 /// The cause of the latest failed connection attempt of one pool.
 #[derive(Default)]
 pub(crate) struct ConnectErrors(Mutex<Option<(Instant, String)>>);
 
 impl ConnectErrors {
-    pub(crate) fn record(&self, err: &tokio_postgres::Error) {
-        // The driver's own text says what failed (refused, timed out, name
-        // lookup, authentication) and never includes the password.
-        let cause = match std::error::Error::source(err) {
-            Some(source) => format!("{err}: {source}"),
-            None => err.to_string(),
-        };
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), cause));
+    pub(crate) fn record(&self, failure: &ConnectFailure) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some((Instant::now(), failure.0.clone()));
     }
 
-    /// The error for a checkout that started at `started` and got nothing
-    /// within `timeout`: a connection error when opening one failed
-    /// meanwhile, a pool timeout when all connections were simply busy.
-    pub(crate) fn checkout_failed(
-        &self,
-        started: Instant,
-        target: String,
-        timeout: Duration,
-    ) -> Error {
+    /// A connection error if opening a connection failed since `started`.
+    pub(crate) fn failure_since(&self, started: Instant, target: &str) -> Option<Error> {
         match &*self.0.lock().unwrap_or_else(PoisonError::into_inner) {
-            Some((at, cause)) if *at >= started => Error::Connection {
-                target,
+            Some((at, cause)) if *at >= started => Some(Error::Connection {
+                target: target.to_owned(),
                 cause: cause.clone(),
-            },
-            _ => Error::PoolTimeout(timeout),
+            }),
+            _ => None,
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use postgres::Client;
 use r2d2::ManageConnection;
@@ -13,7 +13,7 @@ use r2d2::ManageConnection;
 use crate::config::{ConnectionConfig, EngineOptions, HistoryOptions, PoolState};
 use crate::error::Result;
 use crate::message::Message;
-use crate::shell::{io_template, Registry};
+use crate::shell::{io_template, ConnectFailure, Registry};
 use crate::sql::{decode_messages, Request, Session};
 
 type PgManager = r2d2_postgres::PostgresConnectionManager<postgres::NoTls>;
@@ -25,15 +25,17 @@ fn pause(wait: Duration) {
 
 io_template!(maybe_async::must_be_sync);
 
-impl Shared {
-    fn connection(&self) -> Result<r2d2::PooledConnection<Manager>> {
-        let started = Instant::now();
-        let timeout = self.options.checkout_timeout;
-        self.pool.get_timeout(timeout).map_err(|_| {
-            self.errors
-                .checkout_failed(started, self.config.target(), timeout)
-        })
-    }
+/// Opens a connection. The driver bounds the TCP connect by the connect
+/// timeout, not the handshake after it; postgres' blocking client offers no
+/// way to bound that from here.
+fn open(manager: &PgManager, _limit: Duration) -> Result<Client, ConnectFailure> {
+    manager.connect().map_err(|e| ConnectFailure::from(&e))
+}
+
+type Pooled<'a> = r2d2::PooledConnection<Manager>;
+
+fn checkout(pool: &Pool, wait: Duration) -> Option<Pooled<'_>> {
+    pool.get_timeout(wait).ok()
 }
 
 /// A connection pool to one database, shared by any number of histories and
@@ -245,6 +247,11 @@ impl CockroachDBChatMessageHistory {
     /// The session id.
     pub fn session_id(&self) -> &str {
         &self.session.id
+    }
+
+    /// The engine (connection pool) this history runs on.
+    pub fn engine(&self) -> &CockroachDBEngine {
+        &self.engine
     }
 
     /// Appends a `human` message.

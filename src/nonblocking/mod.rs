@@ -5,7 +5,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bb8::ManageConnection;
 use tokio_postgres::Client;
@@ -13,7 +13,7 @@ use tokio_postgres::Client;
 use crate::config::{ConnectionConfig, EngineOptions, HistoryOptions, PoolState};
 use crate::error::{Error, Result};
 use crate::message::Message;
-use crate::shell::{io_template, Registry};
+use crate::shell::{io_template, ConnectFailure, Registry};
 use crate::sql::{decode_messages, Request, Session};
 
 type PgManager = bb8_postgres::PostgresConnectionManager<tokio_postgres::NoTls>;
@@ -25,15 +25,22 @@ async fn pause(wait: Duration) {
 
 io_template!(maybe_async::must_be_async(AFIT));
 
-impl Shared {
-    async fn connection(&self) -> Result<bb8::PooledConnection<'_, Manager>> {
-        let started = Instant::now();
-        let timeout = self.options.checkout_timeout;
-        self.pool.get().await.map_err(|_| {
-            self.errors
-                .checkout_failed(started, self.config.target(), timeout)
-        })
+/// Opens a connection, the whole handshake within `limit`: the driver's own
+/// `connect_timeout` covers only the TCP connect, and a server (or load
+/// balancer) that accepts but never answers would hang it.
+async fn open(manager: &PgManager, limit: Duration) -> Result<Client, ConnectFailure> {
+    match tokio::time::timeout(limit, manager.connect()).await {
+        Ok(connected) => connected.map_err(|e| ConnectFailure::from(&e)),
+        Err(_) => Err(ConnectFailure(format!(
+            "timed out after {limit:?}: the server did not complete the handshake"
+        ))),
     }
+}
+
+type Pooled<'a> = bb8::PooledConnection<'a, Manager>;
+
+async fn checkout(pool: &Pool, wait: Duration) -> Option<Pooled<'_>> {
+    tokio::time::timeout(wait, pool.get()).await.ok()?.ok()
 }
 
 /// The tokio runtime the caller runs on: pools are per runtime, since their
@@ -267,6 +274,11 @@ impl AsyncCockroachDBChatMessageHistory {
     /// The session id.
     pub fn session_id(&self) -> &str {
         &self.session.id
+    }
+
+    /// The engine (connection pool) this history runs on.
+    pub fn engine(&self) -> &AsyncCockroachDBEngine {
+        &self.engine
     }
 
     /// Appends a `human` message.

@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses its own part of this module
 
 pub mod cases;
+pub mod proxy;
 
 use std::sync::OnceLock;
 
@@ -31,7 +32,7 @@ pub fn runtime() -> &'static tokio::runtime::Runtime {
 
 /// A connection of its own to the test server, outside the crate, to set
 /// up or check what the crate cannot be trusted to report about itself.
-async fn raw_client() -> tokio_postgres::Client {
+pub async fn raw_client() -> tokio_postgres::Client {
     let (client, connection) = tokio_postgres::connect(&database_url(), tokio_postgres::NoTls)
         .await
         .unwrap_or_else(|e| {
@@ -145,6 +146,15 @@ pub trait Face: Sized + Clone + Send + Sync + 'static {
     fn drop_tables(url: &str, table: &str) -> Result<()>;
     /// Pings through an engine of this face built with `options`.
     fn ping(url: &str, options: EngineOptions) -> Result<()>;
+    /// A history on an engine of its own, built with `engine`.
+    fn open_pooled(
+        session: &str,
+        url: &str,
+        options: HistoryOptions,
+        engine: EngineOptions,
+    ) -> Result<Self>;
+    /// Operations its engine retried so far.
+    fn retries(&self) -> u64;
 }
 
 #[cfg(feature = "blocking")]
@@ -178,6 +188,18 @@ impl Face for langchain_cockroachdb::blocking::CockroachDBChatMessageHistory {
     }
     fn ping(url: &str, options: EngineOptions) -> Result<()> {
         langchain_cockroachdb::blocking::CockroachDBEngine::with_options(url, options)?.ping()
+    }
+    fn open_pooled(
+        session: &str,
+        url: &str,
+        options: HistoryOptions,
+        engine: EngineOptions,
+    ) -> Result<Self> {
+        let engine = langchain_cockroachdb::blocking::CockroachDBEngine::with_options(url, engine)?;
+        Self::with_engine(session, &engine, options)
+    }
+    fn retries(&self) -> u64 {
+        self.engine().pool_state().retries
     }
 }
 
@@ -217,5 +239,19 @@ impl Face for langchain_cockroachdb::nonblocking::AsyncCockroachDBChatMessageHis
                 .ping()
                 .await
         })
+    }
+    fn open_pooled(
+        session: &str,
+        url: &str,
+        options: HistoryOptions,
+        engine: EngineOptions,
+    ) -> Result<Self> {
+        let _inside = runtime().enter();
+        let engine =
+            langchain_cockroachdb::nonblocking::AsyncCockroachDBEngine::with_options(url, engine)?;
+        Self::with_engine(session, &engine, options)
+    }
+    fn retries(&self) -> u64 {
+        self.engine().pool_state().retries
     }
 }
