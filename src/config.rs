@@ -29,6 +29,21 @@ pub enum SslMode {
 }
 
 impl SslMode {
+    /// The name libpq gives it.
+    ///
+    /// ```
+    /// assert_eq!(langchain_cockroachdb::SslMode::VerifyFull.as_str(), "verify-full");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SslMode::Disable => "disable",
+            SslMode::Prefer => "prefer",
+            SslMode::Require => "require",
+            SslMode::VerifyCa => "verify-ca",
+            SslMode::VerifyFull => "verify-full",
+        }
+    }
+
     fn parse(value: &str) -> Result<SslMode> {
         Ok(match value {
             "disable" => SslMode::Disable,
@@ -169,30 +184,19 @@ impl ConnectionConfig {
         )
     }
 
-    /// The driver config for a plain-text connection, with `connect_timeout`
-    /// filled in unless the string set one. Fails for the `sslmode`s that
-    /// demand TLS, which this build cannot speak.
-    pub(crate) fn plain_text(&self, connect_timeout: Duration) -> Result<tokio_postgres::Config> {
-        if matches!(
-            self.ssl_mode,
-            SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull
-        ) {
-            return Err(Error::Config(format!(
-                "sslmode={} needs TLS, which this version of the crate does not speak yet; \
-                 use sslmode=disable for a local insecure node",
-                match self.ssl_mode {
-                    SslMode::Require => "require",
-                    SslMode::VerifyCa => "verify-ca",
-                    _ => "verify-full",
-                }
-            )));
-        }
+    /// The driver config and TLS connector for this string, with
+    /// `connect_timeout` filled in unless the string set one.
+    pub(crate) fn driver(
+        &self,
+        connect_timeout: Duration,
+    ) -> Result<(tokio_postgres::Config, crate::tls::Tls)> {
+        let tls = crate::tls::connector(self)?;
         let mut pg = self.pg.clone();
-        pg.ssl_mode(tokio_postgres::config::SslMode::Disable);
+        pg.ssl_mode(crate::tls::driver_mode(self.ssl_mode));
         if pg.get_connect_timeout().is_none() {
             pg.connect_timeout(connect_timeout);
         }
-        Ok(pg)
+        Ok((pg, tls))
     }
 }
 
@@ -502,7 +506,11 @@ mod tests {
         assert_eq!(key.unwrap().to_str(), Some("/c.key"));
         assert_eq!(cfg.pg.get_options(), Some("--cluster=my-cluster"));
         assert_eq!(cfg.pg.get_application_name(), Some("bot"));
-        assert!(cfg.plain_text(Duration::from_secs(1)).is_err());
+        // The CA file does not exist: a configuration error, before any connection.
+        assert!(matches!(
+            cfg.driver(Duration::from_secs(1)),
+            Err(Error::Config(_))
+        ));
     }
 
     #[test]

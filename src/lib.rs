@@ -21,6 +21,7 @@ mod message;
 mod retry;
 mod shell;
 mod sql;
+mod tls;
 
 #[cfg(feature = "blocking")]
 #[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]

@@ -117,12 +117,10 @@ macro_rules! io_template {
                     return Err($crate::Error::Config("pool_size must be at least 1".into()));
                 }
                 let errors = ::std::sync::Arc::default();
+                let (driver_config, tls) = config.driver(options.connect_timeout)?;
                 let manager = Manager {
                     connect_timeout: options.connect_timeout,
-                    inner: PgManager::new(
-                        config.plain_text(options.connect_timeout)?.into(),
-                        ::tokio_postgres::NoTls,
-                    ),
+                    inner: PgManager::new(driver_config.into(), tls),
                     errors: ::std::sync::Arc::clone(&errors),
                 };
                 // No check on checkout: it would cost a round trip per

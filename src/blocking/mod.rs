@@ -16,7 +16,7 @@ use crate::message::Message;
 use crate::shell::{io_template, ConnectFailure, Registry};
 use crate::sql::{decode_messages, Request, Session};
 
-type PgManager = r2d2_postgres::PostgresConnectionManager<postgres::NoTls>;
+type PgManager = r2d2_postgres::PostgresConnectionManager<crate::tls::Tls>;
 type Pool = r2d2::Pool<Manager>;
 
 fn pause(wait: Duration) {

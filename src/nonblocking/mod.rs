@@ -16,7 +16,7 @@ use crate::message::Message;
 use crate::shell::{io_template, ConnectFailure, Registry};
 use crate::sql::{decode_messages, Request, Session};
 
-type PgManager = bb8_postgres::PostgresConnectionManager<tokio_postgres::NoTls>;
+type PgManager = bb8_postgres::PostgresConnectionManager<crate::tls::Tls>;
 type Pool = bb8::Pool<Manager>;
 
 async fn pause(wait: Duration) {
