@@ -393,6 +393,9 @@ pub struct HistoryOptions {
     pub max_message_bytes: usize,
     /// Retries for this history; `None` uses the engine's policy.
     pub retry: Option<RetryPolicy>,
+    /// Rows deleted per statement by the retention cleanups (default 1000),
+    /// so that a large cleanup is many small transactions.
+    pub delete_batch_size: usize,
 }
 
 impl Default for HistoryOptions {
@@ -403,6 +406,7 @@ impl Default for HistoryOptions {
             create_table: true,
             max_message_bytes: 16 << 20,
             retry: None,
+            delete_batch_size: 1000,
         }
     }
 }

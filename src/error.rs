@@ -65,6 +65,10 @@ pub enum Error {
     #[error("no pooled connection became free within {0:?} (pool exhausted)")]
     PoolTimeout(Duration),
 
+    /// Reading or writing a JSON Lines export failed.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+
     /// The server (or the connection to it) reported an error.
     #[error("database error: {0}")]
     Database(#[source] tokio_postgres::Error),

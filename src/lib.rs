@@ -21,6 +21,7 @@ mod message;
 mod retry;
 mod shell;
 mod sql;
+mod stored;
 mod tls;
 
 #[cfg(feature = "blocking")]
@@ -34,6 +35,12 @@ pub use config::{ConnectionConfig, EngineOptions, HistoryOptions, PoolState, Ssl
 pub use error::{Error, Result, SqlState};
 pub use message::{Content, Message, MessageType};
 pub use retry::RetryPolicy;
+pub use stored::{Page, PageCursor, SessionFilter, SessionInfo, StoredMessage};
+
+/// Timestamps (`created_at`) are `time` values.
+pub use time;
+/// Row ids are `uuid` values.
+pub use uuid;
 
 /// The driver this crate is built on, so that you can name its types
 /// (rows, SQLSTATEs, configs) in matching versions.

@@ -17,11 +17,12 @@ use crate::error::{Error, Result};
 /// The I/O of one face. Expects in scope: `PgManager` (the driver's pool
 /// manager), `Pool`, `Pooled` (its checked-out connection),
 /// `checkout(&Pool, Duration)`, `open(&PgManager, Duration)`,
-/// `pause(Duration)`, and the pool crate's
+/// `pause(Duration)`, `read_line` and `write_all` for export and import,
+/// and the pool crate's
 /// `ManageConnection` trait; `$face` is `maybe_async::must_be_sync` or
 /// `maybe_async::must_be_async(AFIT)`.
 macro_rules! io_template {
-    ($face:meta) => {
+    ($face:meta, reader: [$($reader:tt)+], writer: [$($writer:tt)+]) => {
         /// A pooled connection with its prepared statements.
         pub(crate) struct Connection {
             client: Client,
@@ -155,7 +156,7 @@ macro_rules! io_template {
                 loop {
                     let creating = !request.is_batch() && table.needs_create();
                     let step = if creating {
-                        &$crate::sql::Request::Batch(&table.create)
+                        &$crate::sql::Request::Batch(&table.sql.create)
                     } else {
                         request
                     };
@@ -233,7 +234,7 @@ macro_rules! io_template {
             /// if missing.
             async fn create_table(&self, options: &$crate::HistoryOptions) -> $crate::Result<()> {
                 let table = self.table(options)?;
-                let create = $crate::sql::Request::Batch(&table.create);
+                let create = $crate::sql::Request::Batch(&table.sql.create);
                 self.run(&table, self.options.retry, &create).await?;
                 table.mark_created();
                 Ok(())
@@ -242,7 +243,7 @@ macro_rules! io_template {
             /// Drops the table `options` names, if it exists.
             async fn drop_table(&self, options: &$crate::HistoryOptions) -> $crate::Result<()> {
                 let table = self.table(options)?;
-                let drop = $crate::sql::Request::Batch(&table.drop);
+                let drop = $crate::sql::Request::Batch(&table.sql.drop);
                 self.run(&table, self.options.retry, &drop).await?;
                 table.forget();
                 Ok(())
@@ -262,6 +263,197 @@ macro_rules! io_template {
                     connections: state.connections,
                     idle: state.idle_connections,
                     retries: self.retries.load(::std::sync::atomic::Ordering::Relaxed),
+                }
+            }
+        }
+
+        /// The operations of histories and engines, each written once.
+        #[$face]
+        impl Shared {
+            async fn add_messages(&self, session: &$crate::sql::Session, messages: &[$crate::Message]) -> $crate::Result<()> {
+                let batch = session.batch(messages)?;
+                if !batch.is_empty() {
+                    self.run(&session.table, session.retry, &session.insert_request(&batch)).await?;
+                }
+                Ok(())
+            }
+
+            async fn messages(&self, session: &$crate::sql::Session) -> $crate::Result<Vec<$crate::Message>> {
+                let rows = self.run(&session.table, session.retry, &session.select_request()).await?;
+                $crate::sql::decode_messages(&rows)
+            }
+
+            async fn entries(&self, session: &$crate::sql::Session) -> $crate::Result<Vec<$crate::StoredMessage>> {
+                let rows = self.run(&session.table, session.retry, &session.entries_request()).await?;
+                $crate::stored::decode_entries(&rows, Some(&session.id))
+            }
+
+            async fn last_messages(&self, session: &$crate::sql::Session, n: usize) -> $crate::Result<Vec<$crate::Message>> {
+                let n = $crate::sql::limit(n);
+                let rows = self.run(&session.table, session.retry, &session.last_request(&n)).await?;
+                $crate::sql::decode_messages(&rows)
+            }
+
+            async fn message_count(&self, session: &$crate::sql::Session) -> $crate::Result<u64> {
+                let rows = self.run(&session.table, session.retry, &session.count_request()).await?;
+                let count: i64 = match rows.first() {
+                    Some(row) => row.try_get(0)?,
+                    None => 0,
+                };
+                Ok(count.unsigned_abs())
+            }
+
+            async fn messages_since(
+                &self,
+                session: &$crate::sql::Session,
+                since: ::time::OffsetDateTime,
+            ) -> $crate::Result<Vec<$crate::Message>> {
+                let rows = self.run(&session.table, session.retry, &session.since_request(&since)).await?;
+                $crate::sql::decode_messages(&rows)
+            }
+
+            async fn messages_page(
+                &self,
+                session: &$crate::sql::Session,
+                cursor: Option<&$crate::PageCursor>,
+                size: usize,
+            ) -> $crate::Result<$crate::Page> {
+                if size == 0 {
+                    return Err($crate::Error::Config("a page holds at least one message".into()));
+                }
+                let limit = $crate::sql::limit(size);
+                let rows = self.run(&session.table, session.retry, &session.page_request(cursor, &limit)).await?;
+                $crate::Page::from_rows(&rows, &session.id, size)
+            }
+
+            async fn delete_ids(&self, session: &$crate::sql::Session, ids: &Vec<::uuid::Uuid>) -> $crate::Result<u64> {
+                if ids.is_empty() {
+                    return Ok(0);
+                }
+                let rows = self.run(&session.table, session.retry, &session.delete_ids_request(ids)).await?;
+                Ok(rows.len() as u64)
+            }
+
+            /// Finds the newest `n` first and then deletes those rows by id,
+            /// so that a retry cannot delete more than `n`.
+            async fn delete_last(&self, session: &$crate::sql::Session, n: usize) -> $crate::Result<u64> {
+                let n = $crate::sql::limit(n);
+                let rows = self.run(&session.table, session.retry, &session.newest_ids_request(&n)).await?;
+                let ids = rows.iter().map(|row| row.try_get(0)).collect::<::std::result::Result<Vec<_>, _>>()?;
+                self.delete_ids(session, &ids).await
+            }
+
+            async fn clear(&self, session: &$crate::sql::Session) -> $crate::Result<()> {
+                self.run(&session.table, session.retry, &session.clear_request()).await.map(drop)
+            }
+
+            async fn list_sessions(
+                &self,
+                options: &$crate::HistoryOptions,
+                filter: &$crate::SessionFilter,
+            ) -> $crate::Result<Vec<$crate::SessionInfo>> {
+                let table = self.table(options)?;
+                let (range, limit) = ($crate::sql::session_range(filter), $crate::sql::limit(filter.limit));
+                let rows = self.run(&table, self.options.retry, &table.sessions_request(&range, &limit)).await?;
+                $crate::stored::decode_sessions(&rows)
+            }
+
+            /// The server's time `age` ago: one clock for the whole cleanup.
+            async fn cutoff(
+                &self,
+                table: &$crate::sql::Table,
+                age: ::std::time::Duration,
+                batch: usize,
+            ) -> $crate::Result<$crate::sql::Cutoff> {
+                let seconds = age.as_secs_f64();
+                let rows = self.run(table, self.options.retry, &table.cutoff_request(&seconds)).await?;
+                let at = match rows.first() {
+                    Some(row) => row.try_get(0)?,
+                    None => return Err($crate::Error::Config("the server returned no time".into())),
+                };
+                Ok($crate::sql::Cutoff { at, batch: $crate::sql::limit(batch.max(1)) })
+            }
+
+            /// Runs a bounded `DELETE ... RETURNING id` until it deletes nothing.
+            async fn delete_in_batches(
+                &self,
+                table: &$crate::sql::Table,
+                request: &$crate::sql::Request<'_>,
+            ) -> $crate::Result<u64> {
+                let mut total = 0;
+                loop {
+                    let deleted = self.run(table, self.options.retry, request).await?.len() as u64;
+                    total += deleted;
+                    if deleted == 0 {
+                        return Ok(total);
+                    }
+                }
+            }
+
+            async fn delete_messages_older_than(
+                &self,
+                options: &$crate::HistoryOptions,
+                age: ::std::time::Duration,
+            ) -> $crate::Result<u64> {
+                let table = self.table(options)?;
+                let cutoff = self.cutoff(&table, age, options.delete_batch_size).await?;
+                self.delete_in_batches(&table, &table.delete_old_request(&cutoff)).await
+            }
+
+            async fn delete_sessions_idle_since(
+                &self,
+                options: &$crate::HistoryOptions,
+                idle: ::std::time::Duration,
+            ) -> $crate::Result<u64> {
+                let table = self.table(options)?;
+                let cutoff = self.cutoff(&table, idle, options.delete_batch_size).await?;
+                let mut total = 0;
+                loop {
+                    let rows = self.run(&table, self.options.retry, &table.idle_sessions_request(&cutoff)).await?;
+                    let sessions = rows.iter().map(|row| row.try_get(0)).collect::<::std::result::Result<Vec<String>, _>>()?;
+                    if sessions.is_empty() {
+                        return Ok(total);
+                    }
+                    total += self.delete_in_batches(&table, &table.delete_idle_request(&sessions, &cutoff)).await?;
+                }
+            }
+
+            async fn export<W: $($writer)+>(
+                &self,
+                table: &$crate::sql::Table,
+                retry: $crate::RetryPolicy,
+                mut scan: $crate::sql::ExportScan,
+                out: &mut W,
+            ) -> $crate::Result<u64> {
+                let mut total = 0;
+                while let Some(request) = scan.request(table) {
+                    let rows = self.run(table, retry, &request).await?;
+                    drop(request);
+                    let (lines, count) = scan.advance(&rows)?;
+                    write_all(out, lines.as_bytes()).await?;
+                    total += count;
+                }
+                Ok(total)
+            }
+
+            async fn import<R: $($reader)+>(&self, options: &$crate::HistoryOptions, input: &mut R) -> $crate::Result<u64> {
+                let table = self.table(options)?;
+                let mut batch = $crate::sql::ImportBatch::default();
+                let (mut line, mut number, mut inserted) = (String::new(), 0, 0);
+                loop {
+                    line.clear();
+                    let read = read_line(input, &mut line).await?;
+                    if read > 0 {
+                        number += 1;
+                        batch.push_line(&line, number, options.max_message_bytes)?;
+                    }
+                    if batch.len() >= $crate::sql::ImportBatch::SIZE || (read == 0 && batch.len() > 0) {
+                        inserted += self.run(&table, self.options.retry, &batch.request(&table)).await?.len() as u64;
+                        batch.clear();
+                    }
+                    if read == 0 {
+                        return Ok(inserted);
+                    }
                 }
             }
         }

@@ -17,6 +17,8 @@ use crate::config::HistoryOptions;
 use crate::error::{Error, Result, SqlState};
 use crate::message::Message;
 use crate::retry::RetryPolicy;
+use crate::stored::{PageCursor, StoredMessage};
+use time::OffsetDateTime;
 
 /// PostgreSQL's identifier limit (NAMEDATALEN - 1); longer names would be
 /// silently cut there and rejected or kept whole elsewhere.
@@ -93,11 +95,33 @@ pub(crate) struct Table {
     auto_create: bool,
     /// A fast path in front of the process-wide set.
     created: AtomicBool,
+    pub(crate) sql: Statements,
+}
+
+/// The SQL text of every statement on one table.
+#[derive(Debug)]
+pub(crate) struct Statements {
     pub(crate) create: String,
     pub(crate) drop: String,
     pub(crate) insert: String,
     pub(crate) select: String,
+    pub(crate) entries: String,
+    pub(crate) last: String,
+    pub(crate) count: String,
+    pub(crate) since: String,
+    pub(crate) page_first: String,
+    pub(crate) page_next: String,
     pub(crate) clear: String,
+    pub(crate) newest_ids: String,
+    pub(crate) delete_ids: String,
+    pub(crate) sessions: String,
+    pub(crate) cutoff: String,
+    pub(crate) idle_sessions: String,
+    pub(crate) delete_idle: String,
+    pub(crate) delete_old: String,
+    pub(crate) export_first: String,
+    pub(crate) export_next: String,
+    pub(crate) import: String,
 }
 
 impl Table {
@@ -149,21 +173,81 @@ SELECT m.id, $1, m.message::JSONB,
 FROM unnest($2::UUID[], $3::TEXT[]) WITH ORDINALITY AS m (id, message, ord)
 ON CONFLICT (id) DO NOTHING"
         );
+        let q = |sql: String| sql.replace("{t}", &name);
         // `id` breaks ties of `created_at` (rows another client wrote in one
-        // microsecond) the same way on every read.
-        let select =
-            format!("SELECT id, message FROM {name} WHERE session_id = $1 ORDER BY created_at, id");
-        let clear = format!("DELETE FROM {name} WHERE session_id = $1");
-        let drop = format!("DROP TABLE IF EXISTS {name}");
+        // microsecond) the same way on every read. Every read of a session
+        // walks the (session_id, created_at) index.
+        let order = "ORDER BY created_at, id";
+        let sql = Statements {
+            select: q(format!("SELECT id, message FROM {{t}} WHERE session_id = $1 {order}")),
+            entries: q(format!("SELECT id, message, created_at FROM {{t}} WHERE session_id = $1 {order}")),
+            // The newest n through the index backwards, then put in order.
+            last: q(format!(
+                "SELECT id, message, created_at FROM (
+    SELECT id, message, created_at FROM {{t}} WHERE session_id = $1
+    ORDER BY created_at DESC, id DESC LIMIT $2) AS newest {order}"
+            )),
+            count: q("SELECT count(*) FROM {t} WHERE session_id = $1".into()),
+            since: q(format!(
+                "SELECT id, message, created_at FROM {{t}} WHERE session_id = $1 AND created_at > $2 {order}"
+            )),
+            page_first: q(format!(
+                "SELECT id, message, created_at FROM {{t}} WHERE session_id = $1 {order} LIMIT $2"
+            )),
+            // A keyset, not OFFSET: each page starts in the index where the
+            // last one ended.
+            page_next: q(format!(
+                "SELECT id, message, created_at FROM {{t}}
+WHERE session_id = $1 AND (created_at, id) > ($2, $3) {order} LIMIT $4"
+            )),
+            clear: q("DELETE FROM {t} WHERE session_id = $1".into()),
+            newest_ids: q("SELECT id FROM {t} WHERE session_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2".into()),
+            delete_ids: q("DELETE FROM {t} WHERE session_id = $1 AND id = ANY($2) RETURNING id".into()),
+            // Sessions by prefix: a range of the index (byte order, as
+            // CockroachDB's and a C-collation PostgreSQL's), aggregated as
+            // it is read; only the groups are sorted, for the top `limit`.
+            sessions: q("SELECT session_id, count(*), min(created_at), max(created_at) FROM {t}
+WHERE session_id >= $1 AND ($2::TEXT IS NULL OR session_id < $2)
+GROUP BY session_id ORDER BY max(created_at) DESC, session_id LIMIT $3"
+                .into()),
+            // The server's clock decides what is old, once per cleanup.
+            cutoff: "SELECT now() - $1::FLOAT8 * INTERVAL '1 second'".into(),
+            idle_sessions: q("SELECT session_id FROM {t} GROUP BY session_id HAVING max(created_at) < $1
+ORDER BY session_id LIMIT $2"
+                .into()),
+            // Bounded batches (CockroachDB's advice for bulk deletes), and a
+            // session that got a message meanwhile is no longer idle.
+            delete_idle: q("DELETE FROM {t} WHERE id IN (
+    SELECT id FROM {t} WHERE session_id = ANY($1) AND session_id IN (
+        SELECT session_id FROM {t} WHERE session_id = ANY($1)
+        GROUP BY session_id HAVING max(created_at) < $2)
+    LIMIT $3) RETURNING id"
+                .into()),
+            delete_old: q("DELETE FROM {t} WHERE id IN (SELECT id FROM {t} WHERE created_at < $1 LIMIT $2) RETURNING id".into()),
+            export_first: q("SELECT id, message, created_at, session_id FROM {t}
+WHERE session_id >= $1 AND ($2::TEXT IS NULL OR session_id < $2)
+ORDER BY session_id, created_at, id LIMIT $3"
+                .into()),
+            export_next: q("SELECT id, message, created_at, session_id FROM {t}
+WHERE session_id >= $1 AND ($2::TEXT IS NULL OR session_id < $2)
+  AND (session_id, created_at, id) > ($4, $5, $6)
+ORDER BY session_id, created_at, id LIMIT $3"
+                .into()),
+            // Rows keep their ids and times, so a re-import writes nothing twice.
+            import: q("INSERT INTO {t} (id, session_id, message, created_at)
+SELECT u.id, u.session_id, u.message::JSONB, u.created_at
+FROM unnest($1::UUID[], $2::TEXT[], $3::TEXT[], $4::TIMESTAMPTZ[]) AS u (id, session_id, message, created_at)
+ON CONFLICT (id) DO NOTHING RETURNING id"
+                .into()),
+            create,
+            drop: q("DROP TABLE IF EXISTS {t}".into()),
+            insert,
+        };
         Ok(Table {
             key: format!("{database}/{name}"),
             auto_create: options.create_table,
             created: AtomicBool::new(false),
-            create,
-            drop,
-            insert,
-            select,
-            clear,
+            sql,
         })
     }
 
@@ -231,15 +315,56 @@ impl Session {
     }
 
     pub(crate) fn insert_request<'a>(&'a self, batch: &'a InsertBatch) -> Request<'a> {
-        Request::Statement(&self.table.insert, vec![&self.id, &batch.ids, &batch.json])
+        Request::Statement(
+            &self.table.sql.insert,
+            vec![&self.id, &batch.ids, &batch.json],
+        )
     }
 
     pub(crate) fn select_request(&self) -> Request<'_> {
-        Request::Statement(&self.table.select, vec![&self.id])
+        Request::Statement(&self.table.sql.select, vec![&self.id])
+    }
+
+    pub(crate) fn entries_request(&self) -> Request<'_> {
+        Request::Statement(&self.table.sql.entries, vec![&self.id])
+    }
+
+    pub(crate) fn last_request<'a>(&'a self, n: &'a i64) -> Request<'a> {
+        Request::Statement(&self.table.sql.last, vec![&self.id, n])
+    }
+
+    pub(crate) fn count_request(&self) -> Request<'_> {
+        Request::Statement(&self.table.sql.count, vec![&self.id])
+    }
+
+    pub(crate) fn since_request<'a>(&'a self, since: &'a OffsetDateTime) -> Request<'a> {
+        Request::Statement(&self.table.sql.since, vec![&self.id, since])
+    }
+
+    pub(crate) fn page_request<'a>(
+        &'a self,
+        cursor: Option<&'a PageCursor>,
+        limit: &'a i64,
+    ) -> Request<'a> {
+        match cursor {
+            None => Request::Statement(&self.table.sql.page_first, vec![&self.id, limit]),
+            Some(c) => Request::Statement(
+                &self.table.sql.page_next,
+                vec![&self.id, &c.created_at, &c.id, limit],
+            ),
+        }
+    }
+
+    pub(crate) fn newest_ids_request<'a>(&'a self, n: &'a i64) -> Request<'a> {
+        Request::Statement(&self.table.sql.newest_ids, vec![&self.id, n])
+    }
+
+    pub(crate) fn delete_ids_request<'a>(&'a self, ids: &'a Vec<Uuid>) -> Request<'a> {
+        Request::Statement(&self.table.sql.delete_ids, vec![&self.id, ids])
     }
 
     pub(crate) fn clear_request(&self) -> Request<'_> {
-        Request::Statement(&self.table.clear, vec![&self.id])
+        Request::Statement(&self.table.sql.clear, vec![&self.id])
     }
 }
 
@@ -324,7 +449,7 @@ impl InsertBatch {
 
 /// A JSON or JSONB column as the bytes of its JSON text, borrowed from the
 /// row, so a message is parsed straight from the wire buffer.
-struct JsonText<'a>(&'a [u8]);
+pub(crate) struct JsonText<'a>(pub(crate) &'a [u8]);
 
 impl<'a> FromSql<'a> for JsonText<'a> {
     fn from_sql(
@@ -351,18 +476,216 @@ impl<'a> FromSql<'a> for JsonText<'a> {
 /// message is an error naming its id.
 pub(crate) fn decode_messages(rows: &[Row]) -> Result<Vec<Message>> {
     rows.iter()
-        .map(|row| {
-            let id: Uuid = row.try_get(0)?;
-            let JsonText(json) = row.try_get(1)?;
-            Message::from_json(json).map_err(|e| Error::MalformedRow {
-                id,
-                reason: match e {
-                    Error::InvalidMessage(reason) => reason,
-                    other => other.to_string(),
-                },
-            })
-        })
+        .map(|row| crate::stored::decode_message(row, row.try_get(0)?, 1))
         .collect()
+}
+
+/// A count or size as a SQL `LIMIT`.
+pub(crate) fn limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// The session ids starting with `prefix`, as a range `[low, high)` of
+/// code points (`high` is `None` when nothing is above the range).
+fn prefix_range(prefix: &str) -> (String, Option<String>) {
+    let mut high: Vec<char> = prefix.chars().collect();
+    while let Some(last) = high.pop() {
+        // The next code point, skipping the surrogate gap.
+        let next = (u32::from(last) + 1..=u32::from(char::MAX)).find_map(char::from_u32);
+        if let Some(next) = next {
+            high.push(next);
+            return (prefix.to_owned(), Some(high.into_iter().collect()));
+        }
+    }
+    (prefix.to_owned(), None)
+}
+
+/// The parameters of a statement that deletes (or finds) by age.
+pub(crate) struct Cutoff {
+    pub(crate) at: OffsetDateTime,
+    pub(crate) batch: i64,
+}
+
+impl Table {
+    pub(crate) fn cutoff_request<'a>(&'a self, seconds: &'a f64) -> Request<'a> {
+        Request::Statement(&self.sql.cutoff, vec![seconds])
+    }
+
+    pub(crate) fn sessions_request<'a>(
+        &'a self,
+        range: &'a (String, Option<String>),
+        limit: &'a i64,
+    ) -> Request<'a> {
+        Request::Statement(&self.sql.sessions, vec![&range.0, &range.1, limit])
+    }
+
+    pub(crate) fn idle_sessions_request<'a>(&'a self, cutoff: &'a Cutoff) -> Request<'a> {
+        Request::Statement(&self.sql.idle_sessions, vec![&cutoff.at, &cutoff.batch])
+    }
+
+    pub(crate) fn delete_idle_request<'a>(
+        &'a self,
+        sessions: &'a Vec<String>,
+        cutoff: &'a Cutoff,
+    ) -> Request<'a> {
+        Request::Statement(
+            &self.sql.delete_idle,
+            vec![sessions, &cutoff.at, &cutoff.batch],
+        )
+    }
+
+    pub(crate) fn delete_old_request<'a>(&'a self, cutoff: &'a Cutoff) -> Request<'a> {
+        Request::Statement(&self.sql.delete_old, vec![&cutoff.at, &cutoff.batch])
+    }
+}
+
+pub(crate) use crate::stored::SessionFilter;
+
+/// The prefix range and limit of a session listing.
+pub(crate) fn session_range(filter: &SessionFilter) -> (String, Option<String>) {
+    prefix_range(filter.prefix.as_deref().unwrap_or_default())
+}
+
+/// A walk through stored rows in order, one page at a time, for export:
+/// one session by its pages, or every session with a prefix by
+/// (session_id, created_at, id).
+pub(crate) struct ExportScan {
+    scope: Scope,
+    limit: i64,
+    after: Option<(String, OffsetDateTime, Uuid)>,
+    done: bool,
+}
+
+enum Scope {
+    Session(String),
+    Prefix(String, Option<String>),
+}
+
+impl ExportScan {
+    const PAGE: i64 = 500;
+
+    pub(crate) fn session(session_id: &str) -> ExportScan {
+        ExportScan {
+            scope: Scope::Session(session_id.to_owned()),
+            limit: Self::PAGE,
+            after: None,
+            done: false,
+        }
+    }
+
+    pub(crate) fn prefix(prefix: Option<&str>) -> ExportScan {
+        let (low, high) = prefix_range(prefix.unwrap_or_default());
+        ExportScan {
+            scope: Scope::Prefix(low, high),
+            limit: Self::PAGE,
+            after: None,
+            done: false,
+        }
+    }
+
+    /// The next page's statement, or `None` when the walk is over.
+    pub(crate) fn request<'a>(&'a self, table: &'a Table) -> Option<Request<'a>> {
+        if self.done {
+            return None;
+        }
+        let sql = &table.sql;
+        Some(match (&self.scope, &self.after) {
+            (Scope::Session(id), None) => {
+                Request::Statement(&sql.page_first, vec![id, &self.limit])
+            }
+            (Scope::Session(id), Some((_, at, row))) => {
+                Request::Statement(&sql.page_next, vec![id, at, row, &self.limit])
+            }
+            (Scope::Prefix(low, high), None) => {
+                Request::Statement(&sql.export_first, vec![low, high, &self.limit])
+            }
+            (Scope::Prefix(low, high), Some((session, at, row))) => Request::Statement(
+                &sql.export_next,
+                vec![low, high, &self.limit, session, at, row],
+            ),
+        })
+    }
+
+    /// The page's rows as JSON Lines, moving the walk past them.
+    pub(crate) fn advance(&mut self, rows: &[Row]) -> Result<(String, u64)> {
+        let entries = match &self.scope {
+            Scope::Session(id) => crate::stored::decode_entries(rows, Some(id))?,
+            Scope::Prefix(..) => crate::stored::decode_entries(rows, None)?,
+        };
+        self.done = rows.len() < usize::try_from(self.limit).unwrap_or(usize::MAX);
+        if let Some(last) = entries.last() {
+            self.after = Some((last.session_id.clone(), last.created_at, last.id));
+        }
+        let mut lines = String::new();
+        for entry in &entries {
+            lines.push_str(&entry.to_json_line());
+            lines.push('\n');
+        }
+        Ok((lines, entries.len() as u64))
+    }
+}
+
+/// Exported rows read back, sent in batches that keep ids and times.
+#[derive(Default)]
+pub(crate) struct ImportBatch {
+    ids: Vec<Uuid>,
+    sessions: Vec<String>,
+    json: Vec<String>,
+    times: Vec<OffsetDateTime>,
+}
+
+impl ImportBatch {
+    pub(crate) const SIZE: usize = 500;
+
+    /// Adds line number `number` of an export (blank lines are skipped).
+    pub(crate) fn push_line(
+        &mut self,
+        line: &str,
+        number: u64,
+        max_message_bytes: usize,
+    ) -> Result<()> {
+        if line.trim().is_empty() {
+            return Ok(());
+        }
+        let entry = StoredMessage::from_json_line(line).map_err(|e| match e {
+            Error::InvalidMessage(reason) => {
+                Error::InvalidMessage(format!("line {number}: {reason}"))
+            }
+            other => other,
+        })?;
+        if entry.message.has_nul() {
+            return Err(Error::InvalidMessage(format!(
+                "line {number}: contains U+0000, which JSONB cannot store"
+            )));
+        }
+        let json = entry.message.to_json();
+        if json.len() > max_message_bytes {
+            return Err(Error::InvalidMessage(format!(
+                "line {number}: the message is {} bytes as JSON, over the limit of {max_message_bytes}",
+                json.len()
+            )));
+        }
+        self.ids.push(entry.id);
+        self.sessions.push(entry.session_id);
+        self.json.push(json);
+        self.times.push(entry.created_at);
+        Ok(())
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub(crate) fn clear(&mut self) {
+        *self = ImportBatch::default();
+    }
+
+    pub(crate) fn request<'a>(&'a self, table: &'a Table) -> Request<'a> {
+        Request::Statement(
+            &table.sql.import,
+            vec![&self.ids, &self.sessions, &self.json, &self.times],
+        )
+    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! [`crate::nonblocking`] there.
 
 use std::fmt;
+use std::io::{BufRead, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +15,8 @@ use crate::config::{ConnectionConfig, EngineOptions, HistoryOptions, PoolState};
 use crate::error::Result;
 use crate::message::Message;
 use crate::shell::{io_template, ConnectFailure, Registry};
-use crate::sql::{decode_messages, Request, Session};
+use crate::sql::{ExportScan, Session};
+use crate::stored::{Page, PageCursor, SessionFilter, SessionInfo, StoredMessage};
 
 type PgManager = r2d2_postgres::PostgresConnectionManager<crate::tls::Tls>;
 type Pool = r2d2::Pool<Manager>;
@@ -23,7 +25,15 @@ fn pause(wait: Duration) {
     std::thread::sleep(wait);
 }
 
-io_template!(maybe_async::must_be_sync);
+fn read_line<R: BufRead>(input: &mut R, line: &mut String) -> Result<usize> {
+    Ok(input.read_line(line)?)
+}
+
+fn write_all<W: Write>(out: &mut W, bytes: &[u8]) -> Result<()> {
+    Ok(out.write_all(bytes)?)
+}
+
+io_template!(maybe_async::must_be_sync, reader: [BufRead], writer: [Write]);
 
 /// Opens a connection. The driver bounds the TCP connect by the connect
 /// timeout, not the handshake after it; postgres' blocking client offers no
@@ -133,6 +143,120 @@ impl CockroachDBEngine {
     /// Drops the table named in `options`, if it exists. Its schema stays.
     pub fn drop_tables(&self, options: &HistoryOptions) -> Result<()> {
         self.0.drop_table(options)
+    }
+
+    /// The sessions of the table `options` names, newest activity first:
+    /// each with its message count and first and last activity.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::blocking::{CockroachDBChatMessageHistory, CockroachDBEngine};
+    /// use langchain_cockroachdb::{HistoryOptions, SessionFilter};
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// let engine = CockroachDBEngine::from_connection_string(&url)?;
+    /// let options = HistoryOptions::default().table_name("doc_list_sessions");
+    /// # engine.drop_tables(&options)?;
+    /// for id in ["user-123:main", "user-123:support", "user-456:main"] {
+    ///     CockroachDBChatMessageHistory::with_engine(id, &engine, options.clone())?.add_user_message("hi")?;
+    /// }
+    /// let mine = engine.list_sessions(&options, &SessionFilter::default().prefix("user-123:"))?;
+    /// assert_eq!(mine.len(), 2);
+    /// assert_eq!(mine[0].session_id, "user-123:support"); // newest first
+    /// # engine.drop_tables(&options)?;
+    /// # Ok::<(), langchain_cockroachdb::Error>(())
+    /// ```
+    pub fn list_sessions(
+        &self,
+        options: &HistoryOptions,
+        filter: &SessionFilter,
+    ) -> Result<Vec<SessionInfo>> {
+        self.0.list_sessions(options, filter)
+    }
+
+    /// Deletes whole sessions whose newest message is older than `idle`
+    /// (the guide's `cleanup_old_sessions(days)`), in batches of
+    /// `options.delete_batch_size` rows. Returns how many messages went.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::blocking::CockroachDBEngine;
+    /// use std::time::Duration;
+    /// use langchain_cockroachdb::HistoryOptions;
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// let engine = CockroachDBEngine::from_connection_string(&url)?;
+    /// let thirty_days = Duration::from_secs(30 * 24 * 3600);
+    /// let deleted = engine.delete_sessions_idle_since(&HistoryOptions::default(), thirty_days)?;
+    /// println!("removed {deleted} messages of idle sessions");
+    /// # Ok::<(), langchain_cockroachdb::Error>(())
+    /// ```
+    pub fn delete_sessions_idle_since(
+        &self,
+        options: &HistoryOptions,
+        idle: Duration,
+    ) -> Result<u64> {
+        self.0.delete_sessions_idle_since(options, idle)
+    }
+
+    /// Deletes every message older than `age`, whatever its session, in
+    /// batches of `options.delete_batch_size` rows. Returns how many went.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::blocking::CockroachDBEngine;
+    /// # use langchain_cockroachdb::HistoryOptions;
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// # let engine = CockroachDBEngine::from_connection_string(&url)?;
+    /// let year = std::time::Duration::from_secs(365 * 24 * 3600);
+    /// engine.delete_messages_older_than(&HistoryOptions::default(), year)?;
+    /// # Ok::<(), langchain_cockroachdb::Error>(())
+    /// ```
+    pub fn delete_messages_older_than(
+        &self,
+        options: &HistoryOptions,
+        age: Duration,
+    ) -> Result<u64> {
+        self.0.delete_messages_older_than(options, age)
+    }
+
+    /// Writes every stored message of the sessions whose id starts with
+    /// `prefix` (all sessions for `None`) as JSON Lines, in order, a page at
+    /// a time. Returns how many lines were written.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::blocking::{CockroachDBChatMessageHistory, CockroachDBEngine};
+    /// use langchain_cockroachdb::HistoryOptions;
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// let engine = CockroachDBEngine::from_connection_string(&url)?;
+    /// let (from, to) = (HistoryOptions::default().table_name("doc_export_from"),
+    ///                   HistoryOptions::default().table_name("doc_export_to"));
+    /// # engine.drop_tables(&from)?; engine.drop_tables(&to)?;
+    /// CockroachDBChatMessageHistory::with_engine("user-1:a", &engine, from.clone())?.add_user_message("hi")?;
+    ///
+    /// let mut backup = Vec::new();
+    /// assert_eq!(engine.export_jsonl(&from, Some("user-1:"), &mut backup)?, 1);
+    /// assert_eq!(engine.import_jsonl(&to, &mut backup.as_slice())?, 1);
+    /// assert_eq!(engine.import_jsonl(&to, &mut backup.as_slice())?, 0); // already there
+    /// # engine.drop_tables(&from)?; engine.drop_tables(&to)?;
+    /// # Ok::<(), langchain_cockroachdb::Error>(())
+    /// ```
+    pub fn export_jsonl<W: Write>(
+        &self,
+        options: &HistoryOptions,
+        prefix: Option<&str>,
+        out: &mut W,
+    ) -> Result<u64> {
+        let table = self.0.table(options)?;
+        self.0.export(
+            &table,
+            self.0.options.retry,
+            ExportScan::prefix(prefix),
+            out,
+        )
+    }
+
+    /// Reads JSON Lines written by an export into the table `options`
+    /// names, keeping ids and times (and so order). Rows already there are
+    /// skipped, so an interrupted import can simply be run again. Returns
+    /// how many rows were inserted.
+    pub fn import_jsonl<R: BufRead>(&self, options: &HistoryOptions, input: &mut R) -> Result<u64> {
+        self.0.import(options, input)
     }
 
     /// The engine this process keeps for `connection_string`, made on first
@@ -314,11 +438,7 @@ impl CockroachDBChatMessageHistory {
     /// # Ok::<(), langchain_cockroachdb::Error>(())
     /// ```
     pub fn add_messages(&self, messages: &[Message]) -> Result<()> {
-        let batch = self.session.batch(messages)?;
-        if !batch.is_empty() {
-            self.run(&self.session.insert_request(&batch))?;
-        }
-        Ok(())
+        self.engine.0.add_messages(&self.session, messages)
     }
 
     /// Every message of the session, oldest first.
@@ -333,7 +453,155 @@ impl CockroachDBChatMessageHistory {
     /// # Ok::<(), langchain_cockroachdb::Error>(())
     /// ```
     pub fn messages(&self) -> Result<Vec<Message>> {
-        decode_messages(&self.run(&self.session.select_request())?)
+        self.engine.0.messages(&self.session)
+    }
+
+    /// The newest `n` messages, oldest first, read through the index: the
+    /// cost does not grow with the session's length.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::blocking::CockroachDBChatMessageHistory;
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// # let history = CockroachDBChatMessageHistory::new("doc-last", &url)?;
+    /// # history.clear()?;
+    /// for i in 0..5 { history.add_user_message(format!("m{i}"))?; }
+    /// let last: Vec<_> = history.last_messages(2)?.iter().map(|m| m.text().into_owned()).collect();
+    /// assert_eq!(last, ["m3", "m4"]);
+    /// # history.clear()?;
+    /// # Ok::<(), langchain_cockroachdb::Error>(())
+    /// ```
+    pub fn last_messages(&self, n: usize) -> Result<Vec<Message>> {
+        self.engine.0.last_messages(&self.session, n)
+    }
+
+    /// What LangChain's `ConversationBufferWindowMemory(k=k)` keeps: the
+    /// last `k` exchanges, that is the newest `2 * k` messages, oldest first.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::blocking::CockroachDBChatMessageHistory;
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// # let history = CockroachDBChatMessageHistory::new("doc-window", &url)?;
+    /// # history.clear()?;
+    /// for i in 0..3 { history.add_user_message(format!("q{i}"))?; history.add_ai_message(format!("a{i}"))?; }
+    /// assert_eq!(history.buffer_window(2)?.len(), 4); // q1 a1 q2 a2
+    /// # history.clear()?;
+    /// # Ok::<(), langchain_cockroachdb::Error>(())
+    /// ```
+    pub fn buffer_window(&self, k: usize) -> Result<Vec<Message>> {
+        self.last_messages(k.saturating_mul(2))
+    }
+
+    /// How many messages the session holds.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::blocking::CockroachDBChatMessageHistory;
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// # let history = CockroachDBChatMessageHistory::new("doc-count", &url)?;
+    /// # history.clear()?;
+    /// history.add_user_message("hi")?;
+    /// assert_eq!(history.message_count()?, 1);
+    /// # history.clear()?;
+    /// # Ok::<(), langchain_cockroachdb::Error>(())
+    /// ```
+    pub fn message_count(&self) -> Result<u64> {
+        self.engine.0.message_count(&self.session)
+    }
+
+    /// The messages stored after `since`, oldest first.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::blocking::CockroachDBChatMessageHistory;
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// # let history = CockroachDBChatMessageHistory::new("doc-since", &url)?;
+    /// let an_hour_ago = langchain_cockroachdb::time::OffsetDateTime::now_utc() - std::time::Duration::from_secs(3600);
+    /// let recent = history.messages_since(an_hour_ago)?;
+    /// # Ok::<(), langchain_cockroachdb::Error>(())
+    /// ```
+    pub fn messages_since(&self, since: time::OffsetDateTime) -> Result<Vec<Message>> {
+        self.engine.0.messages_since(&self.session, since)
+    }
+
+    /// One page of at most `size` messages with their rows, oldest first,
+    /// starting after `cursor` (`None`: at the beginning). Walks a long
+    /// session in order with flat memory, by keyset rather than OFFSET.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::blocking::CockroachDBChatMessageHistory;
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// # let history = CockroachDBChatMessageHistory::new("doc-pages", &url)?;
+    /// # history.clear()?;
+    /// # for i in 0..5 { history.add_user_message(format!("m{i}"))?; }
+    /// let mut cursor = None;
+    /// let mut seen = 0;
+    /// loop {
+    ///     let page = history.messages_page(cursor.as_ref(), 2)?;
+    ///     seen += page.entries.len();
+    ///     match page.next {
+    ///         Some(next) => cursor = Some(next),
+    ///         None => break,
+    ///     }
+    /// }
+    /// # assert_eq!(seen, 5); history.clear()?;
+    /// # Ok::<(), langchain_cockroachdb::Error>(())
+    /// ```
+    pub fn messages_page(&self, cursor: Option<&PageCursor>, size: usize) -> Result<Page> {
+        self.engine.0.messages_page(&self.session, cursor, size)
+    }
+
+    /// Every message with its row id and time, oldest first (the guide's
+    /// "Query History").
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::blocking::CockroachDBChatMessageHistory;
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// # let history = CockroachDBChatMessageHistory::new("doc-entries", &url)?;
+    /// for entry in history.entries()? {
+    ///     println!("{} {}: {}", entry.created_at, entry.id, entry.message.text());
+    /// }
+    /// # Ok::<(), langchain_cockroachdb::Error>(())
+    /// ```
+    pub fn entries(&self) -> Result<Vec<StoredMessage>> {
+        self.engine.0.entries(&self.session)
+    }
+
+    /// Deletes the message in row `id` of this session. Returns whether it
+    /// was there; deleting it again is harmless.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::blocking::CockroachDBChatMessageHistory;
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// # let history = CockroachDBChatMessageHistory::new("doc-delete-one", &url)?;
+    /// # history.clear()?;
+    /// history.add_user_message("oops")?;
+    /// let id = history.entries()?[0].id;
+    /// assert!(history.delete_message(id)?);
+    /// assert!(!history.delete_message(id)?);
+    /// # Ok::<(), langchain_cockroachdb::Error>(())
+    /// ```
+    pub fn delete_message(&self, id: uuid::Uuid) -> Result<bool> {
+        self.engine
+            .0
+            .delete_ids(&self.session, &vec![id])
+            .map(|n| n > 0)
+    }
+
+    /// Deletes the newest `n` messages (undo a turn). Returns how many went;
+    /// a retry never deletes more than the `n` it first found.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::blocking::CockroachDBChatMessageHistory;
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// # let history = CockroachDBChatMessageHistory::new("doc-undo", &url)?;
+    /// # history.clear()?;
+    /// history.add_user_message("question")?;
+    /// history.add_ai_message("bad answer")?;
+    /// assert_eq!(history.delete_last(1)?, 1);
+    /// assert_eq!(history.message_count()?, 1);
+    /// # history.clear()?;
+    /// # Ok::<(), langchain_cockroachdb::Error>(())
+    /// ```
+    pub fn delete_last(&self, n: usize) -> Result<u64> {
+        self.engine.0.delete_last(&self.session, n)
     }
 
     /// Deletes every message of this session (and no other).
@@ -347,12 +615,24 @@ impl CockroachDBChatMessageHistory {
     /// # Ok::<(), langchain_cockroachdb::Error>(())
     /// ```
     pub fn clear(&self) -> Result<()> {
-        self.run(&self.session.clear_request()).map(drop)
+        self.engine.0.clear(&self.session)
     }
 
-    fn run(&self, request: &Request<'_>) -> Result<Vec<postgres::Row>> {
+    /// Writes the session as JSON Lines (see [`StoredMessage::to_json_line`]),
+    /// a page at a time. Returns how many lines were written.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::blocking::CockroachDBChatMessageHistory;
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// # let history = CockroachDBChatMessageHistory::new("doc-export", &url)?;
+    /// let mut out = Vec::new();
+    /// history.export_jsonl(&mut out)?;
+    /// # Ok::<(), langchain_cockroachdb::Error>(())
+    /// ```
+    pub fn export_jsonl<W: Write>(&self, out: &mut W) -> Result<u64> {
+        let scan = ExportScan::session(&self.session.id);
         self.engine
             .0
-            .run(&self.session.table, self.session.retry, request)
+            .export(&self.session.table, self.session.retry, scan, out)
     }
 }

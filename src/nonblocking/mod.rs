@@ -1,4 +1,4 @@
-//! The async face: [`AsyncAsyncCockroachDBChatMessageHistory`] over
+//! The async face: [`AsyncCockroachDBChatMessageHistory`] over
 //! `tokio-postgres` and a `bb8` pool, for web servers and other tokio code.
 //! Engines and histories must be made inside a tokio runtime: their pool
 //! runs its connections as tasks of that runtime.
@@ -10,11 +10,14 @@ use std::time::Duration;
 use bb8::ManageConnection;
 use tokio_postgres::Client;
 
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
+
 use crate::config::{ConnectionConfig, EngineOptions, HistoryOptions, PoolState};
 use crate::error::{Error, Result};
 use crate::message::Message;
 use crate::shell::{io_template, ConnectFailure, Registry};
-use crate::sql::{decode_messages, Request, Session};
+use crate::sql::{ExportScan, Session};
+use crate::stored::{Page, PageCursor, SessionFilter, SessionInfo, StoredMessage};
 
 type PgManager = bb8_postgres::PostgresConnectionManager<crate::tls::Tls>;
 type Pool = bb8::Pool<Manager>;
@@ -23,7 +26,19 @@ async fn pause(wait: Duration) {
     tokio::time::sleep(wait).await;
 }
 
-io_template!(maybe_async::must_be_async(AFIT));
+async fn read_line<R: AsyncBufRead + Unpin>(input: &mut R, line: &mut String) -> Result<usize> {
+    Ok(input.read_line(line).await?)
+}
+
+async fn write_all<W: AsyncWrite + Unpin>(out: &mut W, bytes: &[u8]) -> Result<()> {
+    Ok(out.write_all(bytes).await?)
+}
+
+io_template!(
+    maybe_async::must_be_async(AFIT),
+    reader: [AsyncBufRead + Unpin],
+    writer: [AsyncWrite + Unpin]
+);
 
 /// Opens a connection, the whole handshake within `limit`: the driver's own
 /// `connect_timeout` covers only the TCP connect, and a server (or load
@@ -62,8 +77,8 @@ fn current_runtime() -> Result<tokio::runtime::Id> {
 /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
 /// let engine = AsyncCockroachDBEngine::with_options(&url, EngineOptions { pool_size: 10, ..Default::default() })?;
 /// engine.ping().await?;
-/// let alice = AsyncCockroachDBChatMessageHistory::with_engine("async-user-alice", &engine, HistoryOptions::default())?;
-/// let bob = AsyncCockroachDBChatMessageHistory::with_engine("async-user-bob", &engine, HistoryOptions::default())?;
+/// let alice = AsyncCockroachDBChatMessageHistory::with_engine("user-alice", &engine, HistoryOptions::default())?;
+/// let bob = AsyncCockroachDBChatMessageHistory::with_engine("user-bob", &engine, HistoryOptions::default())?;
 /// # alice.clear().await?; bob.clear().await?;
 /// # Ok(()) }
 /// ```
@@ -141,7 +156,7 @@ impl AsyncCockroachDBEngine {
     /// # use langchain_cockroachdb::{nonblocking::AsyncCockroachDBEngine, HistoryOptions};
     /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
     /// let engine = AsyncCockroachDBEngine::from_connection_string(&url)?;
-    /// let options = HistoryOptions::default().schema("doc_chat").table_name("doc_async_engine_tables");
+    /// let options = HistoryOptions::default().schema("doc_async_chat").table_name("doc_async_engine_tables");
     /// engine.create_tables(&options).await?;
     /// engine.drop_tables(&options).await?;
     /// # Ok(()) }
@@ -153,6 +168,130 @@ impl AsyncCockroachDBEngine {
     /// Drops the table named in `options`, if it exists. Its schema stays.
     pub async fn drop_tables(&self, options: &HistoryOptions) -> Result<()> {
         self.0.drop_table(options).await
+    }
+
+    /// The sessions of the table `options` names, newest activity first:
+    /// each with its message count and first and last activity.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> langchain_cockroachdb::Result<()> {
+    /// # use langchain_cockroachdb::nonblocking::{AsyncCockroachDBChatMessageHistory, AsyncCockroachDBEngine};
+    /// use langchain_cockroachdb::{HistoryOptions, SessionFilter};
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// let engine = AsyncCockroachDBEngine::from_connection_string(&url)?;
+    /// let options = HistoryOptions::default().table_name("doc_async_list_sessions");
+    /// # engine.drop_tables(&options).await?;
+    /// for id in ["user-123:main", "user-123:support", "user-456:main"] {
+    ///     AsyncCockroachDBChatMessageHistory::with_engine(id, &engine, options.clone())?.add_user_message("hi").await?;
+    /// }
+    /// let mine = engine.list_sessions(&options, &SessionFilter::default().prefix("user-123:")).await?;
+    /// assert_eq!(mine.len(), 2);
+    /// assert_eq!(mine[0].session_id, "user-123:support"); // newest first
+    /// # engine.drop_tables(&options).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn list_sessions(
+        &self,
+        options: &HistoryOptions,
+        filter: &SessionFilter,
+    ) -> Result<Vec<SessionInfo>> {
+        self.0.list_sessions(options, filter).await
+    }
+
+    /// Deletes whole sessions whose newest message is older than `idle`
+    /// (the guide's `cleanup_old_sessions(days)`), in batches of
+    /// `options.delete_batch_size` rows. Returns how many messages went.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> langchain_cockroachdb::Result<()> {
+    /// # use langchain_cockroachdb::nonblocking::AsyncCockroachDBEngine;
+    /// use std::time::Duration;
+    /// use langchain_cockroachdb::HistoryOptions;
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// let engine = AsyncCockroachDBEngine::from_connection_string(&url)?;
+    /// let thirty_days = Duration::from_secs(30 * 24 * 3600);
+    /// let deleted = engine.delete_sessions_idle_since(&HistoryOptions::default(), thirty_days).await?;
+    /// println!("removed {deleted} messages of idle sessions");
+    /// # Ok(()) }
+    /// ```
+    pub async fn delete_sessions_idle_since(
+        &self,
+        options: &HistoryOptions,
+        idle: Duration,
+    ) -> Result<u64> {
+        self.0.delete_sessions_idle_since(options, idle).await
+    }
+
+    /// Deletes every message older than `age`, whatever its session, in
+    /// batches of `options.delete_batch_size` rows. Returns how many went.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> langchain_cockroachdb::Result<()> {
+    /// # use langchain_cockroachdb::nonblocking::AsyncCockroachDBEngine;
+    /// # use langchain_cockroachdb::HistoryOptions;
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// # let engine = AsyncCockroachDBEngine::from_connection_string(&url)?;
+    /// let year = std::time::Duration::from_secs(365 * 24 * 3600);
+    /// engine.delete_messages_older_than(&HistoryOptions::default(), year).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn delete_messages_older_than(
+        &self,
+        options: &HistoryOptions,
+        age: Duration,
+    ) -> Result<u64> {
+        self.0.delete_messages_older_than(options, age).await
+    }
+
+    /// Writes every stored message of the sessions whose id starts with
+    /// `prefix` (all sessions for `None`) as JSON Lines, in order, a page at
+    /// a time. Returns how many lines were written.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> langchain_cockroachdb::Result<()> {
+    /// # use langchain_cockroachdb::nonblocking::{AsyncCockroachDBChatMessageHistory, AsyncCockroachDBEngine};
+    /// use langchain_cockroachdb::HistoryOptions;
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// let engine = AsyncCockroachDBEngine::from_connection_string(&url)?;
+    /// let (from, to) = (HistoryOptions::default().table_name("doc_async_export_from"),
+    ///                   HistoryOptions::default().table_name("doc_async_export_to"));
+    /// # engine.drop_tables(&from).await?; engine.drop_tables(&to).await?;
+    /// AsyncCockroachDBChatMessageHistory::with_engine("user-1:a", &engine, from.clone())?.add_user_message("hi").await?;
+    ///
+    /// let mut backup = Vec::new();
+    /// assert_eq!(engine.export_jsonl(&from, Some("user-1:"), &mut backup).await?, 1);
+    /// assert_eq!(engine.import_jsonl(&to, &mut backup.as_slice()).await?, 1);
+    /// assert_eq!(engine.import_jsonl(&to, &mut backup.as_slice()).await?, 0); // already there
+    /// # engine.drop_tables(&from).await?; engine.drop_tables(&to).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn export_jsonl<W: AsyncWrite + Unpin>(
+        &self,
+        options: &HistoryOptions,
+        prefix: Option<&str>,
+        out: &mut W,
+    ) -> Result<u64> {
+        let table = self.0.table(options)?;
+        self.0
+            .export(
+                &table,
+                self.0.options.retry,
+                ExportScan::prefix(prefix),
+                out,
+            )
+            .await
+    }
+
+    /// Reads JSON Lines written by an export into the table `options`
+    /// names, keeping ids and times (and so order). Rows already there are
+    /// skipped, so an interrupted import can simply be run again. Returns
+    /// how many rows were inserted.
+    pub async fn import_jsonl<R: AsyncBufRead + Unpin>(
+        &self,
+        options: &HistoryOptions,
+        input: &mut R,
+    ) -> Result<u64> {
+        self.0.import(options, input).await
     }
 
     /// The engine this process keeps for `connection_string` on the current
@@ -345,11 +484,7 @@ impl AsyncCockroachDBChatMessageHistory {
     /// # Ok(()) }
     /// ```
     pub async fn add_messages(&self, messages: &[Message]) -> Result<()> {
-        let batch = self.session.batch(messages)?;
-        if !batch.is_empty() {
-            self.run(&self.session.insert_request(&batch)).await?;
-        }
-        Ok(())
+        self.engine.0.add_messages(&self.session, messages).await
     }
 
     /// Every message of the session, oldest first.
@@ -365,7 +500,167 @@ impl AsyncCockroachDBChatMessageHistory {
     /// # Ok(()) }
     /// ```
     pub async fn messages(&self) -> Result<Vec<Message>> {
-        decode_messages(&self.run(&self.session.select_request()).await?)
+        self.engine.0.messages(&self.session).await
+    }
+
+    /// The newest `n` messages, oldest first, read through the index: the
+    /// cost does not grow with the session's length.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> langchain_cockroachdb::Result<()> {
+    /// # use langchain_cockroachdb::nonblocking::AsyncCockroachDBChatMessageHistory;
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// # let history = AsyncCockroachDBChatMessageHistory::new("doc-async-last", &url)?;
+    /// # history.clear().await?;
+    /// for i in 0..5 { history.add_user_message(format!("m{i}")).await?; }
+    /// let last: Vec<_> = history.last_messages(2).await?.iter().map(|m| m.text().into_owned()).collect();
+    /// assert_eq!(last, ["m3", "m4"]);
+    /// # history.clear().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn last_messages(&self, n: usize) -> Result<Vec<Message>> {
+        self.engine.0.last_messages(&self.session, n).await
+    }
+
+    /// What LangChain's `ConversationBufferWindowMemory(k=k)` keeps: the
+    /// last `k` exchanges, that is the newest `2 * k` messages, oldest first.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> langchain_cockroachdb::Result<()> {
+    /// # use langchain_cockroachdb::nonblocking::AsyncCockroachDBChatMessageHistory;
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// # let history = AsyncCockroachDBChatMessageHistory::new("doc-async-window", &url)?;
+    /// # history.clear().await?;
+    /// for i in 0..3 { history.add_user_message(format!("q{i}")).await?; history.add_ai_message(format!("a{i}")).await?; }
+    /// assert_eq!(history.buffer_window(2).await?.len(), 4); // q1 a1 q2 a2
+    /// # history.clear().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn buffer_window(&self, k: usize) -> Result<Vec<Message>> {
+        self.last_messages(k.saturating_mul(2)).await
+    }
+
+    /// How many messages the session holds.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> langchain_cockroachdb::Result<()> {
+    /// # use langchain_cockroachdb::nonblocking::AsyncCockroachDBChatMessageHistory;
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// # let history = AsyncCockroachDBChatMessageHistory::new("doc-async-count", &url)?;
+    /// # history.clear().await?;
+    /// history.add_user_message("hi").await?;
+    /// assert_eq!(history.message_count().await?, 1);
+    /// # history.clear().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn message_count(&self) -> Result<u64> {
+        self.engine.0.message_count(&self.session).await
+    }
+
+    /// The messages stored after `since`, oldest first.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> langchain_cockroachdb::Result<()> {
+    /// # use langchain_cockroachdb::nonblocking::AsyncCockroachDBChatMessageHistory;
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// # let history = AsyncCockroachDBChatMessageHistory::new("doc-async-since", &url)?;
+    /// let an_hour_ago = langchain_cockroachdb::time::OffsetDateTime::now_utc() - std::time::Duration::from_secs(3600);
+    /// let recent = history.messages_since(an_hour_ago).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn messages_since(&self, since: time::OffsetDateTime) -> Result<Vec<Message>> {
+        self.engine.0.messages_since(&self.session, since).await
+    }
+
+    /// One page of at most `size` messages with their rows, oldest first,
+    /// starting after `cursor` (`None`: at the beginning). Walks a long
+    /// session in order with flat memory, by keyset rather than OFFSET.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> langchain_cockroachdb::Result<()> {
+    /// # use langchain_cockroachdb::nonblocking::AsyncCockroachDBChatMessageHistory;
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// # let history = AsyncCockroachDBChatMessageHistory::new("doc-async-pages", &url)?;
+    /// # history.clear().await?;
+    /// # for i in 0..5 { history.add_user_message(format!("m{i}")).await?; }
+    /// let mut cursor = None;
+    /// let mut seen = 0;
+    /// loop {
+    ///     let page = history.messages_page(cursor.as_ref(), 2).await?;
+    ///     seen += page.entries.len();
+    ///     match page.next {
+    ///         Some(next) => cursor = Some(next),
+    ///         None => break,
+    ///     }
+    /// }
+    /// # assert_eq!(seen, 5); history.clear().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn messages_page(&self, cursor: Option<&PageCursor>, size: usize) -> Result<Page> {
+        self.engine
+            .0
+            .messages_page(&self.session, cursor, size)
+            .await
+    }
+
+    /// Every message with its row id and time, oldest first (the guide's
+    /// "Query History").
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> langchain_cockroachdb::Result<()> {
+    /// # use langchain_cockroachdb::nonblocking::AsyncCockroachDBChatMessageHistory;
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// # let history = AsyncCockroachDBChatMessageHistory::new("doc-async-entries", &url)?;
+    /// for entry in history.entries().await? {
+    ///     println!("{} {}: {}", entry.created_at, entry.id, entry.message.text());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn entries(&self) -> Result<Vec<StoredMessage>> {
+        self.engine.0.entries(&self.session).await
+    }
+
+    /// Deletes the message in row `id` of this session. Returns whether it
+    /// was there; deleting it again is harmless.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> langchain_cockroachdb::Result<()> {
+    /// # use langchain_cockroachdb::nonblocking::AsyncCockroachDBChatMessageHistory;
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// # let history = AsyncCockroachDBChatMessageHistory::new("doc-async-delete-one", &url)?;
+    /// # history.clear().await?;
+    /// history.add_user_message("oops").await?;
+    /// let id = history.entries().await?[0].id;
+    /// assert!(history.delete_message(id).await?);
+    /// assert!(!history.delete_message(id).await?);
+    /// # Ok(()) }
+    /// ```
+    pub async fn delete_message(&self, id: uuid::Uuid) -> Result<bool> {
+        self.engine
+            .0
+            .delete_ids(&self.session, &vec![id])
+            .await
+            .map(|n| n > 0)
+    }
+
+    /// Deletes the newest `n` messages (undo a turn). Returns how many went;
+    /// a retry never deletes more than the `n` it first found.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> langchain_cockroachdb::Result<()> {
+    /// # use langchain_cockroachdb::nonblocking::AsyncCockroachDBChatMessageHistory;
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// # let history = AsyncCockroachDBChatMessageHistory::new("doc-async-undo", &url)?;
+    /// # history.clear().await?;
+    /// history.add_user_message("question").await?;
+    /// history.add_ai_message("bad answer").await?;
+    /// assert_eq!(history.delete_last(1).await?, 1);
+    /// assert_eq!(history.message_count().await?, 1);
+    /// # history.clear().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn delete_last(&self, n: usize) -> Result<u64> {
+        self.engine.0.delete_last(&self.session, n).await
     }
 
     /// Deletes every message of this session (and no other).
@@ -380,13 +675,26 @@ impl AsyncCockroachDBChatMessageHistory {
     /// # Ok(()) }
     /// ```
     pub async fn clear(&self) -> Result<()> {
-        self.run(&self.session.clear_request()).await.map(drop)
+        self.engine.0.clear(&self.session).await
     }
 
-    async fn run(&self, request: &Request<'_>) -> Result<Vec<tokio_postgres::Row>> {
+    /// Writes the session as JSON Lines (see [`StoredMessage::to_json_line`]),
+    /// a page at a time. Returns how many lines were written.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> langchain_cockroachdb::Result<()> {
+    /// # use langchain_cockroachdb::nonblocking::AsyncCockroachDBChatMessageHistory;
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// # let history = AsyncCockroachDBChatMessageHistory::new("doc-async-export", &url)?;
+    /// let mut out = Vec::new();
+    /// history.export_jsonl(&mut out).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn export_jsonl<W: AsyncWrite + Unpin>(&self, out: &mut W) -> Result<u64> {
+        let scan = ExportScan::session(&self.session.id);
         self.engine
             .0
-            .run(&self.session.table, self.session.retry, request)
+            .export(&self.session.table, self.session.retry, scan, out)
             .await
     }
 }
