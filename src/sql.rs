@@ -114,13 +114,14 @@ pub(crate) struct Statements {
     pub(crate) clear: String,
     pub(crate) newest_ids: String,
     pub(crate) delete_ids: String,
-    pub(crate) sessions: String,
+    /// By a range of session ids: unbounded above, then bounded (see `Table::new`).
+    pub(crate) sessions: [String; 2],
     pub(crate) cutoff: String,
     pub(crate) idle_sessions: String,
     pub(crate) delete_idle: String,
     pub(crate) delete_old: String,
-    pub(crate) export_first: String,
-    pub(crate) export_next: String,
+    pub(crate) export_first: [String; 2],
+    pub(crate) export_next: [String; 2],
     pub(crate) import: String,
 }
 
@@ -174,6 +175,15 @@ FROM unnest($2::UUID[], $3::TEXT[]) WITH ORDINALITY AS m (id, message, ord)
 ON CONFLICT (id) DO NOTHING"
         );
         let q = |sql: String| sql.replace("{t}", &name);
+        // A range of session ids, `[$1, $2)`, or `[$1, ...)` when `$2` is
+        // NULL: two texts, so that a cached generic plan bounds its index
+        // scan on both ends (`$2 IS NULL OR ...` would scan to the end).
+        let ranged = |sql: &str| {
+            [
+                q(sql.replace("{range}", "session_id >= $1 AND $2::TEXT IS NULL")),
+                q(sql.replace("{range}", "session_id >= $1 AND session_id < $2::TEXT")),
+            ]
+        };
         // `id` breaks ties of `created_at` (rows another client wrote in one
         // microsecond) the same way on every read. Every read of a session
         // walks the (session_id, created_at) index.
@@ -206,10 +216,9 @@ WHERE session_id = $1 AND (created_at, id) > ($2, $3) {order} LIMIT $4"
             // Sessions by prefix: a range of the index (byte order, as
             // CockroachDB's and a C-collation PostgreSQL's), aggregated as
             // it is read; only the groups are sorted, for the top `limit`.
-            sessions: q("SELECT session_id, count(*), min(created_at), max(created_at) FROM {t}
-WHERE session_id >= $1 AND ($2::TEXT IS NULL OR session_id < $2)
-GROUP BY session_id ORDER BY max(created_at) DESC, session_id LIMIT $3"
-                .into()),
+            sessions: ranged("SELECT session_id, count(*), min(created_at), max(created_at) FROM {t}
+WHERE {range}
+GROUP BY session_id ORDER BY max(created_at) DESC, session_id LIMIT $3"),
             // The server's clock decides what is old, once per cleanup.
             cutoff: "SELECT now() - $1::FLOAT8 * INTERVAL '1 second'".into(),
             idle_sessions: q("SELECT session_id FROM {t} GROUP BY session_id HAVING max(created_at) < $1
@@ -224,15 +233,12 @@ ORDER BY session_id LIMIT $2"
     LIMIT $3) RETURNING id"
                 .into()),
             delete_old: q("DELETE FROM {t} WHERE id IN (SELECT id FROM {t} WHERE created_at < $1 LIMIT $2) RETURNING id".into()),
-            export_first: q("SELECT id, message, created_at, session_id FROM {t}
-WHERE session_id >= $1 AND ($2::TEXT IS NULL OR session_id < $2)
-ORDER BY session_id, created_at, id LIMIT $3"
-                .into()),
-            export_next: q("SELECT id, message, created_at, session_id FROM {t}
-WHERE session_id >= $1 AND ($2::TEXT IS NULL OR session_id < $2)
-  AND (session_id, created_at, id) > ($4, $5, $6)
-ORDER BY session_id, created_at, id LIMIT $3"
-                .into()),
+            export_first: ranged("SELECT id, message, created_at, session_id FROM {t}
+WHERE {range}
+ORDER BY session_id, created_at, id LIMIT $3"),
+            export_next: ranged("SELECT id, message, created_at, session_id FROM {t}
+WHERE {range} AND (session_id, created_at, id) > ($4, $5, $6)
+ORDER BY session_id, created_at, id LIMIT $3"),
             // Rows keep their ids and times, so a re-import writes nothing twice.
             import: q("INSERT INTO {t} (id, session_id, message, created_at)
 SELECT u.id, u.session_id, u.message::JSONB, u.created_at
@@ -516,7 +522,10 @@ impl Table {
         range: &'a (String, Option<String>),
         limit: &'a i64,
     ) -> Request<'a> {
-        Request::Statement(&self.sql.sessions, vec![&range.0, &range.1, limit])
+        Request::Statement(
+            &self.sql.sessions[usize::from(range.1.is_some())],
+            vec![&range.0, &range.1, limit],
+        )
     }
 
     pub(crate) fn idle_sessions_request<'a>(&'a self, cutoff: &'a Cutoff) -> Request<'a> {
@@ -596,11 +605,12 @@ impl ExportScan {
             (Scope::Session(id), Some((_, at, row))) => {
                 Request::Statement(&sql.page_next, vec![id, at, row, &self.limit])
             }
-            (Scope::Prefix(low, high), None) => {
-                Request::Statement(&sql.export_first, vec![low, high, &self.limit])
-            }
+            (Scope::Prefix(low, high), None) => Request::Statement(
+                &sql.export_first[usize::from(high.is_some())],
+                vec![low, high, &self.limit],
+            ),
             (Scope::Prefix(low, high), Some((session, at, row))) => Request::Statement(
-                &sql.export_next,
+                &sql.export_next[usize::from(high.is_some())],
                 vec![low, high, &self.limit, session, at, row],
             ),
         })
@@ -713,6 +723,31 @@ mod tests {
     }
 
     #[test]
+    fn prefix_ranges_hold_exactly_the_ids_with_the_prefix() {
+        assert_eq!(
+            prefix_range("user-1:"),
+            ("user-1:".into(), Some("user-1;".into()))
+        );
+        assert_eq!(prefix_range(""), (String::new(), None));
+        assert_eq!(
+            prefix_range("a\u{10FFFF}"),
+            ("a\u{10FFFF}".into(), Some("b".into()))
+        );
+        assert_eq!(
+            prefix_range("\u{D7FF}"),
+            ("\u{D7FF}".into(), Some("\u{E000}".into()))
+        );
+        let (low, high) = prefix_range("user-1:");
+        let high = high.unwrap();
+        for id in ["user-1:", "user-1:a", "user-1:\u{10FFFF}x"] {
+            assert!(id >= low.as_str() && id < high.as_str(), "{id}");
+        }
+        for id in ["user-1", "user-10:a", "user-2:"] {
+            assert!(!(id >= low.as_str() && id < high.as_str()), "{id}");
+        }
+    }
+
+    #[test]
     fn index_names_fit_and_stay_distinct() {
         assert_eq!(
             index_name("message_store"),
@@ -731,5 +766,112 @@ mod tests {
         let batch = InsertBatch::new(&[Message::human("a"), Message::ai("b")], 1000).unwrap();
         assert_eq!(batch.ids.len(), 2);
         assert_ne!(batch.ids[0], batch.ids[1]);
+    }
+}
+
+/// The plans of the crate's own statements on a large table: the reads that
+/// must stay cheap go through the (session_id, created_at) index, whatever
+/// plan PostgreSQL caches for the prepared statement.
+#[cfg(test)]
+mod plans {
+    use super::*;
+
+    fn database_url() -> String {
+        std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgresql://root@127.0.0.1:5432/test?sslmode=disable".into())
+    }
+
+    async fn plan(client: &tokio_postgres::Client, sql: &str, types: &str, args: &str) -> String {
+        client
+            .batch_execute(&format!("PREPARE plan_probe ({types}) AS {sql}"))
+            .await
+            .unwrap();
+        let rows = client
+            .query(&format!("EXPLAIN EXECUTE plan_probe ({args})"), &[])
+            .await
+            .unwrap();
+        client.batch_execute("DEALLOCATE plan_probe").await.unwrap();
+        rows.iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[tokio::test]
+    async fn last_messages_and_session_listing_use_the_index() {
+        let (client, connection) = tokio_postgres::connect(&database_url(), tokio_postgres::NoTls)
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "the test database at {} is not reachable: {e}",
+                    database_url()
+                )
+            });
+        tokio::spawn(connection);
+        let name = format!("t_plans_{}", &Uuid::new_v4().simple().to_string()[..10]);
+        let table = Table::new("plans", &HistoryOptions::default().table_name(&name)).unwrap();
+        client.batch_execute(&table.sql.create).await.unwrap();
+        client
+            .batch_execute(&format!(
+                "INSERT INTO {name} (session_id, message, created_at)
+                 SELECT 'user-' || (g % 1000) || ':chat', '{{\"type\": \"human\", \"data\": {{\"content\": \"x\"}}}}',
+                        now() + g * interval '1 millisecond'
+                 FROM generate_series(1, 100000) AS g"
+            ))
+            .await
+            .unwrap();
+        client
+            .batch_execute(&format!("VACUUM ANALYZE {name}"))
+            .await
+            .unwrap();
+        let index = index_name(&name);
+        for mode in ["auto", "force_custom_plan", "force_generic_plan"] {
+            client
+                .batch_execute(&format!("SET plan_cache_mode = {mode}"))
+                .await
+                .unwrap();
+            let last = plan(
+                &client,
+                &table.sql.last,
+                "text, bigint",
+                "'user-42:chat', 10",
+            )
+            .await;
+            assert!(
+                last.contains(&index) && !last.contains("Seq Scan"),
+                "{mode}: last_messages:\n{last}"
+            );
+            let sessions = plan(
+                &client,
+                &table.sql.sessions[1],
+                "text, text, bigint",
+                "'user-42', 'user-43', 10",
+            )
+            .await;
+            // Bounded on both ends: not a scan from the prefix to the end.
+            assert!(
+                sessions.contains("session_id < $2") || sessions.contains("session_id < 'user-43'"),
+                "{mode}:\n{sessions}"
+            );
+            assert!(
+                sessions.contains(&index) && !sessions.contains("Seq Scan"),
+                "{mode}: list_sessions:\n{sessions}"
+            );
+            let page = plan(
+                &client,
+                &table.sql.page_next,
+                "text, timestamptz, uuid, bigint",
+                "'user-42:chat', now(), gen_random_uuid(), 64",
+            )
+            .await;
+            assert!(
+                page.contains(&index) && !page.contains("Seq Scan"),
+                "{mode}: messages_page:\n{page}"
+            );
+        }
+        client
+            .batch_execute(&format!("DROP TABLE {name}"))
+            .await
+            .unwrap();
     }
 }

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use langchain_cockroachdb::{
-    EngineOptions, Error, HistoryOptions, Message, MessageType, RetryPolicy,
+    EngineOptions, Error, HistoryOptions, Message, MessageType, RetryPolicy, SessionFilter,
 };
 use serde_json::{json, Value};
 
@@ -677,6 +677,245 @@ pub fn several_hosts_fail_over_to_one_that_answers<F: Face>() {
     }
 }
 
+/// Fills `table` with `rows` rows over `sessions` sessions (`s0`, `s1`...)
+/// straight on the server: row `g` of session `s{g % sessions}` says `m{g}`,
+/// one millisecond apart, starting `age_days` ago.
+fn bulk_load(table: &TempTable, rows: u32, sessions: u32, age_days: u32) {
+    raw_execute(&format!(
+        "INSERT INTO {} (session_id, message, created_at)
+         SELECT 's' || (g % {sessions}), jsonb_build_object('type', 'human', 'data', jsonb_build_object('content', 'm' || g)),
+                now() - interval '{age_days} days' + g * interval '1 millisecond'
+         FROM generate_series(1, {rows}) AS g;
+         ANALYZE {};",
+        table.qualified(),
+        table.qualified()
+    ));
+}
+
+pub fn last_messages_of_a_long_session_among_many<F: Face>() {
+    let table = TempTable::new("last");
+    let history: F = open(&table, "s3");
+    history.clear().unwrap(); // creates the table
+    bulk_load(&table, 100_000, 10, 1);
+    assert_eq!(history.message_count().unwrap(), 10_000);
+    let expected: Vec<String> = (0..10).map(|i| format!("m{}", 99_903 + 10 * i)).collect();
+    assert_eq!(texts(&history.last_messages(10).unwrap()), expected);
+    assert_eq!(texts(&history.buffer_window(3).unwrap()), expected[4..]);
+    assert!(history.last_messages(0).unwrap().is_empty());
+    let other: F = open(&table, "nobody");
+    assert!(other.last_messages(10).unwrap().is_empty());
+    assert_eq!(other.message_count().unwrap(), 0);
+}
+
+pub fn pages_walk_a_session_in_order<F: Face>() {
+    let table = TempTable::new("pages");
+    let history: F = open(&table, "s");
+    let batch: Vec<Message> = (0..1000).map(|i| Message::human(format!("p{i}"))).collect();
+    history.add_messages(&batch).unwrap();
+    let mut walked = Vec::new();
+    let mut cursor = None;
+    let mut pages = 0;
+    loop {
+        let page = history.messages_page(cursor.as_ref(), 64).unwrap();
+        assert!(page.entries.len() <= 64);
+        pages += 1;
+        walked.extend(page.entries);
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 16); // 15 full pages and one of 40
+    assert_eq!(walked, history.entries().unwrap());
+    assert_eq!(
+        walked
+            .iter()
+            .map(|e| e.message.text().into_owned())
+            .collect::<Vec<_>>(),
+        texts(&batch)
+    );
+    assert!(matches!(
+        history.messages_page(None, 0),
+        Err(Error::Config(_))
+    ));
+}
+
+pub fn entries_since_and_deletes<F: Face>() {
+    let table = TempTable::new("deletes");
+    let history: F = open(&table, "s");
+    for i in 0..6 {
+        history.add_user_message(&format!("t{i}")).unwrap();
+    }
+    let entries = history.entries().unwrap();
+    assert!(entries
+        .windows(2)
+        .all(|w| w[0].created_at < w[1].created_at));
+    assert!(entries.iter().all(|e| e.session_id == "s"));
+    assert_eq!(
+        texts(&history.messages_since(entries[3].created_at).unwrap()),
+        ["t4", "t5"]
+    );
+
+    assert!(history.delete_message(entries[0].id).unwrap());
+    assert!(
+        !history.delete_message(entries[0].id).unwrap(),
+        "deleting twice is harmless"
+    );
+    let other: F = open(&table, "other");
+    assert!(
+        !other.delete_message(entries[1].id).unwrap(),
+        "another session's row is not touched"
+    );
+    assert_eq!(history.delete_last(2).unwrap(), 2);
+    assert_eq!(texts(&history.messages().unwrap()), ["t1", "t2", "t3"]);
+    assert_eq!(history.delete_last(10).unwrap(), 3);
+    assert_eq!(history.delete_last(1).unwrap(), 0);
+}
+
+pub fn sessions_are_listed_newest_first_by_prefix<F: Face>() {
+    let table = TempTable::new("listing");
+    let opts = table.options();
+    for id in ["user-1:a", "user-10:x", "user-1:b", "user-2:a"] {
+        let h: F = open(&table, id);
+        h.add_user_message("hello").unwrap();
+        h.add_ai_message("hi").unwrap();
+    }
+    let one: F = open(&table, "user-1:a");
+    one.add_user_message("again").unwrap(); // now the newest
+
+    let history: F = open(&table, "user-1:a");
+    let listed = history
+        .list_sessions(&opts, &SessionFilter::default().prefix("user-1:"))
+        .unwrap();
+    let ids: Vec<&str> = listed.iter().map(|s| s.session_id.as_str()).collect();
+    assert_eq!(ids, ["user-1:a", "user-1:b"]);
+    assert_eq!(listed[0].message_count, 3);
+    assert!(listed[0].first_activity < listed[0].last_activity);
+    let newest = history
+        .list_sessions(&opts, &SessionFilter::default().prefix("user-1:").limit(1))
+        .unwrap();
+    assert_eq!(newest.len(), 1);
+    assert_eq!(newest[0].session_id, "user-1:a");
+    let all = history
+        .list_sessions(&opts, &SessionFilter::default())
+        .unwrap();
+    let ids: Vec<&str> = all.iter().map(|s| s.session_id.as_str()).collect();
+    assert_eq!(ids, ["user-1:a", "user-2:a", "user-1:b", "user-10:x"]);
+    assert!(history
+        .list_sessions(&opts, &SessionFilter::default().prefix("nobody"))
+        .unwrap()
+        .is_empty());
+}
+
+pub fn retention_cleans_up_in_batches<F: Face>() {
+    let table = TempTable::new("retention");
+    let options = HistoryOptions {
+        delete_batch_size: 7,
+        ..table.options()
+    };
+    let active: F = F::open("active", &database_url(), options.clone()).unwrap();
+    active.clear().unwrap();
+    bulk_load(&table, 215, 43, 40); // 43 sessions of 5 messages, 40 days old
+    raw_execute(&format!(
+        "UPDATE {} SET session_id = 'active' WHERE session_id = 's0'",
+        table.qualified()
+    ));
+    active.add_user_message("still here").unwrap();
+    let thirty_days = Duration::from_secs(30 * 24 * 3600);
+
+    // 42 idle sessions of 5 messages: 210 rows in batches of 7.
+    assert_eq!(
+        active
+            .delete_sessions_idle_since(&options, thirty_days)
+            .unwrap(),
+        210
+    );
+    let left = active
+        .list_sessions(&options, &SessionFilter::default())
+        .unwrap();
+    assert_eq!(
+        left.iter()
+            .map(|s| s.session_id.as_str())
+            .collect::<Vec<_>>(),
+        ["active"]
+    );
+    assert_eq!(active.message_count().unwrap(), 6);
+    assert_eq!(
+        active
+            .delete_sessions_idle_since(&options, thirty_days)
+            .unwrap(),
+        0
+    );
+
+    // Old messages of the active session go by age alone.
+    assert_eq!(
+        active
+            .delete_messages_older_than(&options, thirty_days)
+            .unwrap(),
+        5
+    );
+    assert_eq!(texts(&active.messages().unwrap()), ["still here"]);
+}
+
+pub fn export_then_import_gives_an_identical_history<F: Face>() {
+    let (from, to) = (TempTable::new("export_from"), TempTable::new("export_to"));
+    let fixtures: Vec<Message> = fixture_cases()
+        .into_iter()
+        .map(|(_, d)| Message::from_dict(d).unwrap())
+        .collect();
+    for id in ["user-7:a", "user-7:b", "user-70:c"] {
+        let h: F = open(&from, id);
+        h.add_messages(&fixtures).unwrap();
+        h.add_user_message(id).unwrap();
+    }
+    let source: F = open(&from, "user-7:a");
+    let lines = source
+        .export_table(&from.options(), Some("user-7:"))
+        .unwrap();
+    assert_eq!(
+        lines.iter().filter(|b| **b == b'\n').count(),
+        2 * (fixtures.len() + 1)
+    );
+
+    let target: F = open(&to, "user-7:a");
+    target.clear().unwrap();
+    assert_eq!(
+        target.import_table(&to.options(), &lines).unwrap(),
+        2 * (fixtures.len() as u64 + 1)
+    );
+    assert_eq!(
+        target.import_table(&to.options(), &lines).unwrap(),
+        0,
+        "a re-import writes nothing"
+    );
+    for id in ["user-7:a", "user-7:b"] {
+        let (a, b): (F, F) = (open(&from, id), open(&to, id));
+        assert_eq!(a.entries().unwrap(), b.entries().unwrap(), "{id}");
+    }
+    let missing: F = open(&to, "user-70:c");
+    assert_eq!(missing.message_count().unwrap(), 0);
+
+    // One session's export is the same lines as its part of the table's.
+    let session = source.export_session().unwrap();
+    assert_eq!(session, lines[..session.len()]);
+
+    // A bad line is refused with its number; nothing of its batch is written.
+    let bad = format!(
+        "{}{{\"id\": \"nope\"}}\n",
+        String::from_utf8(session.clone()).unwrap()
+    );
+    let fresh = TempTable::new("export_bad");
+    let target: F = open(&fresh, "user-7:a");
+    match target.import_table(&fresh.options(), bad.as_bytes()) {
+        Err(Error::InvalidMessage(reason)) => assert!(
+            reason.starts_with(&format!("line {}", fixtures.len() + 2)),
+            "{reason}"
+        ),
+        other => panic!("expected InvalidMessage, got {other:?}"),
+    }
+    assert_eq!(target.message_count().unwrap(), 0);
+}
+
 /// One `#[test]` per case above, for the face `$face`.
 #[macro_export]
 macro_rules! face_tests {
@@ -704,6 +943,12 @@ macro_rules! face_tests {
             a_reply_lost_after_commit_does_not_duplicate_the_write,
             an_exhausted_pool_times_out_clearly_and_recovers,
             several_hosts_fail_over_to_one_that_answers,
+            last_messages_of_a_long_session_among_many,
+            pages_walk_a_session_in_order,
+            entries_since_and_deletes,
+            sessions_are_listed_newest_first_by_prefix,
+            retention_cleans_up_in_batches,
+            export_then_import_gives_an_identical_history,
         );
     };
     (@each $face:ty; $($case:ident),* $(,)?) => {

@@ -8,7 +8,14 @@ pub mod proxy;
 
 use std::sync::OnceLock;
 
-use langchain_cockroachdb::{EngineOptions, HistoryOptions, Message, Result};
+use std::time::Duration;
+
+use langchain_cockroachdb::time::OffsetDateTime;
+use langchain_cockroachdb::uuid::Uuid;
+use langchain_cockroachdb::{
+    EngineOptions, HistoryOptions, Message, Page, PageCursor, Result, SessionFilter, SessionInfo,
+    StoredMessage,
+};
 use serde_json::Value;
 
 /// The test server: `DATABASE_URL`, or the local PostgreSQL of this kind of
@@ -155,6 +162,24 @@ pub trait Face: Sized + Clone + Send + Sync + 'static {
     ) -> Result<Self>;
     /// Operations its engine retried so far.
     fn retries(&self) -> u64;
+    fn last_messages(&self, n: usize) -> Result<Vec<Message>>;
+    fn buffer_window(&self, k: usize) -> Result<Vec<Message>>;
+    fn message_count(&self) -> Result<u64>;
+    fn messages_since(&self, since: OffsetDateTime) -> Result<Vec<Message>>;
+    fn messages_page(&self, cursor: Option<&PageCursor>, size: usize) -> Result<Page>;
+    fn entries(&self) -> Result<Vec<StoredMessage>>;
+    fn delete_message(&self, id: Uuid) -> Result<bool>;
+    fn delete_last(&self, n: usize) -> Result<u64>;
+    fn export_session(&self) -> Result<Vec<u8>>;
+    fn list_sessions(
+        &self,
+        options: &HistoryOptions,
+        filter: &SessionFilter,
+    ) -> Result<Vec<SessionInfo>>;
+    fn delete_sessions_idle_since(&self, options: &HistoryOptions, idle: Duration) -> Result<u64>;
+    fn delete_messages_older_than(&self, options: &HistoryOptions, age: Duration) -> Result<u64>;
+    fn export_table(&self, options: &HistoryOptions, prefix: Option<&str>) -> Result<Vec<u8>>;
+    fn import_table(&self, options: &HistoryOptions, lines: &[u8]) -> Result<u64>;
 }
 
 #[cfg(feature = "blocking")]
@@ -200,6 +225,56 @@ impl Face for langchain_cockroachdb::blocking::CockroachDBChatMessageHistory {
     }
     fn retries(&self) -> u64 {
         self.engine().pool_state().retries
+    }
+    fn last_messages(&self, n: usize) -> Result<Vec<Message>> {
+        self.last_messages(n)
+    }
+    fn buffer_window(&self, k: usize) -> Result<Vec<Message>> {
+        self.buffer_window(k)
+    }
+    fn message_count(&self) -> Result<u64> {
+        self.message_count()
+    }
+    fn messages_since(&self, since: OffsetDateTime) -> Result<Vec<Message>> {
+        self.messages_since(since)
+    }
+    fn messages_page(&self, cursor: Option<&PageCursor>, size: usize) -> Result<Page> {
+        self.messages_page(cursor, size)
+    }
+    fn entries(&self) -> Result<Vec<StoredMessage>> {
+        self.entries()
+    }
+    fn delete_message(&self, id: Uuid) -> Result<bool> {
+        self.delete_message(id)
+    }
+    fn delete_last(&self, n: usize) -> Result<u64> {
+        self.delete_last(n)
+    }
+    fn export_session(&self) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.export_jsonl(&mut out)?;
+        Ok(out)
+    }
+    fn list_sessions(
+        &self,
+        options: &HistoryOptions,
+        filter: &SessionFilter,
+    ) -> Result<Vec<SessionInfo>> {
+        self.engine().list_sessions(options, filter)
+    }
+    fn delete_sessions_idle_since(&self, options: &HistoryOptions, idle: Duration) -> Result<u64> {
+        self.engine().delete_sessions_idle_since(options, idle)
+    }
+    fn delete_messages_older_than(&self, options: &HistoryOptions, age: Duration) -> Result<u64> {
+        self.engine().delete_messages_older_than(options, age)
+    }
+    fn export_table(&self, options: &HistoryOptions, prefix: Option<&str>) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.engine().export_jsonl(options, prefix, &mut out)?;
+        Ok(out)
+    }
+    fn import_table(&self, options: &HistoryOptions, mut lines: &[u8]) -> Result<u64> {
+        self.engine().import_jsonl(options, &mut lines)
     }
 }
 
@@ -253,5 +328,55 @@ impl Face for langchain_cockroachdb::nonblocking::AsyncCockroachDBChatMessageHis
     }
     fn retries(&self) -> u64 {
         self.engine().pool_state().retries
+    }
+    fn last_messages(&self, n: usize) -> Result<Vec<Message>> {
+        runtime().block_on(self.last_messages(n))
+    }
+    fn buffer_window(&self, k: usize) -> Result<Vec<Message>> {
+        runtime().block_on(self.buffer_window(k))
+    }
+    fn message_count(&self) -> Result<u64> {
+        runtime().block_on(self.message_count())
+    }
+    fn messages_since(&self, since: OffsetDateTime) -> Result<Vec<Message>> {
+        runtime().block_on(self.messages_since(since))
+    }
+    fn messages_page(&self, cursor: Option<&PageCursor>, size: usize) -> Result<Page> {
+        runtime().block_on(self.messages_page(cursor, size))
+    }
+    fn entries(&self) -> Result<Vec<StoredMessage>> {
+        runtime().block_on(self.entries())
+    }
+    fn delete_message(&self, id: Uuid) -> Result<bool> {
+        runtime().block_on(self.delete_message(id))
+    }
+    fn delete_last(&self, n: usize) -> Result<u64> {
+        runtime().block_on(self.delete_last(n))
+    }
+    fn export_session(&self) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        runtime().block_on(self.export_jsonl(&mut out))?;
+        Ok(out)
+    }
+    fn list_sessions(
+        &self,
+        options: &HistoryOptions,
+        filter: &SessionFilter,
+    ) -> Result<Vec<SessionInfo>> {
+        runtime().block_on(self.engine().list_sessions(options, filter))
+    }
+    fn delete_sessions_idle_since(&self, options: &HistoryOptions, idle: Duration) -> Result<u64> {
+        runtime().block_on(self.engine().delete_sessions_idle_since(options, idle))
+    }
+    fn delete_messages_older_than(&self, options: &HistoryOptions, age: Duration) -> Result<u64> {
+        runtime().block_on(self.engine().delete_messages_older_than(options, age))
+    }
+    fn export_table(&self, options: &HistoryOptions, prefix: Option<&str>) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        runtime().block_on(self.engine().export_jsonl(options, prefix, &mut out))?;
+        Ok(out)
+    }
+    fn import_table(&self, options: &HistoryOptions, mut lines: &[u8]) -> Result<u64> {
+        runtime().block_on(self.engine().import_jsonl(options, &mut lines))
     }
 }
