@@ -916,6 +916,96 @@ pub fn export_then_import_gives_an_identical_history<F: Face>() {
     assert_eq!(target.message_count().unwrap(), 0);
 }
 
+pub fn each_operation_is_one_round_trip<F: Face>() {
+    // A database of its own, so that the server's transaction count is ours.
+    let db = format!(
+        "lc_trips_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    );
+    raw_execute(&format!("CREATE DATABASE {db}"));
+    // A backend reports its statistics when it exits: count after closing.
+    let commits_after_close = || -> i64 {
+        for _ in 0..100 {
+            let open: i64 = raw_query(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1",
+                &[&db],
+            )[0]
+            .get(0);
+            if open == 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        raw_query("SELECT pg_stat_clear_snapshot()", &[]);
+        raw_query(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = $1",
+            &[&db],
+        )[0]
+        .get(0)
+    };
+    let proxy = Proxy::start();
+    let open_one = || {
+        let pool = EngineOptions {
+            pool_size: 1,
+            ..EngineOptions::default()
+        };
+        F::open_pooled("s", &proxy.url(&db), HistoryOptions::default(), pool).unwrap()
+    };
+    let batch: Vec<Message> = (0..10).map(|i| Message::human(format!("b{i}"))).collect();
+    let run_all = |history: &F| {
+        history.add_user_message("one").unwrap();
+        history.add_messages(&batch).unwrap();
+        assert!(!history.messages().unwrap().is_empty());
+        assert!(!history.last_messages(10).unwrap().is_empty());
+        history.message_count().unwrap();
+    };
+    drop(open_one().clear()); // creates the table
+    let commits_before = commits_after_close();
+    let trips_before = proxy.sent(b'S') + proxy.sent(b'Q');
+
+    let history = open_one();
+    run_all(&history); // prepares the statements on this connection
+    let sent = |k| proxy.sent(k);
+    let before = ([b'P', b'Q', b'S', b'B'].map(sent), proxy.received(b'Z'));
+    const ROUNDS: usize = 20;
+    for _ in 0..ROUNDS {
+        run_all(&history);
+    }
+    let ops = ROUNDS * 5;
+    let after = ([b'P', b'Q', b'S', b'B'].map(sent), proxy.received(b'Z'));
+    let delta = |i: usize| after.0[i] - before.0[i];
+    assert_eq!(
+        delta(0),
+        0,
+        "statements were parsed again: no prepared statement reuse"
+    );
+    assert_eq!(
+        delta(1),
+        0,
+        "simple queries were sent (BEGIN/COMMIT, a ping, a table check)"
+    );
+    assert_eq!(delta(2), ops, "round trips (Sync) per operation");
+    assert_eq!(delta(3), ops, "statements (Bind) per operation");
+    assert_eq!(
+        after.1 - before.1,
+        ops,
+        "server replies (ReadyForQuery) per operation"
+    );
+
+    // The server agrees: one transaction per round trip of this connection
+    // (none wrapped in BEGIN/COMMIT or split in two), plus the one a backend
+    // runs at start-up.
+    drop(history);
+    let trips = (proxy.sent(b'S') + proxy.sent(b'Q') - trips_before) as i64;
+    assert_eq!(
+        commits_after_close() - commits_before,
+        trips + 1,
+        "server transactions vs round trips"
+    );
+
+    raw_execute(&format!("DROP DATABASE {db} WITH (FORCE)"));
+}
+
 /// One `#[test]` per case above, for the face `$face`.
 #[macro_export]
 macro_rules! face_tests {
@@ -949,6 +1039,7 @@ macro_rules! face_tests {
             sessions_are_listed_newest_first_by_prefix,
             retention_cleans_up_in_batches,
             export_then_import_gives_an_identical_history,
+            each_operation_is_one_round_trip,
         );
     };
     (@each $face:ty; $($case:ident),* $(,)?) => {
