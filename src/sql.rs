@@ -104,6 +104,7 @@ pub(crate) struct Statements {
     pub(crate) create: String,
     pub(crate) drop: String,
     pub(crate) insert: String,
+    pub(crate) insert_one: String,
     pub(crate) select: String,
     pub(crate) entries: String,
     pub(crate) last: String,
@@ -165,13 +166,21 @@ CREATE INDEX IF NOT EXISTS {index} ON {name} (session_id, created_at);",
         //   index.
         // - Messages travel as TEXT and are cast: arrays of JSONB are not
         //   accepted by every CockroachDB version this crate supports.
+        let base = format!(
+            "GREATEST(now(), COALESCE((SELECT max(created_at) FROM {name} WHERE session_id = $1::TEXT)
+                       + INTERVAL '1 microsecond', now()))"
+        );
         let insert = format!(
             "INSERT INTO {name} (id, session_id, message, created_at)
-SELECT m.id, $1, m.message::JSONB,
-       GREATEST(now(), COALESCE((SELECT max(created_at) FROM {name} WHERE session_id = $1::TEXT)
-                                + INTERVAL '1 microsecond', now()))
-       + (m.ord - 1) * INTERVAL '1 microsecond'
+SELECT m.id, $1, m.message::JSONB, {base} + (m.ord - 1) * INTERVAL '1 microsecond'
 FROM unnest($2::UUID[], $3::TEXT[]) WITH ORDINALITY AS m (id, message, ord)
+ON CONFLICT (id) DO NOTHING"
+        );
+        // The same for the most common call, one message, without the
+        // arrays: measurably cheaper for the server to run.
+        let insert_one = format!(
+            "INSERT INTO {name} (id, session_id, message, created_at)
+VALUES ($2::UUID, $1, $3::TEXT::JSONB, {base})
 ON CONFLICT (id) DO NOTHING"
         );
         let q = |sql: String| sql.replace("{t}", &name);
@@ -248,6 +257,7 @@ ON CONFLICT (id) DO NOTHING RETURNING id"
             create,
             drop: q("DROP TABLE IF EXISTS {t}".into()),
             insert,
+            insert_one,
         };
         Ok(Table {
             key: format!("{database}/{name}"),
@@ -321,10 +331,15 @@ impl Session {
     }
 
     pub(crate) fn insert_request<'a>(&'a self, batch: &'a InsertBatch) -> Request<'a> {
-        Request::Statement(
-            &self.table.sql.insert,
-            vec![&self.id, &batch.ids, &batch.json],
-        )
+        match (batch.ids.as_slice(), batch.json.as_slice()) {
+            ([id], [json]) => {
+                Request::Statement(&self.table.sql.insert_one, vec![&self.id, id, json])
+            }
+            _ => Request::Statement(
+                &self.table.sql.insert,
+                vec![&self.id, &batch.ids, &batch.json],
+            ),
+        }
     }
 
     pub(crate) fn select_request(&self) -> Request<'_> {

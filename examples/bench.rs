@@ -1,0 +1,552 @@
+//! Throughput of the crate against the raw driver doing the same work on the
+//! same server, in one run, and the process's memory.
+//!
+//! ```text
+//! cargo run --release --example bench               # a table
+//! cargo run --release --example bench -- --json     # one JSON object per workload
+//! cargo run --release --example bench -- --plot docs/bench-concurrency.svg
+//! ```
+//!
+//! Each workload is cut in `SLICES` slices run by crate and baseline in
+//! turns (so drift of this noisy machine hits both alike), the whole
+//! repeated `REPS` times; the median rate of each side is reported.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use langchain_cockroachdb::blocking::{CockroachDBChatMessageHistory, CockroachDBEngine};
+use langchain_cockroachdb::nonblocking::{
+    AsyncCockroachDBChatMessageHistory, AsyncCockroachDBEngine,
+};
+use langchain_cockroachdb::{EngineOptions, HistoryOptions, Message};
+use postgres::{Client, NoTls};
+use serde_json::Value;
+use tokio_postgres::types::Type;
+use uuid::Uuid;
+
+const REPS: usize = 3;
+const SLICES: usize = 10;
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+struct Outcome {
+    name: &'static str,
+    ops: usize,
+    crate_ops_per_s: f64,
+    raw_ops_per_s: f64,
+    target: f64,
+}
+
+impl Outcome {
+    fn ratio(&self) -> f64 {
+        self.crate_ops_per_s / self.raw_ops_per_s
+    }
+}
+
+/// Slice number `slice` of `SLICES` of `items`.
+fn slice_of<T>(items: &[T], slice: usize) -> &[T] {
+    let size = items.len() / SLICES;
+    &items[slice * size..(slice + 1) * size]
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+/// Runs `raw` and `ours` on slice after slice, in turns, `REPS` times,
+/// and returns their median rates for `ops` operations per run. Each call
+/// gets `(rep, slice)` and does `ops / SLICES` operations.
+fn compare(
+    name: &'static str,
+    ops: usize,
+    target: f64,
+    mut raw: impl FnMut(usize, usize) -> Result<()>,
+    mut ours: impl FnMut(usize, usize) -> Result<()>,
+) -> Result<Outcome> {
+    let (mut raw_rates, mut our_rates) = (Vec::new(), Vec::new());
+    for rep in 0..REPS {
+        let (mut raw_time, mut our_time) = (Duration::ZERO, Duration::ZERO);
+        for slice in 0..SLICES {
+            let started = Instant::now();
+            raw(rep, slice)?;
+            raw_time += started.elapsed();
+            let started = Instant::now();
+            ours(rep, slice)?;
+            our_time += started.elapsed();
+        }
+        raw_rates.push(ops as f64 / raw_time.as_secs_f64());
+        our_rates.push(ops as f64 / our_time.as_secs_f64());
+    }
+    Ok(Outcome {
+        name,
+        ops,
+        crate_ops_per_s: median(our_rates),
+        raw_ops_per_s: median(raw_rates),
+        target,
+    })
+}
+
+/// About 200 characters, human and ai alternating.
+fn message(i: usize) -> Message {
+    let text = format!(
+        "Message {i:05}: {}",
+        "the quick brown fox jumps over the lazy dog; ".repeat(4)
+    );
+    let text: String = text.chars().take(200).collect();
+    if i % 2 == 0 {
+        Message::human(text)
+    } else {
+        Message::ai(text)
+    }
+}
+
+/// What `/proc/self/status` says of the process's memory, in MiB.
+fn memory_mib(field: &str) -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// A JSONB column's bytes, so the baseline parses with `serde_json::from_slice`
+/// as the crate does (the driver's own `serde_json::Value` reads through
+/// `io::Read`, which is slower and would flatter the crate).
+struct JsonbBytes<'a>(&'a [u8]);
+
+impl<'a> postgres::types::FromSql<'a> for JsonbBytes<'a> {
+    fn from_sql(
+        _: &Type,
+        raw: &'a [u8],
+    ) -> std::result::Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(JsonbBytes(raw.get(1..).unwrap_or_default()))
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::JSONB
+    }
+}
+
+fn parse_rows(rows: &[postgres::Row]) -> Result<Vec<Value>> {
+    Ok(rows
+        .iter()
+        .map(|r| serde_json::from_slice(r.get::<_, JsonbBytes<'_>>(1).0))
+        .collect::<std::result::Result<_, _>>()?)
+}
+
+const INSERT: &str =
+    "INSERT INTO {t} (id, session_id, message, created_at) VALUES ($1, $2, $3::TEXT::JSONB, now())";
+const SELECT_ALL: &str =
+    "SELECT id, message FROM {t} WHERE session_id = $1 ORDER BY created_at, id";
+const SELECT_LAST: &str = "SELECT id, message, created_at FROM (SELECT id, message, created_at FROM {t} WHERE session_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2) AS n ORDER BY created_at, id";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let json = args.iter().any(|a| a == "--json");
+    let plot = args
+        .iter()
+        .position(|a| a == "--plot")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgresql://root@127.0.0.1:5432/test?sslmode=disable".into());
+
+    let table = format!("bench_{}", &Uuid::new_v4().simple().to_string()[..8]);
+    let options = HistoryOptions::default().table_name(&table);
+    let sql = |s: &str| s.replace("{t}", &table);
+    let mut raw = Client::connect(&url, NoTls)?;
+    let engine = CockroachDBEngine::with_options(
+        &url,
+        EngineOptions {
+            pool_size: 1,
+            ..Default::default()
+        },
+    )?;
+    engine.create_tables(&options)?;
+
+    let mut outcomes = Vec::new();
+
+    // seq_add: one message per call.
+    let insert = raw.prepare(&sql(INSERT))?;
+    let messages: Vec<Message> = (0..2000).map(message).collect();
+    outcomes.push(compare(
+        "seq_add",
+        2000,
+        0.9,
+        |rep, slice| {
+            let s = format!("raw-seq-{rep}");
+            for m in slice_of(&messages, slice) {
+                raw.execute(&insert, &[&Uuid::new_v4(), &s, &serde_json::to_string(m)?])?;
+            }
+            Ok(())
+        },
+        |rep, slice| {
+            let history = CockroachDBChatMessageHistory::with_engine(
+                format!("seq-{rep}"),
+                &engine,
+                options.clone(),
+            )?;
+            for m in slice_of(&messages, slice) {
+                history.add_message(m)?;
+            }
+            Ok(())
+        },
+    )?);
+
+    // batch_add: ten messages per call.
+    let mut values = String::new();
+    for row in 0..10 {
+        let p = row * 3;
+        let _ = write!(
+            values,
+            "{}(${}, ${}, ${}::TEXT::JSONB, now())",
+            if row > 0 { ", " } else { "" },
+            p + 1,
+            p + 2,
+            p + 3
+        );
+    }
+    let insert10 = raw.prepare(&sql(&format!(
+        "INSERT INTO {{t}} (id, session_id, message, created_at) VALUES {values}"
+    )))?;
+    let batches: Vec<Vec<Message>> = (0..200)
+        .map(|b| (0..10).map(|i| message(b * 10 + i)).collect())
+        .collect();
+    outcomes.push(compare(
+        "batch_add",
+        200,
+        0.9,
+        |rep, slice| {
+            let s = format!("raw-batch-{rep}");
+            for batch in slice_of(&batches, slice) {
+                let ids: Vec<Uuid> = batch.iter().map(|_| Uuid::new_v4()).collect();
+                let texts: Vec<String> = batch
+                    .iter()
+                    .map(serde_json::to_string)
+                    .collect::<std::result::Result<_, _>>()?;
+                let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = Vec::with_capacity(30);
+                for (id, text) in ids.iter().zip(&texts) {
+                    params.extend([id as &(dyn postgres::types::ToSql + Sync), &s, text]);
+                }
+                raw.execute(&insert10, &params)?;
+            }
+            Ok(())
+        },
+        |rep, slice| {
+            let history = CockroachDBChatMessageHistory::with_engine(
+                format!("batch-{rep}"),
+                &engine,
+                options.clone(),
+            )?;
+            for batch in slice_of(&batches, slice) {
+                history.add_messages(batch)?;
+            }
+            Ok(())
+        },
+    )?);
+
+    // read_all: a 1,000-message session, read whole.
+    let reader = CockroachDBChatMessageHistory::with_engine("read-all", &engine, options.clone())?;
+    for chunk in messages[..1000].chunks(100) {
+        reader.add_messages(chunk)?;
+    }
+    let select_all = raw.prepare(&sql(SELECT_ALL))?;
+    outcomes.push(compare(
+        "read_all",
+        50,
+        0.8,
+        |_, _| {
+            for _ in 0..50 / SLICES {
+                let rows = raw.query(&select_all, &[&"read-all"])?;
+                assert_eq!(parse_rows(&rows)?.len(), 1000);
+            }
+            Ok(())
+        },
+        |_, _| {
+            for _ in 0..50 / SLICES {
+                assert_eq!(reader.messages()?.len(), 1000);
+            }
+            Ok(())
+        },
+    )?);
+
+    // read_last_10: 100,000 rows over 1,000 sessions.
+    raw.batch_execute(&sql(
+        "INSERT INTO {t} (session_id, message, created_at)
+         SELECT 'many-' || (g % 1000), jsonb_build_object('type', 'human', 'data', jsonb_build_object('content', repeat('x', 180) || g)),
+                now() - interval '1 hour' + g * interval '1 millisecond'
+         FROM generate_series(1, 100000) AS g;
+         ANALYZE {t};",
+    ))?;
+    let last_reader =
+        CockroachDBChatMessageHistory::with_engine("many-417", &engine, options.clone())?;
+    let select_last = raw.prepare(&sql(SELECT_LAST))?;
+    outcomes.push(compare(
+        "read_last_10",
+        500,
+        0.9,
+        |_, _| {
+            for _ in 0..500 / SLICES {
+                let rows = raw.query(&select_last, &[&"many-417", &10i64])?;
+                assert_eq!(parse_rows(&rows)?.len(), 10);
+            }
+            Ok(())
+        },
+        |_, _| {
+            for _ in 0..500 / SLICES {
+                assert_eq!(last_reader.last_messages(10)?.len(), 10);
+            }
+            Ok(())
+        },
+    )?);
+
+    // async_concurrent, and the same at 1, 4, 16, 64 tasks for the plot.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let mut curve = Vec::new();
+    for tasks in [1usize, 4, 16, 64] {
+        let per_task = if tasks == 64 { 50 } else { 3200 / tasks };
+        let outcome = runtime.block_on(concurrent(&url, &options, &table, tasks, per_task))?;
+        curve.push((tasks, outcome.crate_ops_per_s, outcome.raw_ops_per_s));
+        if tasks == 64 {
+            outcomes.push(outcome);
+        }
+    }
+    drop(runtime);
+
+    // Paging memory: walk a 100,000-message session page by page.
+    raw.batch_execute(&sql(
+        "INSERT INTO {t} (session_id, message, created_at)
+         SELECT 'long', jsonb_build_object('type', 'human', 'data', jsonb_build_object('content', repeat('y', 180) || g)),
+                now() - interval '1 hour' + g * interval '1 millisecond'
+         FROM generate_series(1, 100000) AS g",
+    ))?;
+    let long = CockroachDBChatMessageHistory::with_engine("long", &engine, options.clone())?;
+    let page = long.messages_page(None, 500)?;
+    let rss_first_page = memory_mib("VmRSS:");
+    let (mut walked, mut rss_max, mut cursor) = (page.entries.len(), rss_first_page, page.next);
+    while let Some(next) = cursor {
+        let page = long.messages_page(Some(&next), 500)?;
+        walked += page.entries.len();
+        rss_max = rss_max.max(memory_mib("VmRSS:"));
+        cursor = page.next;
+    }
+    assert_eq!(walked, 100_000);
+    let peak = memory_mib("VmHWM:");
+
+    engine.drop_tables(&options)?;
+
+    if json {
+        for o in &outcomes {
+            println!(
+                "{}",
+                serde_json::json!({"workload": o.name, "ops": o.ops, "crate_ops_per_s": o.crate_ops_per_s,
+                    "raw_ops_per_s": o.raw_ops_per_s, "ratio": o.ratio(), "target": o.target, "met": o.ratio() >= o.target})
+            );
+        }
+        println!(
+            "{}",
+            serde_json::json!({"workload": "memory", "peak_rss_mib": peak,
+            "paging_100k_rss_growth_mib": rss_max - rss_first_page})
+        );
+        for (tasks, ours, raw) in &curve {
+            println!(
+                "{}",
+                serde_json::json!({"workload": "async_curve", "tasks": tasks, "crate_ops_per_s": ours, "raw_ops_per_s": raw})
+            );
+        }
+    } else {
+        println!("| workload | ops per run | crate ops/s | raw ops/s | ratio | target |");
+        println!("|---|---:|---:|---:|---:|---:|");
+        for o in &outcomes {
+            let mark = if o.ratio() >= o.target {
+                "met"
+            } else {
+                "MISSED"
+            };
+            println!(
+                "| {} | {} | {:.0} | {:.0} | {:.3} | {:.2} ({mark}) |",
+                o.name,
+                o.ops,
+                o.crate_ops_per_s,
+                o.raw_ops_per_s,
+                o.ratio(),
+                o.target
+            );
+        }
+        println!("\nasync face, inserts/s by concurrent tasks (pool of 16):");
+        println!("| tasks | crate | raw bb8 | ratio |\n|---:|---:|---:|---:|");
+        for (tasks, ours, raw) in &curve {
+            println!("| {tasks} | {ours:.0} | {raw:.0} | {:.3} |", ours / raw);
+        }
+        println!("\npeak RSS of this process: {peak:.1} MiB (target < 30)");
+        println!("paging a 100,000-message session in pages of 500: RSS grew {:.1} MiB after the first page", rss_max - rss_first_page);
+    }
+    if let Some(path) = plot {
+        std::fs::write(&path, svg(&curve))?;
+        eprintln!("plot written to {path}");
+    }
+    Ok(())
+}
+
+/// `tasks` tasks, each its own session, adding `per_task` messages one at a
+/// time, over a pool of 16: the crate's async face, then raw bb8.
+async fn concurrent(
+    url: &str,
+    options: &HistoryOptions,
+    table: &str,
+    tasks: usize,
+    per_task: usize,
+) -> Result<Outcome> {
+    let engine = AsyncCockroachDBEngine::with_options(
+        url,
+        EngineOptions {
+            pool_size: 16,
+            ..Default::default()
+        },
+    )?;
+    let manager =
+        bb8_postgres::PostgresConnectionManager::new_from_stringlike(url, tokio_postgres::NoTls)?;
+    let pool = bb8::Pool::builder()
+        .max_size(16)
+        .test_on_check_out(false)
+        .build(manager)
+        .await?;
+    let insert = Arc::new(INSERT.replace("{t}", table));
+    let (mut raw_rates, mut our_rates) = (Vec::new(), Vec::new());
+    let ops = tasks * per_task;
+    for rep in 0..REPS {
+        // Raw: the same INSERT, typed and pipelined (Parse+Bind+Execute in one
+        // round trip) on a pooled connection per insert.
+        let started = Instant::now();
+        let mut handles = Vec::new();
+        for t in 0..tasks {
+            let (pool, insert) = (pool.clone(), Arc::clone(&insert));
+            handles.push(tokio::spawn(async move {
+                let session = format!("raw-async-{rep}-{t}");
+                for i in 0..per_task {
+                    let text = serde_json::to_string(&message(i)).map_err(|e| e.to_string())?;
+                    let conn = pool.get().await.map_err(|e| e.to_string())?;
+                    let id = Uuid::new_v4();
+                    conn.query_typed(
+                        &insert,
+                        &[
+                            (&id, Type::UUID),
+                            (&session, Type::TEXT),
+                            (&text, Type::TEXT),
+                        ],
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                }
+                Ok::<(), String>(())
+            }));
+        }
+        for h in handles {
+            h.await?.map_err(|e| e.to_string())?;
+        }
+        raw_rates.push(ops as f64 / started.elapsed().as_secs_f64());
+
+        let started = Instant::now();
+        let mut handles = Vec::new();
+        for t in 0..tasks {
+            let history = AsyncCockroachDBChatMessageHistory::with_engine(
+                format!("async-{rep}-{t}-{tasks}"),
+                &engine,
+                options.clone(),
+            )?;
+            handles.push(tokio::spawn(async move {
+                for i in 0..per_task {
+                    history.add_message(&message(i)).await?;
+                }
+                Ok::<(), langchain_cockroachdb::Error>(())
+            }));
+        }
+        for h in handles {
+            h.await??;
+        }
+        our_rates.push(ops as f64 / started.elapsed().as_secs_f64());
+    }
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    Ok(Outcome {
+        name: "async_concurrent",
+        ops,
+        crate_ops_per_s: median(our_rates),
+        raw_ops_per_s: median(raw_rates),
+        target: 0.85,
+    })
+}
+
+/// A small line chart of throughput against tasks, crate and raw.
+fn svg(curve: &[(usize, f64, f64)]) -> String {
+    let (w, h, left, bottom, top, right) = (640.0, 360.0, 70.0, 50.0, 30.0, 20.0);
+    let max = curve.iter().map(|c| c.1.max(c.2)).fold(0.0, f64::max) * 1.1;
+    let x = |i: usize| left + (w - left - right) * i as f64 / (curve.len() - 1).max(1) as f64;
+    let y = |v: f64| h - bottom - (h - bottom - top) * v / max;
+    let line = |pick: fn(&(usize, f64, f64)) -> f64| {
+        curve
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{:.1},{:.1}", x(i), y(pick(c))))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut out = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"{}\" y=\"18\" text-anchor=\"middle\" font-size=\"14\">Async face: inserts per second by concurrent tasks (pool of 16)</text>\n\
+         <line x1=\"{left}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>\n<line x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{}\" stroke=\"black\"/>\n",
+        w / 2.0, h - bottom, w - right, h - bottom, h - bottom
+    );
+    for k in 0..=4 {
+        let v = max * k as f64 / 4.0;
+        let _ = writeln!(
+            out,
+            "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{v:.0}</text>",
+            left - 6.0,
+            y(v) + 4.0
+        );
+        let _ = writeln!(
+            out,
+            "<line x1=\"{left}\" y1=\"{:.1}\" x2=\"{}\" y2=\"{:.1}\" stroke=\"#ddd\"/>",
+            y(v),
+            w - right,
+            y(v)
+        );
+    }
+    for (i, c) in curve.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
+            x(i),
+            h - bottom + 18.0,
+            c.0
+        );
+    }
+    let _ = writeln!(
+        out,
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">concurrent tasks</text>",
+        (left + w - right) / 2.0,
+        h - 10.0
+    );
+    let _ = writeln!(out, "<polyline points=\"{}\" fill=\"none\" stroke=\"#888\" stroke-width=\"2\" stroke-dasharray=\"6 4\"/>", line(|c| c.2));
+    let _ = writeln!(
+        out,
+        "<polyline points=\"{}\" fill=\"none\" stroke=\"#1565c0\" stroke-width=\"2.5\"/>",
+        line(|c| c.1)
+    );
+    let _ = writeln!(out, "<text x=\"{}\" y=\"{}\" fill=\"#1565c0\">crate (AsyncCockroachDBChatMessageHistory)</text>", left + 10.0, top + 16.0);
+    let _ = writeln!(
+        out,
+        "<text x=\"{}\" y=\"{}\" fill=\"#888\">raw tokio-postgres over bb8</text>",
+        left + 10.0,
+        top + 32.0
+    );
+    out.push_str("</svg>\n");
+    out
+}
