@@ -14,13 +14,13 @@ use std::time::Instant;
 
 use crate::error::{Error, Result};
 
-/// The I/O of one face. Expects in scope: `PgManager` (the driver's pool
-/// manager), `Pool`, `Pooled` (its checked-out connection),
-/// `checkout(&Pool, Duration)`, `open(&PgManager, Duration)`,
-/// `pause(Duration)`, `read_line` and `write_all` for export and import,
-/// and the pool crate's
-/// `ManageConnection` trait; `$face` is `maybe_async::must_be_sync` or
-/// `maybe_async::must_be_async(AFIT)`.
+/// The I/O of one face. Expects in scope: `Client` (the driver's client),
+/// `PgManager` (its pool manager), `Pool`, `Pooled` (a checked-out
+/// connection), `checkout(&Pool, Duration)`, `open(&PgManager, Duration)`,
+/// `pause(Duration)`, `read_line` and `write_all` (export and import), and
+/// the pool crate's `ManageConnection` trait. `$face` is
+/// `maybe_async::must_be_sync` or `maybe_async::must_be_async(AFIT)`;
+/// `reader`/`writer` are the bounds of export and import streams.
 macro_rules! io_template {
     ($face:meta, reader: [$($reader:tt)+], writer: [$($writer:tt)+]) => {
         /// A pooled connection with its prepared statements.
