@@ -198,6 +198,11 @@ impl CockroachDBEngine {
     /// Deletes every message older than `age`, whatever its session, in
     /// batches of `options.delete_batch_size` rows. Returns how many went.
     ///
+    /// The table has no index on `created_at` alone (the shared schema does
+    /// not), so each batch reads the table to find old rows. On a very large
+    /// table, prefer [`delete_sessions_idle_since`](Self::delete_sessions_idle_since),
+    /// or add `CREATE INDEX ON message_store (created_at)`.
+    ///
     /// ```
     /// # use langchain_cockroachdb::blocking::CockroachDBEngine;
     /// # use langchain_cockroachdb::HistoryOptions;

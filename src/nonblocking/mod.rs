@@ -225,6 +225,11 @@ impl AsyncCockroachDBEngine {
     /// Deletes every message older than `age`, whatever its session, in
     /// batches of `options.delete_batch_size` rows. Returns how many went.
     ///
+    /// The table has no index on `created_at` alone (the shared schema does
+    /// not), so each batch reads the table to find old rows. On a very large
+    /// table, prefer [`delete_sessions_idle_since`](Self::delete_sessions_idle_since),
+    /// or add `CREATE INDEX ON message_store (created_at)`.
+    ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> langchain_cockroachdb::Result<()> {
     /// # use langchain_cockroachdb::nonblocking::AsyncCockroachDBEngine;
