@@ -916,6 +916,26 @@ pub fn export_then_import_gives_an_identical_history<F: Face>() {
     assert_eq!(target.message_count().unwrap(), 0);
 }
 
+pub fn without_table_creation_a_missing_table_is_an_error<F: Face>() {
+    let table = TempTable::new("nocreate");
+    let options = HistoryOptions {
+        create_table: false,
+        ..table.options()
+    };
+    let history = F::open("s", &database_url(), options).unwrap();
+    match history.add_user_message("nowhere to go") {
+        Err(err) => assert_eq!(
+            err.code(),
+            Some(&langchain_cockroachdb::SqlState::UNDEFINED_TABLE),
+            "{err}"
+        ),
+        Ok(()) => panic!("a table was created although create_table is false"),
+    }
+    let exists: Option<String> =
+        raw_query("SELECT to_regclass($1)::text", &[&table.qualified()])[0].get(0);
+    assert_eq!(exists, None);
+}
+
 pub fn each_operation_is_one_round_trip<F: Face>() {
     // A database of its own, so that the server's transaction count is ours.
     let db = format!(
@@ -1040,6 +1060,7 @@ macro_rules! face_tests {
             retention_cleans_up_in_batches,
             export_then_import_gives_an_identical_history,
             each_operation_is_one_round_trip,
+            without_table_creation_a_missing_table_is_an_error,
         );
     };
     (@each $face:ty; $($case:ident),* $(,)?) => {
