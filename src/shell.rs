@@ -15,7 +15,7 @@ use std::time::Instant;
 use crate::error::{Error, Result};
 
 /// The I/O of one face. Expects in scope: `Client` (the driver's client),
-/// `PgManager` (its pool manager), `Pool`, `Pooled` (a checked-out
+/// `PgManager` (its pool manager) and `manager(config, tls)` making one, `Pool`, `Pooled` (a checked-out
 /// connection), `checkout(&Pool, Duration)`, `open(&PgManager, Duration)`,
 /// `pause(Duration)`, `read_line` and `write_all` (export and import), and
 /// the pool crate's `ManageConnection` trait. `$face` is
@@ -121,7 +121,7 @@ macro_rules! io_template {
                 let (driver_config, tls) = config.driver(options.connect_timeout)?;
                 let manager = Manager {
                     connect_timeout: options.connect_timeout,
-                    inner: PgManager::new(driver_config.into(), tls),
+                    inner: manager(driver_config, tls),
                     errors: ::std::sync::Arc::clone(&errors),
                 };
                 // No check on checkout: it would cost a round trip per
@@ -473,6 +473,15 @@ impl From<&tokio_postgres::Error> for ConnectFailure {
             Some(source) => format!("{err}: {source}"),
             None => err.to_string(),
         })
+    }
+}
+
+impl ConnectFailure {
+    /// A handshake that did not finish within `limit`.
+    pub(crate) fn timed_out(limit: std::time::Duration) -> Self {
+        ConnectFailure(format!(
+            "timed out after {limit:?}: the server did not complete the handshake"
+        ))
     }
 }
 

@@ -18,7 +18,8 @@ use crate::shell::{io_template, ConnectFailure, Registry};
 use crate::sql::{ExportScan, Session};
 use crate::stored::{Page, PageCursor, SessionFilter, SessionInfo, StoredMessage};
 
-type PgManager = r2d2_postgres::PostgresConnectionManager<crate::tls::Tls>;
+/// Shared with the thread that opens a connection (see `open`).
+type PgManager = Arc<r2d2_postgres::PostgresConnectionManager<crate::tls::Tls>>;
 type Pool = r2d2::Pool<Manager>;
 
 fn pause(wait: Duration) {
@@ -35,11 +36,31 @@ fn write_all<W: Write>(out: &mut W, bytes: &[u8]) -> Result<()> {
 
 io_template!(maybe_async::must_be_sync, reader: [BufRead], writer: [Write]);
 
-/// Opens a connection. The driver bounds the TCP connect by the connect
-/// timeout, not the handshake after it; postgres' blocking client offers no
-/// way to bound that from here.
-fn open(manager: &PgManager, _limit: Duration) -> Result<Client, ConnectFailure> {
-    manager.connect().map_err(|e| ConnectFailure::from(&e))
+fn manager(config: tokio_postgres::Config, tls: crate::tls::Tls) -> PgManager {
+    Arc::new(r2d2_postgres::PostgresConnectionManager::new(
+        config.into(),
+        tls,
+    ))
+}
+
+/// Opens a connection, the whole handshake within `limit`. The blocking
+/// driver bounds only the TCP connect, so a server (or load balancer) that
+/// accepts but never answers would hang it: the attempt runs on a thread of
+/// its own, left behind after `limit` (it ends when the server answers or
+/// closes the socket).
+fn open(manager: &PgManager, limit: Duration) -> Result<Client, ConnectFailure> {
+    let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+    let manager = Arc::clone(manager);
+    std::thread::Builder::new()
+        .name("langchain-cockroachdb-connect".into())
+        .spawn(move || {
+            let _ = sender.send(manager.connect());
+        })
+        .map_err(|e| ConnectFailure(format!("cannot start a connection thread: {e}")))?;
+    match receiver.recv_timeout(limit) {
+        Ok(connected) => connected.map_err(|e| ConnectFailure::from(&e)),
+        Err(_) => Err(ConnectFailure::timed_out(limit)),
+    }
 }
 
 type Pooled<'a> = r2d2::PooledConnection<Manager>;

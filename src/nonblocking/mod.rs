@@ -40,15 +40,17 @@ io_template!(
     writer: [AsyncWrite + Unpin]
 );
 
+fn manager(config: tokio_postgres::Config, tls: crate::tls::Tls) -> PgManager {
+    PgManager::new(config, tls)
+}
+
 /// Opens a connection, the whole handshake within `limit`: the driver's own
 /// `connect_timeout` covers only the TCP connect, and a server (or load
 /// balancer) that accepts but never answers would hang it.
 async fn open(manager: &PgManager, limit: Duration) -> Result<Client, ConnectFailure> {
     match tokio::time::timeout(limit, manager.connect()).await {
         Ok(connected) => connected.map_err(|e| ConnectFailure::from(&e)),
-        Err(_) => Err(ConnectFailure(format!(
-            "timed out after {limit:?}: the server did not complete the handshake"
-        ))),
+        Err(_) => Err(ConnectFailure::timed_out(limit)),
     }
 }
 

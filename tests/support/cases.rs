@@ -916,6 +916,29 @@ pub fn export_then_import_gives_an_identical_history<F: Face>() {
     assert_eq!(target.message_count().unwrap(), 0);
 }
 
+pub fn a_server_that_accepts_but_never_answers_times_out_within_the_connect_timeout<F: Face>() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "postgresql://root@127.0.0.1:{}/test",
+        silent.local_addr().unwrap().port()
+    );
+    let options = EngineOptions {
+        connect_timeout: Duration::from_millis(500),
+        checkout_timeout: Duration::from_secs(5),
+        ..EngineOptions::default()
+    };
+    let started = Instant::now();
+    match F::ping(&url, options) {
+        Err(Error::Connection { cause, .. }) => assert!(cause.contains("timed out"), "{cause}"),
+        other => panic!("expected a connection error, got {other:?}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
 pub fn without_table_creation_a_missing_table_is_an_error<F: Face>() {
     let table = TempTable::new("nocreate");
     let options = HistoryOptions {
@@ -1061,6 +1084,7 @@ macro_rules! face_tests {
             export_then_import_gives_an_identical_history,
             each_operation_is_one_round_trip,
             without_table_creation_a_missing_table_is_an_error,
+            a_server_that_accepts_but_never_answers_times_out_within_the_connect_timeout,
         );
     };
     (@each $face:ty; $($case:ident),* $(,)?) => {
