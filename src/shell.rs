@@ -436,6 +436,21 @@ macro_rules! io_template {
                 Ok(total)
             }
 
+            async fn export_prefix<W: $($writer)+>(
+                &self,
+                options: &$crate::HistoryOptions,
+                prefix: Option<&str>,
+                out: &mut W,
+            ) -> $crate::Result<u64> {
+                let table = self.table(options)?;
+                self.export(&table, self.options.retry, $crate::sql::ExportScan::prefix(prefix), out).await
+            }
+
+            async fn export_session<W: $($writer)+>(&self, session: &$crate::sql::Session, out: &mut W) -> $crate::Result<u64> {
+                let scan = $crate::sql::ExportScan::session(&session.id);
+                self.export(&session.table, session.retry, scan, out).await
+            }
+
             async fn import<R: $($reader)+>(&self, options: &$crate::HistoryOptions, input: &mut R) -> $crate::Result<u64> {
                 let table = self.table(options)?;
                 let mut batch = $crate::sql::ImportBatch::default();

@@ -15,7 +15,7 @@ use crate::config::{ConnectionConfig, EngineOptions, HistoryOptions, PoolState};
 use crate::error::Result;
 use crate::message::Message;
 use crate::shell::{io_template, ConnectFailure, Registry};
-use crate::sql::{ExportScan, Session};
+use crate::sql::Session;
 use crate::stored::{Page, PageCursor, SessionFilter, SessionInfo, StoredMessage};
 
 /// Shared with the thread that opens a connection (see `open`).
@@ -268,13 +268,7 @@ impl CockroachDBEngine {
         prefix: Option<&str>,
         out: &mut W,
     ) -> Result<u64> {
-        let table = self.0.table(options)?;
-        self.0.export(
-            &table,
-            self.0.options.retry,
-            ExportScan::prefix(prefix),
-            out,
-        )
+        self.0.export_prefix(options, prefix, out)
     }
 
     /// Reads JSON Lines written by an export into the table `options`
@@ -656,9 +650,6 @@ impl CockroachDBChatMessageHistory {
     /// # Ok::<(), langchain_cockroachdb::Error>(())
     /// ```
     pub fn export_jsonl<W: Write>(&self, out: &mut W) -> Result<u64> {
-        let scan = ExportScan::session(&self.session.id);
-        self.engine
-            .0
-            .export(&self.session.table, self.session.retry, scan, out)
+        self.engine.0.export_session(&self.session, out)
     }
 }

@@ -16,7 +16,7 @@ use crate::config::{ConnectionConfig, EngineOptions, HistoryOptions, PoolState};
 use crate::error::{Error, Result};
 use crate::message::Message;
 use crate::shell::{io_template, ConnectFailure, Registry};
-use crate::sql::{ExportScan, Session};
+use crate::sql::Session;
 use crate::stored::{Page, PageCursor, SessionFilter, SessionInfo, StoredMessage};
 
 type PgManager = bb8_postgres::PostgresConnectionManager<crate::tls::Tls>;
@@ -278,15 +278,7 @@ impl AsyncCockroachDBEngine {
         prefix: Option<&str>,
         out: &mut W,
     ) -> Result<u64> {
-        let table = self.0.table(options)?;
-        self.0
-            .export(
-                &table,
-                self.0.options.retry,
-                ExportScan::prefix(prefix),
-                out,
-            )
-            .await
+        self.0.export_prefix(options, prefix, out).await
     }
 
     /// Reads JSON Lines written by an export into the table `options`
@@ -698,10 +690,6 @@ impl AsyncCockroachDBChatMessageHistory {
     /// # Ok(()) }
     /// ```
     pub async fn export_jsonl<W: AsyncWrite + Unpin>(&self, out: &mut W) -> Result<u64> {
-        let scan = ExportScan::session(&self.session.id);
-        self.engine
-            .0
-            .export(&self.session.table, self.session.retry, scan, out)
-            .await
+        self.engine.0.export_session(&self.session, out).await
     }
 }
