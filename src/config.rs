@@ -12,6 +12,13 @@ use crate::retry::RetryPolicy;
 use crate::sql::Ident;
 
 /// How a connection uses TLS, as in libpq's `sslmode`.
+///
+/// ```
+/// use langchain_cockroachdb::{ConnectionConfig, SslMode};
+/// let cfg: ConnectionConfig = "postgresql://root@localhost/db?sslmode=verify-full".parse()?;
+/// assert_eq!(cfg.ssl_mode(), SslMode::VerifyFull);
+/// # Ok::<(), langchain_cockroachdb::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum SslMode {
@@ -128,6 +135,13 @@ impl FromStr for ConnectionConfig {
 
 impl ConnectionConfig {
     /// The hosts and ports, as `host:port,host:port` (for messages and logs).
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::ConnectionConfig;
+    /// let cfg: ConnectionConfig = "postgresql://root@n1:26257,n2:26257/db".parse()?;
+    /// assert_eq!(cfg.target(), "n1:26257,n2:26257");
+    /// # Ok::<(), langchain_cockroachdb::Error>(())
+    /// ```
     pub fn target(&self) -> String {
         let ports = self.pg.get_ports();
         let mut out = String::new();
@@ -150,21 +164,51 @@ impl ConnectionConfig {
     }
 
     /// The database name, if the string gives one.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::ConnectionConfig;
+    /// let cfg: ConnectionConfig = "host=localhost user=root dbname=chat".parse()?;
+    /// assert_eq!(cfg.dbname(), Some("chat"));
+    /// # Ok::<(), langchain_cockroachdb::Error>(())
+    /// ```
     pub fn dbname(&self) -> Option<&str> {
         self.pg.get_dbname()
     }
 
     /// The user name.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::ConnectionConfig;
+    /// let cfg: ConnectionConfig = "postgresql://app@localhost/db".parse()?;
+    /// assert_eq!(cfg.user(), Some("app"));
+    /// # Ok::<(), langchain_cockroachdb::Error>(())
+    /// ```
     pub fn user(&self) -> Option<&str> {
         self.pg.get_user()
     }
 
     /// The `sslmode` (default `prefer`).
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::{ConnectionConfig, SslMode};
+    /// let cfg: ConnectionConfig = "postgresql://app@localhost/db".parse()?;
+    /// assert_eq!(cfg.ssl_mode(), SslMode::Prefer);
+    /// # Ok::<(), langchain_cockroachdb::Error>(())
+    /// ```
     pub fn ssl_mode(&self) -> SslMode {
         self.ssl_mode
     }
 
     /// `sslrootcert`, `sslcert` and `sslkey`, the CA and client certificate paths.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::ConnectionConfig;
+    /// let cfg: ConnectionConfig = "postgresql://app@db/chat?sslrootcert=certs/ca.crt".parse()?;
+    /// let [root, cert, key] = cfg.ssl_files();
+    /// assert_eq!(root.and_then(|p| p.to_str()), Some("certs/ca.crt"));
+    /// assert!(cert.is_none() && key.is_none());
+    /// # Ok::<(), langchain_cockroachdb::Error>(())
+    /// ```
     pub fn ssl_files(&self) -> [Option<&std::path::Path>; 3] {
         [
             self.ssl_root_cert.as_deref(),
@@ -413,18 +457,34 @@ impl Default for HistoryOptions {
 
 impl HistoryOptions {
     /// Sets `table_name`.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::HistoryOptions;
+    /// assert_eq!(HistoryOptions::default().table_name("chats").table_name, "chats");
+    /// ```
     pub fn table_name(mut self, table_name: impl Into<String>) -> Self {
         self.table_name = table_name.into();
         self
     }
 
     /// Sets `schema`.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::HistoryOptions;
+    /// assert_eq!(HistoryOptions::default().schema("app").schema, "app");
+    /// ```
     pub fn schema(mut self, schema: impl Into<String>) -> Self {
         self.schema = schema.into();
         self
     }
 
     /// Checks the table and schema names without touching a database.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::HistoryOptions;
+    /// assert!(HistoryOptions::default().validate().is_ok());
+    /// assert!(HistoryOptions::default().schema("my-schema").validate().is_err());
+    /// ```
     pub fn validate(&self) -> Result<()> {
         Ident::new("schema name", &self.schema)?;
         Ident::new("table name", &self.table_name)?;
@@ -572,6 +632,16 @@ mod tests {
 }
 
 /// A snapshot of an engine's pool and retries, for health endpoints.
+///
+/// ```
+/// # #[cfg(feature = "blocking")] {
+/// use langchain_cockroachdb::blocking::CockroachDBEngine;
+/// let engine = CockroachDBEngine::from_connection_string("postgresql://root@localhost/db")?;
+/// let state = engine.pool_state();
+/// assert_eq!((state.connections, state.idle, state.retries), (0, 0, 0));
+/// # }
+/// # Ok::<(), langchain_cockroachdb::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PoolState {

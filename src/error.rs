@@ -5,6 +5,13 @@ use std::time::Duration;
 pub use tokio_postgres::error::SqlState;
 
 /// Shorthand for `Result<T, langchain_cockroachdb::Error>`.
+///
+/// ```
+/// fn check(table: &str) -> langchain_cockroachdb::Result<()> {
+///     langchain_cockroachdb::HistoryOptions::default().table_name(table).validate()
+/// }
+/// assert!(check("chat").is_ok());
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong, as variants a caller can branch on.

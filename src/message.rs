@@ -73,6 +73,11 @@ const ALL_TYPES: [MessageType; 13] = [
 
 impl MessageType {
     /// The name stored in the `type` fields.
+    ///
+    /// ```
+    /// use langchain_cockroachdb::MessageType;
+    /// assert_eq!(MessageType::ToolChunk.as_str(), "ToolMessageChunk");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             MessageType::Human => "human",
@@ -93,6 +98,12 @@ impl MessageType {
 
     /// The non-chunk type a chunk type streams (`AiChunk` → `Ai`); other
     /// types are returned as they are.
+    ///
+    /// ```
+    /// use langchain_cockroachdb::MessageType;
+    /// assert_eq!(MessageType::AiChunk.base(), MessageType::Ai);
+    /// assert_eq!(MessageType::Tool.base(), MessageType::Tool);
+    /// ```
     pub fn base(self) -> MessageType {
         match self {
             MessageType::HumanChunk => MessageType::Human,
@@ -354,6 +365,14 @@ impl Message {
 
     /// The dict form, `{"type": ..., "data": {...}}`: exactly what Python's
     /// `messages_to_dict([message])[0]` gives and what the table stores.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::Message;
+    /// use serde_json::json;
+    /// let dict = Message::system("Be brief.").to_dict();
+    /// assert_eq!(dict["data"]["content"], json!("Be brief."));
+    /// assert_eq!(dict["type"], "system");
+    /// ```
     pub fn to_dict(&self) -> Value {
         let mut top = Map::new();
         top.insert("type".into(), Value::String(self.kind.as_str().into()));
@@ -374,12 +393,22 @@ impl Message {
     }
 
     /// The message's type.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::{Message, MessageType};
+    /// assert_eq!(Message::tool("c1", "ok").message_type(), MessageType::Tool);
+    /// ```
     pub fn message_type(&self) -> MessageType {
         self.kind
     }
 
     /// The content: a JSON string, or a list of parts (strings and objects
     /// such as `{"type": "text", "text": ...}` or `{"type": "image_url", ...}`).
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::Message;
+    /// assert_eq!(Message::human("hi").content(), "hi");
+    /// ```
     pub fn content(&self) -> &Value {
         &self.data["content"]
     }
@@ -415,26 +444,52 @@ impl Message {
     }
 
     /// The optional `name` (a function message's function name).
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::Message;
+    /// assert_eq!(Message::function("get_weather", "72F").name(), Some("get_weather"));
+    /// assert_eq!(Message::human("hi").name(), None);
+    /// ```
     pub fn name(&self) -> Option<&str> {
         self.data.get("name").and_then(Value::as_str)
     }
 
     /// The optional message `id` (LangChain's, not the table row's).
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::Message;
+    /// assert_eq!(Message::ai("hi").with_id("run-1").id(), Some("run-1"));
+    /// ```
     pub fn id(&self) -> Option<&str> {
         self.data.get("id").and_then(Value::as_str)
     }
 
     /// The `role` of a chat message.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::Message;
+    /// assert_eq!(Message::chat("critic", "meh").role(), Some("critic"));
+    /// ```
     pub fn role(&self) -> Option<&str> {
         self.data.get("role").and_then(Value::as_str)
     }
 
     /// The `tool_call_id` of a tool message.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::Message;
+    /// assert_eq!(Message::tool("call_1", "21C").tool_call_id(), Some("call_1"));
+    /// ```
     pub fn tool_call_id(&self) -> Option<&str> {
         self.data.get("tool_call_id").and_then(Value::as_str)
     }
 
     /// The `tool_calls` of an AI message; empty for other types.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::Message;
+    /// assert!(Message::ai("no tools").tool_calls().is_empty());
+    /// ```
     pub fn tool_calls(&self) -> &[Value] {
         self.data
             .get("tool_calls")
@@ -443,22 +498,47 @@ impl Message {
     }
 
     /// Free-form metadata (`additional_kwargs`).
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::Message;
+    /// let msg = Message::ai("Paris.").with_additional_kwarg("model", "gpt-4");
+    /// assert_eq!(msg.additional_kwargs()["model"], "gpt-4");
+    /// ```
     pub fn additional_kwargs(&self) -> &Map<String, Value> {
         object_field(&self.data, "additional_kwargs")
     }
 
     /// Provider metadata (`response_metadata`).
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::Message;
+    /// assert!(Message::ai("hi").response_metadata().is_empty());
+    /// ```
     pub fn response_metadata(&self) -> &Map<String, Value> {
         object_field(&self.data, "response_metadata")
     }
 
     /// Any field of `data`, modelled or not (`usage_metadata`, `artifact`,
     /// `status`, fields of newer LangChain versions...).
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::Message;
+    /// use serde_json::json;
+    /// let msg = Message::from_dict(json!({"type": "ai", "data": {"content": "x", "new_field": 1}}))?;
+    /// assert_eq!(msg.get("new_field"), Some(&json!(1)));
+    /// assert_eq!(msg.get("usage_metadata"), Some(&json!(null)));
+    /// # Ok::<(), langchain_cockroachdb::Error>(())
+    /// ```
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.data.get(key)
     }
 
     /// The whole `data` object.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::Message;
+    /// assert_eq!(Message::human("hi").data()["type"], "human");
+    /// ```
     pub fn data(&self) -> &Map<String, Value> {
         &self.data
     }
@@ -480,6 +560,12 @@ impl Message {
     }
 
     /// Sets one key of `additional_kwargs`.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::Message;
+    /// let msg = Message::ai("ok").with_additional_kwarg("tokens", 12);
+    /// assert_eq!(msg.additional_kwargs()["tokens"], 12);
+    /// ```
     pub fn with_additional_kwarg(
         mut self,
         key: impl Into<String>,
@@ -494,6 +580,14 @@ impl Message {
     }
 
     /// Replaces `response_metadata`.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::Message;
+    /// use serde_json::{json, Map};
+    /// let mut meta = Map::new();
+    /// meta.insert("model_name".into(), json!("gpt-4o"));
+    /// assert_eq!(Message::ai("hi").with_response_metadata(meta).response_metadata()["model_name"], "gpt-4o");
+    /// ```
     pub fn with_response_metadata(mut self, metadata: Map<String, Value>) -> Message {
         self.data
             .insert("response_metadata".into(), Value::Object(metadata));
@@ -512,6 +606,11 @@ impl Message {
     }
 
     /// Sets the LangChain message `id`.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::Message;
+    /// assert_eq!(Message::human("hi").with_id("msg-1").id(), Some("msg-1"));
+    /// ```
     pub fn with_id(mut self, id: impl Into<String>) -> Message {
         self.data.insert("id".into(), Value::String(id.into()));
         self
@@ -608,6 +707,15 @@ impl<'de> Deserialize<'de> for Message {
 
 /// Message content: text, or a list of parts. Built from `&str`, `String`
 /// or `Vec<serde_json::Value>`.
+///
+/// ```
+/// use langchain_cockroachdb::Message;
+/// use serde_json::json;
+/// let text = Message::human("plain text");
+/// let parts = Message::human(vec![json!({"type": "text", "text": "hi"})]);
+/// assert_eq!(text.text(), "plain text");
+/// assert_eq!(parts.text(), "hi");
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Content(Value);
 

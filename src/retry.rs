@@ -53,6 +53,12 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     /// One try, no retry.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::{HistoryOptions, RetryPolicy};
+    /// let fail_fast = HistoryOptions { retry: Some(RetryPolicy::none()), ..HistoryOptions::default() };
+    /// assert_eq!(fail_fast.retry.map(|r| r.max_attempts), Some(1));
+    /// ```
     pub fn none() -> Self {
         RetryPolicy {
             max_attempts: 1,

@@ -35,6 +35,13 @@ pub struct StoredMessage {
 impl StoredMessage {
     /// One line of JSON (no newline): `{"id", "session_id", "created_at"
     /// (RFC 3339), "message" (the LangChain dict)}`.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::{Message, StoredMessage};
+    /// let entry = StoredMessage { id: uuid::Uuid::nil(), session_id: "s".into(),
+    ///     created_at: time::OffsetDateTime::UNIX_EPOCH, message: Message::human("hi") };
+    /// assert!(entry.to_json_line().contains(r#""id":"00000000-0000-0000-0000-000000000000""#));
+    /// ```
     pub fn to_json_line(&self) -> String {
         let mut record = Map::new();
         record.insert("id".into(), Value::String(self.id.to_string()));
@@ -47,6 +54,11 @@ impl StoredMessage {
     }
 
     /// Reads a line written by [`StoredMessage::to_json_line`].
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::{Error, StoredMessage};
+    /// assert!(matches!(StoredMessage::from_json_line("[]"), Err(Error::InvalidMessage(_))));
+    /// ```
     pub fn from_json_line(line: &str) -> Result<StoredMessage> {
         let Ok(Value::Object(mut record)) = serde_json::from_str::<Value>(line) else {
             return Err(Error::InvalidMessage(
@@ -78,6 +90,19 @@ impl StoredMessage {
 }
 
 /// A session of a table, as [`list_sessions`](crate::blocking::CockroachDBEngine::list_sessions) reports it.
+///
+/// ```
+/// # #[cfg(feature = "blocking")] {
+/// use langchain_cockroachdb::blocking::CockroachDBEngine;
+/// use langchain_cockroachdb::{HistoryOptions, SessionFilter};
+/// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+/// let engine = CockroachDBEngine::from_connection_string(&url)?;
+/// for info in engine.list_sessions(&HistoryOptions::default(), &SessionFilter::default().limit(5))? {
+///     println!("{}: {} messages, last {}", info.session_id, info.message_count, info.last_activity);
+/// }
+/// # }
+/// # Ok::<(), langchain_cockroachdb::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionInfo {
     /// The session id.
@@ -118,12 +143,22 @@ impl Default for SessionFilter {
 
 impl SessionFilter {
     /// Sets `prefix`.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::SessionFilter;
+    /// assert_eq!(SessionFilter::default().prefix("user-1:").prefix.as_deref(), Some("user-1:"));
+    /// ```
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = Some(prefix.into());
         self
     }
 
     /// Sets `limit`.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::SessionFilter;
+    /// assert_eq!(SessionFilter::default().limit(10).limit, 10);
+    /// ```
     pub fn limit(mut self, limit: usize) -> Self {
         self.limit = limit;
         self
@@ -131,6 +166,21 @@ impl SessionFilter {
 }
 
 /// Where the next page of a session starts: after this row.
+///
+/// ```
+/// # #[cfg(feature = "blocking")] {
+/// use langchain_cockroachdb::blocking::CockroachDBChatMessageHistory;
+/// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+/// let history = CockroachDBChatMessageHistory::new("doc-cursor", &url)?;
+/// # history.clear()?; history.add_user_message("a")?; history.add_user_message("b")?;
+/// let first = history.messages_page(None, 1)?;
+/// let cursor = first.next.expect("a second page");
+/// let second = history.messages_page(Some(&cursor), 1)?;
+/// assert_eq!(second.entries[0].message.text(), "b");
+/// # history.clear()?;
+/// # }
+/// # Ok::<(), langchain_cockroachdb::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PageCursor {
     pub(crate) created_at: OffsetDateTime,
@@ -139,6 +189,18 @@ pub struct PageCursor {
 
 /// One page of a session, oldest first, and the cursor of the next one
 /// (`None` after the last page).
+///
+/// ```
+/// # #[cfg(feature = "blocking")] {
+/// use langchain_cockroachdb::blocking::CockroachDBChatMessageHistory;
+/// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+/// let history = CockroachDBChatMessageHistory::new("doc-page", &url)?;
+/// # history.clear()?;
+/// let page = history.messages_page(None, 100)?;
+/// assert!(page.entries.is_empty() && page.next.is_none());
+/// # }
+/// # Ok::<(), langchain_cockroachdb::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Page {
     /// The messages of this page, with their rows.

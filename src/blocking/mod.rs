@@ -110,6 +110,13 @@ impl CockroachDBEngine {
     }
 
     /// An engine with the given pool options. Opens no connection yet.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::{blocking::CockroachDBEngine, EngineOptions, Error};
+    /// let options = EngineOptions { pool_size: 0, ..EngineOptions::default() };
+    /// assert!(matches!(CockroachDBEngine::with_options("postgresql://root@localhost/db", options), Err(Error::Config(_))));
+    /// # Ok::<(), langchain_cockroachdb::Error>(())
+    /// ```
     pub fn with_options(connection_string: &str, options: EngineOptions) -> Result<Self> {
         Ok(CockroachDBEngine(Arc::new(Shared::new(
             connection_string.parse()?,
@@ -141,6 +148,14 @@ impl CockroachDBEngine {
     }
 
     /// The parsed connection string.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::blocking::CockroachDBEngine;
+    /// let engine = CockroachDBEngine::from_connection_string("postgresql://app:secret@db1:26257/chat")?;
+    /// assert_eq!(engine.config().target(), "db1:26257");
+    /// assert!(!format!("{engine:?}").contains("secret"));
+    /// # Ok::<(), langchain_cockroachdb::Error>(())
+    /// ```
     pub fn config(&self) -> &ConnectionConfig {
         &self.0.config
     }
@@ -162,6 +177,14 @@ impl CockroachDBEngine {
     }
 
     /// Drops the table named in `options`, if it exists. Its schema stays.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::{blocking::CockroachDBEngine, HistoryOptions};
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// let engine = CockroachDBEngine::from_connection_string(&url)?;
+    /// engine.drop_tables(&HistoryOptions::default().table_name("doc_blocking_never_made"))?; // absent: fine
+    /// # Ok::<(), langchain_cockroachdb::Error>(())
+    /// ```
     pub fn drop_tables(&self, options: &HistoryOptions) -> Result<()> {
         self.0.drop_table(options)
     }
@@ -275,6 +298,18 @@ impl CockroachDBEngine {
     /// names, keeping ids and times (and so order). Rows already there are
     /// skipped, so an interrupted import can simply be run again. Returns
     /// how many rows were inserted.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::{blocking::CockroachDBEngine, Error, HistoryOptions};
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// let engine = CockroachDBEngine::from_connection_string(&url)?;
+    /// let options = HistoryOptions::default().table_name("doc_import_bad");
+    /// let mut lines: &[u8] = b"{\"id\": \"not a uuid\"}\n";
+    /// let err = engine.import_jsonl(&options, &mut lines).unwrap_err();
+    /// assert!(matches!(err, Error::InvalidMessage(ref m) if m.starts_with("line 1")));
+    /// # engine.drop_tables(&options)?;
+    /// # Ok::<(), langchain_cockroachdb::Error>(())
+    /// ```
     pub fn import_jsonl<R: BufRead>(&self, options: &HistoryOptions, input: &mut R) -> Result<u64> {
         self.0.import(options, input)
     }
@@ -355,6 +390,16 @@ impl CockroachDBChatMessageHistory {
     }
 
     /// The history of `session_id` over an engine you manage.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::blocking::{CockroachDBChatMessageHistory, CockroachDBEngine};
+    /// use langchain_cockroachdb::HistoryOptions;
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// let engine = CockroachDBEngine::from_connection_string(&url)?;
+    /// let history = CockroachDBChatMessageHistory::with_engine("user-123", &engine, HistoryOptions::default())?;
+    /// assert_eq!(history.session_id(), "user-123");
+    /// # Ok::<(), langchain_cockroachdb::Error>(())
+    /// ```
     pub fn with_engine(
         session_id: impl Into<String>,
         engine: &CockroachDBEngine,
@@ -383,17 +428,38 @@ impl CockroachDBChatMessageHistory {
     }
 
     /// Drops the table `table_name` in schema `public`, with every session in it.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::blocking::CockroachDBChatMessageHistory;
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// CockroachDBChatMessageHistory::drop_tables(&url, "doc_blocking_static_never_made")?; // absent: fine
+    /// # Ok::<(), langchain_cockroachdb::Error>(())
+    /// ```
     pub fn drop_tables(connection_string: &str, table_name: &str) -> Result<()> {
         CockroachDBEngine::shared(connection_string)?
             .drop_tables(&HistoryOptions::default().table_name(table_name))
     }
 
     /// The session id.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::blocking::CockroachDBChatMessageHistory;
+    /// let history = CockroachDBChatMessageHistory::new("user-123:support", "postgresql://root@localhost/db")?;
+    /// assert_eq!(history.session_id(), "user-123:support");
+    /// # Ok::<(), langchain_cockroachdb::Error>(())
+    /// ```
     pub fn session_id(&self) -> &str {
         &self.session.id
     }
 
     /// The engine (connection pool) this history runs on.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::blocking::CockroachDBChatMessageHistory;
+    /// let history = CockroachDBChatMessageHistory::new("s", "postgresql://root@localhost/db")?;
+    /// println!("{:?}", history.engine().pool_state());
+    /// # Ok::<(), langchain_cockroachdb::Error>(())
+    /// ```
     pub fn engine(&self) -> &CockroachDBEngine {
         &self.engine
     }

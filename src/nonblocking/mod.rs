@@ -111,6 +111,14 @@ impl AsyncCockroachDBEngine {
     }
 
     /// An engine with the given pool options. Opens no connection yet.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> langchain_cockroachdb::Result<()> {
+    /// # use langchain_cockroachdb::{nonblocking::AsyncCockroachDBEngine, EngineOptions, Error};
+    /// let options = EngineOptions { pool_size: 0, ..EngineOptions::default() };
+    /// assert!(matches!(AsyncCockroachDBEngine::with_options("postgresql://root@localhost/db", options), Err(Error::Config(_))));
+    /// # Ok(()) }
+    /// ```
     pub fn with_options(connection_string: &str, options: EngineOptions) -> Result<Self> {
         current_runtime()?;
         Ok(AsyncCockroachDBEngine(Arc::new(Shared::new(
@@ -146,6 +154,15 @@ impl AsyncCockroachDBEngine {
     }
 
     /// The parsed connection string.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> langchain_cockroachdb::Result<()> {
+    /// # use langchain_cockroachdb::nonblocking::AsyncCockroachDBEngine;
+    /// let engine = AsyncCockroachDBEngine::from_connection_string("postgresql://app:secret@db1:26257/chat")?;
+    /// assert_eq!(engine.config().target(), "db1:26257");
+    /// assert!(!format!("{engine:?}").contains("secret"));
+    /// # Ok(()) }
+    /// ```
     pub fn config(&self) -> &ConnectionConfig {
         &self.0.config
     }
@@ -168,6 +185,15 @@ impl AsyncCockroachDBEngine {
     }
 
     /// Drops the table named in `options`, if it exists. Its schema stays.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> langchain_cockroachdb::Result<()> {
+    /// # use langchain_cockroachdb::{nonblocking::AsyncCockroachDBEngine, HistoryOptions};
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// let engine = AsyncCockroachDBEngine::from_connection_string(&url)?;
+    /// engine.drop_tables(&HistoryOptions::default().table_name("doc_nonblocking_never_made")).await?; // absent: fine
+    /// # Ok(()) }
+    /// ```
     pub async fn drop_tables(&self, options: &HistoryOptions) -> Result<()> {
         self.0.drop_table(options).await
     }
@@ -285,6 +311,19 @@ impl AsyncCockroachDBEngine {
     /// names, keeping ids and times (and so order). Rows already there are
     /// skipped, so an interrupted import can simply be run again. Returns
     /// how many rows were inserted.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> langchain_cockroachdb::Result<()> {
+    /// # use langchain_cockroachdb::{nonblocking::AsyncCockroachDBEngine, Error, HistoryOptions};
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// let engine = AsyncCockroachDBEngine::from_connection_string(&url)?;
+    /// let options = HistoryOptions::default().table_name("doc_import_bad");
+    /// let mut lines: &[u8] = b"{\"id\": \"not a uuid\"}\n";
+    /// let err = engine.import_jsonl(&options, &mut lines).await.unwrap_err();
+    /// assert!(matches!(err, Error::InvalidMessage(ref m) if m.starts_with("line 1")));
+    /// # engine.drop_tables(&options).await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn import_jsonl<R: AsyncBufRead + Unpin>(
         &self,
         options: &HistoryOptions,
@@ -373,6 +412,17 @@ impl AsyncCockroachDBChatMessageHistory {
     }
 
     /// The history of `session_id` over an engine you manage.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> langchain_cockroachdb::Result<()> {
+    /// # use langchain_cockroachdb::nonblocking::{AsyncCockroachDBChatMessageHistory, AsyncCockroachDBEngine};
+    /// use langchain_cockroachdb::HistoryOptions;
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// let engine = AsyncCockroachDBEngine::from_connection_string(&url)?;
+    /// let history = AsyncCockroachDBChatMessageHistory::with_engine("user-123", &engine, HistoryOptions::default())?;
+    /// assert_eq!(history.session_id(), "user-123");
+    /// # Ok(()) }
+    /// ```
     pub fn with_engine(
         session_id: impl Into<String>,
         engine: &AsyncCockroachDBEngine,
@@ -403,6 +453,14 @@ impl AsyncCockroachDBChatMessageHistory {
     }
 
     /// Drops the table `table_name` in schema `public`, with every session in it.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> langchain_cockroachdb::Result<()> {
+    /// # use langchain_cockroachdb::nonblocking::AsyncCockroachDBChatMessageHistory;
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// AsyncCockroachDBChatMessageHistory::adrop_tables(&url, "doc_nonblocking_static_never_made").await?; // absent: fine
+    /// # Ok(()) }
+    /// ```
     pub async fn adrop_tables(connection_string: &str, table_name: &str) -> Result<()> {
         AsyncCockroachDBEngine::shared(connection_string)?
             .drop_tables(&HistoryOptions::default().table_name(table_name))
@@ -410,11 +468,27 @@ impl AsyncCockroachDBChatMessageHistory {
     }
 
     /// The session id.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> langchain_cockroachdb::Result<()> {
+    /// # use langchain_cockroachdb::nonblocking::AsyncCockroachDBChatMessageHistory;
+    /// let history = AsyncCockroachDBChatMessageHistory::new("user-123:support", "postgresql://root@localhost/db")?;
+    /// assert_eq!(history.session_id(), "user-123:support");
+    /// # Ok(()) }
+    /// ```
     pub fn session_id(&self) -> &str {
         &self.session.id
     }
 
     /// The engine (connection pool) this history runs on.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> langchain_cockroachdb::Result<()> {
+    /// # use langchain_cockroachdb::nonblocking::AsyncCockroachDBChatMessageHistory;
+    /// let history = AsyncCockroachDBChatMessageHistory::new("s", "postgresql://root@localhost/db")?;
+    /// println!("{:?}", history.engine().pool_state());
+    /// # Ok(()) }
+    /// ```
     pub fn engine(&self) -> &AsyncCockroachDBEngine {
         &self.engine
     }
