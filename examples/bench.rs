@@ -159,13 +159,7 @@ fn main() -> Result<()> {
     let options = HistoryOptions::default().table_name(&table);
     let sql = |s: &str| s.replace("{t}", &table);
     let mut raw = Client::connect(&url, NoTls)?;
-    let engine = CockroachDBEngine::with_options(
-        &url,
-        EngineOptions {
-            pool_size: 1,
-            ..Default::default()
-        },
-    )?;
+    let engine = CockroachDBEngine::with_options(&url, EngineOptions::default().pool_size(1))?;
     engine.create_tables(&options)?;
 
     let mut outcomes = Vec::new();
@@ -403,13 +397,7 @@ async fn concurrent(
     tasks: usize,
     per_task: usize,
 ) -> Result<Outcome> {
-    let engine = AsyncCockroachDBEngine::with_options(
-        url,
-        EngineOptions {
-            pool_size: 16,
-            ..Default::default()
-        },
-    )?;
+    let engine = AsyncCockroachDBEngine::with_options(url, EngineOptions::default().pool_size(16))?;
     let manager =
         bb8_postgres::PostgresConnectionManager::new_from_stringlike(url, tokio_postgres::NoTls)?;
     let pool = bb8::Pool::builder()

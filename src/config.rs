@@ -1,15 +1,13 @@
-//! Connection strings and the option structs of engines and histories.
+//! Connection strings: URLs and libpq `key=value` strings, parsed once,
+//! with the `ssl*` options read here and a `Debug` that hides the password.
 
 use std::fmt::{self, Write as _};
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::time::Duration;
 
 use tokio_postgres::config::Host;
 
 use crate::error::{Error, Result};
-use crate::retry::RetryPolicy;
-use crate::sql::Ident;
 
 /// How a connection uses TLS, as in libpq's `sslmode`.
 ///
@@ -227,21 +225,6 @@ impl ConnectionConfig {
             self.dbname().unwrap_or_default()
         )
     }
-
-    /// The driver config and TLS connector for this string, with
-    /// `connect_timeout` filled in unless the string set one.
-    pub(crate) fn driver(
-        &self,
-        connect_timeout: Duration,
-    ) -> Result<(tokio_postgres::Config, crate::tls::Tls)> {
-        let tls = crate::tls::connector(self)?;
-        let mut pg = self.pg.clone();
-        pg.ssl_mode(crate::tls::driver_mode(self.ssl_mode));
-        if pg.get_connect_timeout().is_none() {
-            pg.connect_timeout(connect_timeout);
-        }
-        Ok((pg, tls))
-    }
 }
 
 impl fmt::Debug for ConnectionConfig {
@@ -414,124 +397,6 @@ fn cause(e: &tokio_postgres::Error) -> String {
     std::error::Error::source(e).map_or_else(|| e.to_string(), ToString::to_string)
 }
 
-/// How a chat history names and uses its table.
-///
-/// ```
-/// use langchain_cockroachdb::HistoryOptions;
-///
-/// let options = HistoryOptions::default().table_name("my_chat_history").schema("chat");
-/// assert_eq!(options.table_name, "my_chat_history");
-/// assert!(options.validate().is_ok());
-/// ```
-#[derive(Clone, Debug)]
-pub struct HistoryOptions {
-    /// The table (default `message_store`, as the Python library).
-    pub table_name: String,
-    /// The schema that holds it (default `public`).
-    pub schema: String,
-    /// Create the table (and schema) on first use, once per process
-    /// (default `true`). Turn it off for a role without DDL rights.
-    pub create_table: bool,
-    /// The largest serialized message accepted, in bytes (default 16 MiB).
-    /// CockroachDB advises keeping rows well under its 64 MiB Raft limit.
-    pub max_message_bytes: usize,
-    /// Retries for this history; `None` uses the engine's policy.
-    pub retry: Option<RetryPolicy>,
-    /// Rows deleted per statement by the retention cleanups (default 1000),
-    /// so that a large cleanup is many small transactions.
-    pub delete_batch_size: usize,
-}
-
-impl Default for HistoryOptions {
-    fn default() -> Self {
-        HistoryOptions {
-            table_name: "message_store".into(),
-            schema: "public".into(),
-            create_table: true,
-            max_message_bytes: 16 << 20,
-            retry: None,
-            delete_batch_size: 1000,
-        }
-    }
-}
-
-impl HistoryOptions {
-    /// Sets `table_name`.
-    ///
-    /// ```
-    /// # use langchain_cockroachdb::HistoryOptions;
-    /// assert_eq!(HistoryOptions::default().table_name("chats").table_name, "chats");
-    /// ```
-    pub fn table_name(mut self, table_name: impl Into<String>) -> Self {
-        self.table_name = table_name.into();
-        self
-    }
-
-    /// Sets `schema`.
-    ///
-    /// ```
-    /// # use langchain_cockroachdb::HistoryOptions;
-    /// assert_eq!(HistoryOptions::default().schema("app").schema, "app");
-    /// ```
-    pub fn schema(mut self, schema: impl Into<String>) -> Self {
-        self.schema = schema.into();
-        self
-    }
-
-    /// Checks the table and schema names without touching a database.
-    ///
-    /// ```
-    /// # use langchain_cockroachdb::HistoryOptions;
-    /// assert!(HistoryOptions::default().validate().is_ok());
-    /// assert!(HistoryOptions::default().schema("my-schema").validate().is_err());
-    /// ```
-    pub fn validate(&self) -> Result<()> {
-        Ident::new("schema name", &self.schema)?;
-        Ident::new("table name", &self.table_name)?;
-        Ok(())
-    }
-}
-
-/// Pool and connection settings of an engine.
-///
-/// ```
-/// use std::time::Duration;
-/// use langchain_cockroachdb::EngineOptions;
-///
-/// let options = EngineOptions { pool_size: 20, ..EngineOptions::default() };
-/// assert_eq!(options.connect_timeout, Duration::from_secs(5));
-/// ```
-#[derive(Clone, Debug)]
-pub struct EngineOptions {
-    /// Most connections the pool opens (default 10).
-    pub pool_size: u32,
-    /// How long opening one connection may take (default 5 s), unless the
-    /// connection string sets `connect_timeout`.
-    pub connect_timeout: Duration,
-    /// How long an operation waits for a free pooled connection (default 10 s).
-    pub checkout_timeout: Duration,
-    /// Close connections idle this long (default 10 min).
-    pub idle_timeout: Option<Duration>,
-    /// Close connections this old (default 30 min), so that a pool spreads
-    /// again over a cluster's nodes after one restarts or joins.
-    pub max_lifetime: Option<Duration>,
-    /// Retries of operations that failed in a way that is safe to repeat.
-    pub retry: RetryPolicy,
-}
-
-impl Default for EngineOptions {
-    fn default() -> Self {
-        EngineOptions {
-            pool_size: 10,
-            connect_timeout: Duration::from_secs(5),
-            checkout_timeout: Duration::from_secs(10),
-            idle_timeout: Some(Duration::from_secs(600)),
-            max_lifetime: Some(Duration::from_secs(1800)),
-            retry: RetryPolicy::default(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -570,11 +435,6 @@ mod tests {
         assert_eq!(key.unwrap().to_str(), Some("/c.key"));
         assert_eq!(cfg.pg.get_options(), Some("--cluster=my-cluster"));
         assert_eq!(cfg.pg.get_application_name(), Some("bot"));
-        // The CA file does not exist: a configuration error, before any connection.
-        assert!(matches!(
-            cfg.driver(Duration::from_secs(1)),
-            Err(Error::Config(_))
-        ));
     }
 
     #[test]
@@ -629,27 +489,4 @@ mod tests {
         let cfg = parse("postgresql://root:hunter2@localhost/db").unwrap();
         assert!(!format!("{cfg:?}").contains("hunter2"));
     }
-}
-
-/// A snapshot of an engine's pool and retries, for health endpoints.
-///
-/// ```
-/// # #[cfg(feature = "blocking")] {
-/// use langchain_cockroachdb::blocking::CockroachDBEngine;
-/// let engine = CockroachDBEngine::from_connection_string("postgresql://root@localhost/db")?;
-/// let state = engine.pool_state();
-/// assert_eq!((state.connections, state.idle, state.retries), (0, 0, 0));
-/// # }
-/// # Ok::<(), langchain_cockroachdb::Error>(())
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct PoolState {
-    /// Connections open, busy or idle.
-    pub connections: u32,
-    /// Connections open and idle.
-    pub idle: u32,
-    /// Operations tried again since the engine was made (after CockroachDB
-    /// retry errors, lost connections...): a rising count is worth a look.
-    pub retries: u64,
 }

@@ -15,14 +15,20 @@
     allow(dead_code, unused_imports, unused_macros)
 )]
 
+// The core, bottom layer first: each module uses only those above it.
+mod catalog;
 mod config;
 mod error;
+mod ident;
 mod message;
+mod options;
+mod pool;
 mod retry;
-mod shell;
+mod rows;
 mod sql;
 mod stored;
 mod tls;
+// The faces: each compiles the shared I/O of `src/io/` as its own module.
 
 #[cfg(feature = "blocking")]
 #[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
@@ -31,11 +37,12 @@ pub mod blocking;
 #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
 pub mod nonblocking;
 
-pub use config::{ConnectionConfig, EngineOptions, HistoryOptions, PoolState, SslMode};
+pub use config::{ConnectionConfig, SslMode};
 pub use error::{Error, Result, SqlState};
 pub use message::{Content, Message, MessageType};
-pub use retry::RetryPolicy;
-pub use stored::{Page, PageCursor, SessionFilter, SessionInfo, StoredMessage};
+pub use options::{EngineOptions, HistoryOptions, RetryPolicy, SessionFilter};
+pub use pool::PoolState;
+pub use stored::{Page, PageCursor, SessionInfo, StoredMessage};
 
 /// Timestamps (`created_at`) are `time` values.
 pub use time;

@@ -1,71 +1,12 @@
-//! Which failures are safe to repeat, and how long to wait before repeating.
+//! Which failures are safe to repeat, and how long to wait before
+//! repeating: decisions only; the engine acts on them.
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::sql::Table;
-
-/// How often and how patiently an operation is tried again after a failure
-/// that is safe to repeat.
-///
-/// Safe means: nothing was committed (SQLSTATE `40001`, CockroachDB's
-/// transaction retry error), or the outcome is unknown but every write of
-/// this crate is idempotent (`40003`, lost connections, `08xxx`, `57P01`,
-/// `53300`, CockroachDB's `58C00`/`58C01`). Authentication, permission,
-/// syntax and constraint errors are never retried.
-///
-/// ```
-/// use std::time::Duration;
-/// use langchain_cockroachdb::RetryPolicy;
-///
-/// let patient = RetryPolicy { max_attempts: 10, ..RetryPolicy::default() };
-/// assert_eq!(patient.initial_backoff, Duration::from_millis(20));
-/// assert_eq!(RetryPolicy::none().max_attempts, 1);
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct RetryPolicy {
-    /// Tries in all, the first included (default 6; 1 means no retry).
-    pub max_attempts: u32,
-    /// Wait before the first retry (default 20 ms).
-    pub initial_backoff: Duration,
-    /// Longest wait between two tries (default 2 s).
-    pub max_backoff: Duration,
-    /// Growth of the wait from one retry to the next (default 2.0).
-    pub multiplier: f64,
-    /// Share of each wait drawn at random, 0.0 to 1.0 (default 0.5), so that
-    /// clients that collided do not collide again.
-    pub jitter: f64,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 6,
-            initial_backoff: Duration::from_millis(20),
-            max_backoff: Duration::from_secs(2),
-            multiplier: 2.0,
-            jitter: 0.5,
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// One try, no retry.
-    ///
-    /// ```
-    /// # use langchain_cockroachdb::{HistoryOptions, RetryPolicy};
-    /// let fail_fast = HistoryOptions { retry: Some(RetryPolicy::none()), ..HistoryOptions::default() };
-    /// assert_eq!(fail_fast.retry.map(|r| r.max_attempts), Some(1));
-    /// ```
-    pub fn none() -> Self {
-        RetryPolicy {
-            max_attempts: 1,
-            ..RetryPolicy::default()
-        }
-    }
-}
+use crate::options::RetryPolicy;
 
 /// SQLSTATEs after which a retry cannot write anything twice.
 fn is_retryable_code(code: &str) -> bool {
@@ -114,24 +55,15 @@ impl Attempts {
         }
     }
 
-    /// How long to wait before trying again after `err`, met running a
-    /// statement on `table` (`ddl`: a statement that creates or drops it),
-    /// or `None` to give up.
-    pub(crate) fn after_error(
-        &mut self,
-        err: &Error,
-        table: &Table,
-        ddl: bool,
-    ) -> Option<Duration> {
-        if !ddl && table.was_dropped(err) {
-            // Dropped behind this process's back: create it again, at once.
-            table.forget();
-            return self.backoff(true).map(|_| Duration::ZERO);
-        }
-        self.retry_after(err, ddl)
+    /// Another try at once, if tries are left: the failure was repaired
+    /// (a dropped table was created again).
+    pub(crate) fn again_now(&mut self) -> Option<Duration> {
+        self.backoff(true).map(|_| Duration::ZERO)
     }
 
-    fn retry_after(&mut self, err: &Error, in_ddl: bool) -> Option<Duration> {
+    /// How long to wait before trying again after `err` (`in_ddl`: met
+    /// creating or dropping a table), or `None` to give up.
+    pub(crate) fn after_error(&mut self, err: &Error, in_ddl: bool) -> Option<Duration> {
         if err.is_connection_lost() && self.stale_left > 0 {
             self.stale_left -= 1;
             return Some(Duration::ZERO);
@@ -165,16 +97,15 @@ mod tests {
 
     #[test]
     fn backoff_grows_to_the_cap_and_stops_after_max_attempts() {
-        let policy = RetryPolicy {
-            max_attempts: 5,
-            initial_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_millis(300),
-            multiplier: 2.0,
-            jitter: 0.0,
-        };
+        let policy = RetryPolicy::default()
+            .max_attempts(5)
+            .initial_backoff(Duration::from_millis(100))
+            .max_backoff(Duration::from_millis(300))
+            .multiplier(2.0)
+            .jitter(0.0);
         let mut attempts = Attempts::new(policy, 0);
         let err = Error::Config("not retryable".into());
-        assert_eq!(attempts.retry_after(&err, true), None);
+        assert_eq!(attempts.after_error(&err, true), None);
 
         let mut attempts = Attempts::new(policy, 0);
         let waits: Vec<_> = std::iter::from_fn(|| attempts.backoff(true)).collect();
@@ -184,11 +115,9 @@ mod tests {
 
     #[test]
     fn jitter_stays_within_its_share() {
-        let policy = RetryPolicy {
-            initial_backoff: Duration::from_millis(100),
-            jitter: 0.5,
-            ..RetryPolicy::default()
-        };
+        let policy = RetryPolicy::default()
+            .initial_backoff(Duration::from_millis(100))
+            .jitter(0.5);
         for _ in 0..100 {
             let wait = Attempts::new(policy, 0).backoff(true).unwrap();
             assert!(

@@ -4,23 +4,22 @@
 use serde_json::{Map, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
-use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
+use crate::ident::check_session_id;
 use crate::message::Message;
-use crate::sql::JsonText;
 
 /// A message with the row that stores it: for audit screens, paging and export.
 ///
 /// ```
 /// # use langchain_cockroachdb::{Message, StoredMessage};
-/// # let entry = StoredMessage { id: uuid::Uuid::nil(), session_id: "s".into(),
-/// #     created_at: time::OffsetDateTime::UNIX_EPOCH, message: Message::human("hi") };
+/// # let entry = StoredMessage::new(uuid::Uuid::nil(), "s", time::OffsetDateTime::UNIX_EPOCH, Message::human("hi"));
 /// let line = entry.to_json_line();
 /// assert_eq!(StoredMessage::from_json_line(&line).unwrap(), entry);
 /// ```
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct StoredMessage {
     /// The row's `id`.
     pub id: Uuid,
@@ -33,13 +32,33 @@ pub struct StoredMessage {
 }
 
 impl StoredMessage {
+    /// A message with its row, as an import would store it.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::{Message, StoredMessage};
+    /// let entry = StoredMessage::new(uuid::Uuid::nil(), "user-1", time::OffsetDateTime::UNIX_EPOCH, Message::human("hi"));
+    /// assert_eq!(entry.session_id, "user-1");
+    /// ```
+    pub fn new(
+        id: Uuid,
+        session_id: impl Into<String>,
+        created_at: OffsetDateTime,
+        message: Message,
+    ) -> StoredMessage {
+        StoredMessage {
+            id,
+            session_id: session_id.into(),
+            created_at,
+            message,
+        }
+    }
+
     /// One line of JSON (no newline): `{"id", "session_id", "created_at"
     /// (RFC 3339), "message" (the LangChain dict)}`.
     ///
     /// ```
     /// # use langchain_cockroachdb::{Message, StoredMessage};
-    /// let entry = StoredMessage { id: uuid::Uuid::nil(), session_id: "s".into(),
-    ///     created_at: time::OffsetDateTime::UNIX_EPOCH, message: Message::human("hi") };
+    /// let entry = StoredMessage::new(uuid::Uuid::nil(), "s", time::OffsetDateTime::UNIX_EPOCH, Message::human("hi"));
     /// assert!(entry.to_json_line().contains(r#""id":"00000000-0000-0000-0000-000000000000""#));
     /// ```
     pub fn to_json_line(&self) -> String {
@@ -75,7 +94,7 @@ impl StoredMessage {
         let id =
             Uuid::parse_str(&id).map_err(|e| Error::InvalidMessage(format!("id {id:?}: {e}")))?;
         let session_id = text("session_id")?;
-        crate::sql::check_session_id(&session_id)?;
+        check_session_id(&session_id)?;
         let created_at = text("created_at")?;
         let created_at = OffsetDateTime::parse(&created_at, &Rfc3339)
             .map_err(|e| Error::InvalidMessage(format!("created_at {created_at:?}: {e}")))?;
@@ -104,6 +123,7 @@ impl StoredMessage {
 /// # Ok::<(), langchain_cockroachdb::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SessionInfo {
     /// The session id.
     pub session_id: String,
@@ -113,56 +133,6 @@ pub struct SessionInfo {
     pub first_activity: OffsetDateTime,
     /// When its newest message was stored.
     pub last_activity: OffsetDateTime,
-}
-
-/// Which sessions to list: at most `limit`, optionally only ids starting
-/// with `prefix` (`"user-123:"` finds all of one user's conversations).
-///
-/// ```
-/// use langchain_cockroachdb::SessionFilter;
-///
-/// let filter = SessionFilter::default().prefix("user-123:").limit(20);
-/// assert_eq!(filter.limit, 20);
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SessionFilter {
-    /// Only session ids that start with this (default: all).
-    pub prefix: Option<String>,
-    /// At most this many, newest activity first (default 100).
-    pub limit: usize,
-}
-
-impl Default for SessionFilter {
-    fn default() -> Self {
-        SessionFilter {
-            prefix: None,
-            limit: 100,
-        }
-    }
-}
-
-impl SessionFilter {
-    /// Sets `prefix`.
-    ///
-    /// ```
-    /// # use langchain_cockroachdb::SessionFilter;
-    /// assert_eq!(SessionFilter::default().prefix("user-1:").prefix.as_deref(), Some("user-1:"));
-    /// ```
-    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = Some(prefix.into());
-        self
-    }
-
-    /// Sets `limit`.
-    ///
-    /// ```
-    /// # use langchain_cockroachdb::SessionFilter;
-    /// assert_eq!(SessionFilter::default().limit(10).limit, 10);
-    /// ```
-    pub fn limit(mut self, limit: usize) -> Self {
-        self.limit = limit;
-        self
-    }
 }
 
 /// Where the next page of a session starts: after this row.
@@ -202,70 +172,10 @@ pub struct PageCursor {
 /// # Ok::<(), langchain_cockroachdb::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Page {
     /// The messages of this page, with their rows.
     pub entries: Vec<StoredMessage>,
     /// Pass to the next call; `None` when the session has no more.
     pub next: Option<PageCursor>,
-}
-
-impl Page {
-    /// A page of `rows` (id, message, created_at) of `session_id`, full when
-    /// it holds `limit` rows.
-    pub(crate) fn from_rows(rows: &[Row], session_id: &str, limit: usize) -> Result<Page> {
-        let entries = decode_entries(rows, Some(session_id))?;
-        let next = match entries.last() {
-            Some(last) if entries.len() >= limit => Some(PageCursor {
-                created_at: last.created_at,
-                id: last.id,
-            }),
-            _ => None,
-        };
-        Ok(Page { entries, next })
-    }
-}
-
-/// Decodes a message column, naming the row when it is not a LangChain message.
-pub(crate) fn decode_message(row: &Row, id: Uuid, column: usize) -> Result<Message> {
-    let JsonText(json) = row.try_get(column)?;
-    Message::from_json(json).map_err(|e| Error::MalformedRow {
-        id,
-        reason: match e {
-            Error::InvalidMessage(reason) => reason,
-            other => other.to_string(),
-        },
-    })
-}
-
-/// Rows of `(id, message, created_at)` of the session `session_id`, or
-/// with `None`, rows of `(id, message, created_at, session_id)`.
-pub(crate) fn decode_entries(rows: &[Row], session_id: Option<&str>) -> Result<Vec<StoredMessage>> {
-    rows.iter()
-        .map(|row| {
-            let id: Uuid = row.try_get(0)?;
-            Ok(StoredMessage {
-                id,
-                session_id: match session_id {
-                    Some(session_id) => session_id.to_owned(),
-                    None => row.try_get(3)?,
-                },
-                created_at: row.try_get(2)?,
-                message: decode_message(row, id, 1)?,
-            })
-        })
-        .collect()
-}
-
-/// Rows of `(session_id, count, min, max)`.
-pub(crate) fn decode_sessions(rows: &[Row]) -> Result<Vec<SessionInfo>> {
-    rows.iter()
-        .map(|row| {
-            Ok(SessionInfo {
-                session_id: row.try_get(0)?,
-                message_count: row.try_get(1)?,
-                first_activity: row.try_get(2)?,
-                last_activity: row.try_get(3)?,
-            })
-        })
-        .collect()
 }

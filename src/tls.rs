@@ -6,12 +6,29 @@ pub(crate) use rustls_impl::MakeRustls as Tls;
 #[cfg(not(feature = "tls"))]
 pub(crate) use tokio_postgres::NoTls as Tls;
 
+use std::time::Duration;
+
 use crate::config::{ConnectionConfig, SslMode};
 use crate::error::{Error, Result};
 
+/// The driver config and TLS connector for `config`, with `connect_timeout`
+/// filled in unless the string set one.
+pub(crate) fn driver(
+    config: &ConnectionConfig,
+    connect_timeout: Duration,
+) -> Result<(tokio_postgres::Config, Tls)> {
+    let tls = connector(config)?;
+    let mut pg = config.pg.clone();
+    pg.ssl_mode(driver_mode(config.ssl_mode()));
+    if pg.get_connect_timeout().is_none() {
+        pg.connect_timeout(connect_timeout);
+    }
+    Ok((pg, tls))
+}
+
 /// The driver's `sslmode` for ours: it knows only disable/prefer/require;
 /// verification is the connector's job.
-pub(crate) fn driver_mode(mode: SslMode) -> tokio_postgres::config::SslMode {
+fn driver_mode(mode: SslMode) -> tokio_postgres::config::SslMode {
     use tokio_postgres::config::SslMode as Driver;
     match mode {
         SslMode::Disable => Driver::Disable,
@@ -319,5 +336,22 @@ mod rustls_impl {
         fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
             Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_ca_file_is_a_configuration_error_before_any_connection() {
+        let cfg: ConnectionConfig =
+            "postgresql://app@db.example.com/chat?sslmode=verify-full&sslrootcert=/nonexistent/ca.crt"
+                .parse()
+                .unwrap();
+        assert!(matches!(
+            driver(&cfg, Duration::from_secs(1)),
+            Err(Error::Config(_))
+        ));
     }
 }

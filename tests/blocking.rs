@@ -12,14 +12,9 @@ face_tests!(CockroachDBChatMessageHistory);
 #[test]
 fn one_engine_serves_many_histories_and_tables() {
     let (a, b) = (TempTable::new("engine_a"), TempTable::new("engine_b"));
-    let engine = CockroachDBEngine::with_options(
-        &database_url(),
-        EngineOptions {
-            pool_size: 2,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let engine =
+        CockroachDBEngine::with_options(&database_url(), EngineOptions::default().pool_size(2))
+            .unwrap();
     engine.ping().unwrap();
     let histories: Vec<_> = (0..20)
         .map(|i| {

@@ -25,10 +25,7 @@ async fn many_tasks_share_one_engine() {
     let table = TempTable::new("tasks");
     let engine = AsyncCockroachDBEngine::with_options(
         &database_url(),
-        EngineOptions {
-            pool_size: 4,
-            ..Default::default()
-        },
+        EngineOptions::default().pool_size(4),
     )
     .unwrap();
     let tasks: Vec<_> = (0..32)

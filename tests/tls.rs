@@ -151,11 +151,9 @@ fn write_file(dir: &Path, name: &str, text: &str) -> String {
 }
 
 fn quick() -> EngineOptions {
-    EngineOptions {
-        connect_timeout: Duration::from_secs(3),
-        checkout_timeout: Duration::from_secs(3),
-        ..Default::default()
-    }
+    EngineOptions::default()
+        .connect_timeout(Duration::from_secs(3))
+        .checkout_timeout(Duration::from_secs(3))
 }
 
 fn connection_error<T: std::fmt::Debug>(result: langchain_cockroachdb::Result<T>) -> String {

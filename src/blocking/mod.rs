@@ -8,33 +8,37 @@ use std::io::{BufRead, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
+use maybe_async::must_be_sync as face;
 use postgres::Client;
 use r2d2::ManageConnection;
 
-use crate::config::{ConnectionConfig, EngineOptions, HistoryOptions, PoolState};
+use crate::catalog::Session;
+use crate::config::ConnectionConfig;
 use crate::error::Result;
 use crate::message::Message;
-use crate::shell::{io_template, ConnectFailure, Registry};
-use crate::sql::Session;
-use crate::stored::{Page, PageCursor, SessionFilter, SessionInfo, StoredMessage};
+use crate::options::{EngineOptions, HistoryOptions, SessionFilter};
+use crate::pool::{ConnectFailure, PoolState, Registry};
+use crate::stored::{Page, PageCursor, SessionInfo, StoredMessage};
+
+// The shared I/O, compiled here as blocking code.
+// The other face compiles the same files: that is the point.
+#[allow(clippy::duplicate_mod)]
+#[path = "../io/engine.rs"]
+mod engine;
+#[allow(clippy::duplicate_mod)]
+#[path = "../io/ops.rs"]
+mod ops;
+
+use engine::{Manager, Shared};
+
+// What the shared I/O asks of a face: the driver, the pool, a sleep and
+// the streams of export and import.
 
 /// Shared with the thread that opens a connection (see `open`).
 type PgManager = Arc<r2d2_postgres::PostgresConnectionManager<crate::tls::Tls>>;
 type Pool = r2d2::Pool<Manager>;
-
-fn pause(wait: Duration) {
-    std::thread::sleep(wait);
-}
-
-fn read_line<R: BufRead>(input: &mut R, line: &mut String) -> Result<usize> {
-    Ok(input.read_line(line)?)
-}
-
-fn write_all<W: Write>(out: &mut W, bytes: &[u8]) -> Result<()> {
-    Ok(out.write_all(bytes)?)
-}
-
-io_template!(maybe_async::must_be_sync, reader: [BufRead], writer: [Write]);
+use BufRead as Input;
+use Write as Output;
 
 fn manager(config: tokio_postgres::Config, tls: crate::tls::Tls) -> PgManager {
     Arc::new(r2d2_postgres::PostgresConnectionManager::new(
@@ -63,10 +67,20 @@ fn open(manager: &PgManager, limit: Duration) -> Result<Client, ConnectFailure> 
     }
 }
 
-type Pooled<'a> = r2d2::PooledConnection<Manager>;
-
-fn checkout(pool: &Pool, wait: Duration) -> Option<Pooled<'_>> {
+fn checkout(pool: &Pool, wait: Duration) -> Option<r2d2::PooledConnection<Manager>> {
     pool.get_timeout(wait).ok()
+}
+
+fn pause(wait: Duration) {
+    std::thread::sleep(wait);
+}
+
+fn read_line<R: BufRead>(input: &mut R, line: &mut String) -> Result<usize> {
+    Ok(input.read_line(line)?)
+}
+
+fn write_all<W: Write>(out: &mut W, bytes: &[u8]) -> Result<()> {
+    Ok(out.write_all(bytes)?)
 }
 
 /// A connection pool to one database, shared by any number of histories and
@@ -78,7 +92,7 @@ fn checkout(pool: &Pool, wait: Duration) -> Option<Pooled<'_>> {
 /// use langchain_cockroachdb::{EngineOptions, HistoryOptions};
 ///
 /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
-/// let engine = CockroachDBEngine::with_options(&url, EngineOptions { pool_size: 10, ..Default::default() })?;
+/// let engine = CockroachDBEngine::with_options(&url, EngineOptions::default().pool_size(10))?;
 /// engine.ping()?;
 /// let alice = CockroachDBChatMessageHistory::with_engine("user-alice", &engine, HistoryOptions::default())?;
 /// let bob = CockroachDBChatMessageHistory::with_engine("user-bob", &engine, HistoryOptions::default())?;
@@ -113,7 +127,7 @@ impl CockroachDBEngine {
     ///
     /// ```
     /// # use langchain_cockroachdb::{blocking::CockroachDBEngine, EngineOptions, Error};
-    /// let options = EngineOptions { pool_size: 0, ..EngineOptions::default() };
+    /// let options = EngineOptions::default().pool_size(0);
     /// assert!(matches!(CockroachDBEngine::with_options("postgresql://root@localhost/db", options), Err(Error::Config(_))));
     /// # Ok::<(), langchain_cockroachdb::Error>(())
     /// ```

@@ -400,15 +400,7 @@ pub fn bad_input_is_refused_and_changes_nothing<F: Face>() {
         history.add_messages(&with_nul),
         Err(Error::InvalidMessage(_))
     ));
-    let small = F::open(
-        "s",
-        &url,
-        HistoryOptions {
-            max_message_bytes: 1000,
-            ..table.options()
-        },
-    )
-    .unwrap();
+    let small = F::open("s", &url, table.options().max_message_bytes(1000)).unwrap();
     let oversized = [Message::human("ok"), Message::human("x".repeat(2000))];
     match small.add_messages(&oversized) {
         Err(Error::InvalidMessage(reason)) => assert!(reason.contains("2"), "{reason}"),
@@ -456,11 +448,9 @@ pub fn a_history_is_cheap_to_clone_and_share<F: Face>() {
 }
 
 pub fn an_unreachable_server_is_a_connection_error_naming_it<F: Face>() {
-    let options = EngineOptions {
-        connect_timeout: Duration::from_secs(1),
-        checkout_timeout: Duration::from_secs(2),
-        ..EngineOptions::default()
-    };
+    let options = EngineOptions::default()
+        .connect_timeout(Duration::from_secs(1))
+        .checkout_timeout(Duration::from_secs(2));
     let started = Instant::now();
     match F::ping("postgresql://root@127.0.0.1:1/test", options) {
         Err(Error::Connection { target, cause }) => {
@@ -475,10 +465,7 @@ pub fn an_unreachable_server_is_a_connection_error_naming_it<F: Face>() {
     );
 
     // Authentication failures are connection errors too, with the server's reason.
-    let options = EngineOptions {
-        checkout_timeout: Duration::from_secs(2),
-        ..EngineOptions::default()
-    };
+    let options = EngineOptions::default().checkout_timeout(Duration::from_secs(2));
     match F::ping("postgresql://no_such_role@127.0.0.1:5432/test", options) {
         Err(Error::Connection { target, cause }) => {
             assert_eq!(target, "127.0.0.1:5432");
@@ -500,24 +487,10 @@ pub fn serialization_failures_are_retried_and_nothing_is_doubled<F: Face>() {
     // SERIALIZABLE, as CockroachDB always runs: concurrent inserts that read
     // the same session's newest row conflict and get 40001.
     let url = url_with("options=-c%20default_transaction_isolation%3Dserializable");
-    let patient = RetryPolicy {
-        max_attempts: 50,
-        ..RetryPolicy::default()
-    };
-    let options = HistoryOptions {
-        retry: Some(patient),
-        ..table.options()
-    };
-    let history = F::open_pooled(
-        "hot",
-        &url,
-        options,
-        EngineOptions {
-            pool_size: 8,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let patient = RetryPolicy::default().max_attempts(50);
+    let options = table.options().retry(patient);
+    let history =
+        F::open_pooled("hot", &url, options, EngineOptions::default().pool_size(8)).unwrap();
     history.add_user_message("warm-up").unwrap();
     let writers: Vec<_> = (0..8)
         .map(|w| {
@@ -627,11 +600,9 @@ pub fn a_reply_lost_after_commit_does_not_duplicate_the_write<F: Face>() {
 
 pub fn an_exhausted_pool_times_out_clearly_and_recovers<F: Face>() {
     let table = TempTable::new("exhausted");
-    let engine = EngineOptions {
-        pool_size: 1,
-        checkout_timeout: Duration::from_millis(300),
-        ..Default::default()
-    };
+    let engine = EngineOptions::default()
+        .pool_size(1)
+        .checkout_timeout(Duration::from_millis(300));
     let history = F::open_pooled("s", &database_url(), table.options(), engine).unwrap();
     history.add_user_message("table made").unwrap();
 
@@ -667,10 +638,7 @@ pub fn several_hosts_fail_over_to_one_that_answers<F: Face>() {
     history.add_user_message("via the second host").unwrap();
     assert_eq!(texts(&history.messages().unwrap()), ["via the second host"]);
 
-    let options = EngineOptions {
-        connect_timeout: Duration::from_secs(1),
-        ..Default::default()
-    };
+    let options = EngineOptions::default().connect_timeout(Duration::from_secs(1));
     match F::ping("postgresql://root@127.0.0.1:1,127.0.0.1:2/test", options) {
         Err(Error::Connection { target, .. }) => assert_eq!(target, "127.0.0.1:1,127.0.0.1:2"),
         other => panic!("expected a connection error, got {other:?}"),
@@ -809,10 +777,7 @@ pub fn sessions_are_listed_newest_first_by_prefix<F: Face>() {
 
 pub fn retention_cleans_up_in_batches<F: Face>() {
     let table = TempTable::new("retention");
-    let options = HistoryOptions {
-        delete_batch_size: 7,
-        ..table.options()
-    };
+    let options = table.options().delete_batch_size(7);
     let active: F = F::open("active", &database_url(), options.clone()).unwrap();
     active.clear().unwrap();
     bulk_load(&table, 215, 43, 40); // 43 sessions of 5 messages, 40 days old
@@ -922,11 +887,9 @@ pub fn a_server_that_accepts_but_never_answers_times_out_within_the_connect_time
         "postgresql://root@127.0.0.1:{}/test",
         silent.local_addr().unwrap().port()
     );
-    let options = EngineOptions {
-        connect_timeout: Duration::from_millis(500),
-        checkout_timeout: Duration::from_secs(5),
-        ..EngineOptions::default()
-    };
+    let options = EngineOptions::default()
+        .connect_timeout(Duration::from_millis(500))
+        .checkout_timeout(Duration::from_secs(5));
     let started = Instant::now();
     match F::ping(&url, options) {
         Err(Error::Connection { cause, .. }) => assert!(cause.contains("timed out"), "{cause}"),
@@ -941,10 +904,7 @@ pub fn a_server_that_accepts_but_never_answers_times_out_within_the_connect_time
 
 pub fn without_table_creation_a_missing_table_is_an_error<F: Face>() {
     let table = TempTable::new("nocreate");
-    let options = HistoryOptions {
-        create_table: false,
-        ..table.options()
-    };
+    let options = table.options().create_table(false);
     let history = F::open("s", &database_url(), options).unwrap();
     match history.add_user_message("nowhere to go") {
         Err(err) => assert_eq!(
@@ -988,10 +948,7 @@ pub fn each_operation_is_one_round_trip<F: Face>() {
     };
     let proxy = Proxy::start();
     let open_one = || {
-        let pool = EngineOptions {
-            pool_size: 1,
-            ..EngineOptions::default()
-        };
+        let pool = EngineOptions::default().pool_size(1);
         F::open_pooled("s", &proxy.url(&db), HistoryOptions::default(), pool).unwrap()
     };
     let batch: Vec<Message> = (0..10).map(|i| Message::human(format!("b{i}"))).collect();

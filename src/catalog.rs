@@ -1,0 +1,116 @@
+//! The tables and sessions an engine works on, and which tables this
+//! process has already created, so that `CREATE TABLE IF NOT EXISTS` runs
+//! once per process and table rather than on every call.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+
+use crate::error::{Error, Result, SqlState};
+use crate::ident::{check_session_id, Ident};
+use crate::options::{HistoryOptions, RetryPolicy};
+
+/// Tables this process has created (or found), by database and name.
+fn created_tables() -> MutexGuard<'static, HashSet<String>> {
+    static CREATED: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+    // The set stays consistent even if a holder panicked: inserts and
+    // removals are single calls.
+    CREATED
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One chat table of one database.
+#[derive(Debug)]
+pub(crate) struct Table {
+    pub(crate) schema: Ident,
+    pub(crate) name: Ident,
+    /// `"schema"."table"`, as statements name it.
+    qualified: Arc<str>,
+    /// Database and name, the key of the process-wide set.
+    key: String,
+    auto_create: bool,
+    /// A fast path in front of the process-wide set.
+    created: AtomicBool,
+}
+
+impl Table {
+    /// The table `options` names in the database `database` (see
+    /// `ConnectionConfig::identity`).
+    pub(crate) fn new(database: &str, options: &HistoryOptions) -> Result<Table> {
+        let (schema, name) = options.names()?;
+        let qualified: Arc<str> = format!("{}.{}", schema.quoted(), name.quoted()).into();
+        Ok(Table {
+            key: format!("{database}/{qualified}"),
+            qualified,
+            schema,
+            name,
+            auto_create: options.create_table,
+            created: AtomicBool::new(false),
+        })
+    }
+
+    pub(crate) fn qualified(&self) -> &Arc<str> {
+        &self.qualified
+    }
+
+    /// Whether the table must be created before the next statement.
+    pub(crate) fn needs_create(&self) -> bool {
+        if !self.auto_create || self.created.load(Ordering::Relaxed) {
+            return false;
+        }
+        if created_tables().contains(&self.key) {
+            self.created.store(true, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    pub(crate) fn mark_created(&self) {
+        created_tables().insert(self.key.clone());
+        self.created.store(true, Ordering::Relaxed);
+    }
+
+    /// Forgets that the table exists (it was dropped), so that the next use
+    /// creates it again.
+    pub(crate) fn forget(&self) {
+        created_tables().remove(&self.key);
+        self.created.store(false, Ordering::Relaxed);
+    }
+
+    /// Whether `err` says the table is gone although this process created
+    /// it: somebody dropped it, and it should be created again.
+    pub(crate) fn was_dropped(&self, err: &Error) -> bool {
+        self.auto_create
+            && err.code().is_some_and(|c| {
+                *c == SqlState::UNDEFINED_TABLE || *c == SqlState::INVALID_SCHEMA_NAME
+            })
+    }
+}
+
+/// What one history works on: a session of a table, and how to treat it.
+#[derive(Debug)]
+pub(crate) struct Session {
+    pub(crate) id: String,
+    pub(crate) table: Table,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) max_message_bytes: usize,
+}
+
+impl Session {
+    pub(crate) fn new(
+        id: String,
+        table: Table,
+        options: &HistoryOptions,
+        engine_retry: RetryPolicy,
+    ) -> Result<Session> {
+        check_session_id(&id)?;
+        Ok(Session {
+            id,
+            table,
+            retry: options.retry.unwrap_or(engine_retry),
+            max_message_bytes: options.max_message_bytes,
+        })
+    }
+}

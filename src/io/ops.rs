@@ -1,0 +1,259 @@
+//! The operations of histories and engines, each written once as `async`
+//! Rust over the shared engine; each face compiles this file as its own
+//! module (see `engine.rs`) and its public methods call these in one line.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::catalog::{Session, Table};
+use crate::error::{Error, Result};
+use crate::message::Message;
+use crate::options::{HistoryOptions, RetryPolicy, SessionFilter};
+use crate::rows;
+use crate::sql::retention::Cutoff;
+use crate::sql::sessions::Listing;
+use crate::sql::transfer::{ExportScan, ImportBatch};
+use crate::sql::write::InsertBatch;
+use crate::sql::{self, ddl, delete, read, retention, write, Request};
+use crate::stored::{Page, PageCursor, SessionInfo, StoredMessage};
+
+use super::engine::Shared;
+use super::{face, read_line, write_all, Input, Output};
+
+#[face(AFIT)]
+impl Shared {
+    /// Runs `request` on a session's table with the session's retry policy.
+    async fn on(
+        &self,
+        session: &Session,
+        request: &Request<'_>,
+    ) -> Result<Vec<tokio_postgres::Row>> {
+        self.run(&session.table, session.retry, request).await
+    }
+
+    /// Creates the table `options` names (and its schema and index) if missing.
+    pub(crate) async fn create_table(&self, options: &HistoryOptions) -> Result<()> {
+        let table = self.table(options)?;
+        self.run(&table, self.retry(), &ddl::create(&table)).await?;
+        table.mark_created();
+        Ok(())
+    }
+
+    /// Drops the table `options` names, if it exists.
+    pub(crate) async fn drop_table(&self, options: &HistoryOptions) -> Result<()> {
+        let table = self.table(options)?;
+        self.run(&table, self.retry(), &ddl::drop(&table)).await?;
+        table.forget();
+        Ok(())
+    }
+
+    pub(crate) async fn add_messages(&self, session: &Session, messages: &[Message]) -> Result<()> {
+        let batch = InsertBatch::new(messages, session.max_message_bytes)?;
+        if !batch.is_empty() {
+            self.on(session, &write::insert(session, &batch)).await?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn messages(&self, session: &Session) -> Result<Vec<Message>> {
+        rows::decode_messages(&self.on(session, &read::messages(session)).await?)
+    }
+
+    pub(crate) async fn entries(&self, session: &Session) -> Result<Vec<StoredMessage>> {
+        let rows = self.on(session, &read::entries(session)).await?;
+        rows::decode_entries(&rows, Some(&session.id))
+    }
+
+    pub(crate) async fn last_messages(&self, session: &Session, n: usize) -> Result<Vec<Message>> {
+        let n = sql::limit(n);
+        rows::decode_messages(&self.on(session, &read::last(session, &n)).await?)
+    }
+
+    pub(crate) async fn message_count(&self, session: &Session) -> Result<u64> {
+        rows::decode_count(&self.on(session, &read::count(session)).await?)
+    }
+
+    pub(crate) async fn messages_since(
+        &self,
+        session: &Session,
+        since: OffsetDateTime,
+    ) -> Result<Vec<Message>> {
+        rows::decode_messages(&self.on(session, &read::since(session, &since)).await?)
+    }
+
+    pub(crate) async fn messages_page(
+        &self,
+        session: &Session,
+        cursor: Option<&PageCursor>,
+        size: usize,
+    ) -> Result<Page> {
+        if size == 0 {
+            return Err(Error::Config("a page holds at least one message".into()));
+        }
+        let limit = sql::limit(size);
+        let rows = self
+            .on(session, &read::page(session, cursor, &limit))
+            .await?;
+        rows::decode_page(&rows, &session.id, size)
+    }
+
+    pub(crate) async fn delete_ids(&self, session: &Session, ids: &Vec<Uuid>) -> Result<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        Ok(self
+            .on(session, &delete::delete_ids(session, ids))
+            .await?
+            .len() as u64)
+    }
+
+    /// Finds the newest `n` first and then deletes those rows by id, so that
+    /// a retry cannot delete more than `n`.
+    pub(crate) async fn delete_last(&self, session: &Session, n: usize) -> Result<u64> {
+        let n = sql::limit(n);
+        let rows = self.on(session, &delete::newest_ids(session, &n)).await?;
+        self.delete_ids(session, &rows::decode_column(&rows)?).await
+    }
+
+    pub(crate) async fn clear(&self, session: &Session) -> Result<()> {
+        self.on(session, &delete::clear(session)).await.map(drop)
+    }
+
+    pub(crate) async fn list_sessions(
+        &self,
+        options: &HistoryOptions,
+        filter: &SessionFilter,
+    ) -> Result<Vec<SessionInfo>> {
+        let table = self.table(options)?;
+        let listing = Listing::new(filter);
+        rows::decode_sessions(&self.run(&table, self.retry(), &listing.request()).await?)
+    }
+
+    /// The server's time `age` ago: one clock for the whole cleanup.
+    async fn cutoff(&self, table: &Table, age: Duration, batch: usize) -> Result<Cutoff> {
+        let seconds = age.as_secs_f64();
+        let rows = self
+            .run(table, self.retry(), &retention::cutoff(&seconds))
+            .await?;
+        let at = match rows.first() {
+            Some(row) => row.try_get(0)?,
+            None => return Err(Error::Config("the server returned no time".into())),
+        };
+        Ok(Cutoff {
+            at,
+            batch: sql::limit(batch.max(1)),
+        })
+    }
+
+    /// Runs a bounded `DELETE ... RETURNING id` until it deletes nothing.
+    async fn delete_in_batches(&self, table: &Table, request: &Request<'_>) -> Result<u64> {
+        let mut total = 0;
+        loop {
+            let deleted = self.run(table, self.retry(), request).await?.len() as u64;
+            total += deleted;
+            if deleted == 0 {
+                return Ok(total);
+            }
+        }
+    }
+
+    pub(crate) async fn delete_messages_older_than(
+        &self,
+        options: &HistoryOptions,
+        age: Duration,
+    ) -> Result<u64> {
+        let table = self.table(options)?;
+        let cutoff = self.cutoff(&table, age, options.delete_batch_size).await?;
+        self.delete_in_batches(&table, &retention::delete_old(&cutoff))
+            .await
+    }
+
+    pub(crate) async fn delete_sessions_idle_since(
+        &self,
+        options: &HistoryOptions,
+        idle: Duration,
+    ) -> Result<u64> {
+        let table = self.table(options)?;
+        let cutoff = self.cutoff(&table, idle, options.delete_batch_size).await?;
+        let mut total = 0;
+        loop {
+            let rows = self
+                .run(&table, self.retry(), &retention::idle_sessions(&cutoff))
+                .await?;
+            let sessions: Vec<String> = rows::decode_column(&rows)?;
+            if sessions.is_empty() {
+                return Ok(total);
+            }
+            let delete = retention::delete_idle(&sessions, &cutoff);
+            total += self.delete_in_batches(&table, &delete).await?;
+        }
+    }
+
+    async fn export<W: Output>(
+        &self,
+        table: &Table,
+        retry: RetryPolicy,
+        mut scan: ExportScan,
+        out: &mut W,
+    ) -> Result<u64> {
+        let mut total = 0;
+        while let Some(request) = scan.request() {
+            let rows = self.run(table, retry, &request).await?;
+            drop(request);
+            let (lines, count) = scan.advance(&rows)?;
+            write_all(out, lines.as_bytes()).await?;
+            total += count;
+        }
+        Ok(total)
+    }
+
+    pub(crate) async fn export_prefix<W: Output>(
+        &self,
+        options: &HistoryOptions,
+        prefix: Option<&str>,
+        out: &mut W,
+    ) -> Result<u64> {
+        let table = self.table(options)?;
+        self.export(&table, self.retry(), ExportScan::prefix(prefix), out)
+            .await
+    }
+
+    pub(crate) async fn export_session<W: Output>(
+        &self,
+        session: &Session,
+        out: &mut W,
+    ) -> Result<u64> {
+        let scan = ExportScan::session(&session.id);
+        self.export(&session.table, session.retry, scan, out).await
+    }
+
+    pub(crate) async fn import<R: Input>(
+        &self,
+        options: &HistoryOptions,
+        input: &mut R,
+    ) -> Result<u64> {
+        let table = self.table(options)?;
+        let mut batch = ImportBatch::default();
+        let (mut line, mut number, mut inserted) = (String::new(), 0, 0);
+        loop {
+            line.clear();
+            let read = read_line(input, &mut line).await?;
+            if read > 0 {
+                number += 1;
+                batch.push_line(&line, number, options.max_message_bytes)?;
+            }
+            if batch.len() >= ImportBatch::SIZE || (read == 0 && batch.len() > 0) {
+                inserted += self
+                    .run(&table, self.retry(), &batch.request())
+                    .await?
+                    .len() as u64;
+                batch.clear();
+            }
+            if read == 0 {
+                return Ok(inserted);
+            }
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! The plans of the crate's own statements on a large table: the reads that
+//! must stay cheap go through the `(session_id, created_at)` index, whatever
+//! plan PostgreSQL caches for the prepared statement. (A unit test, since
+//! the statements are private; it opens its own connection.)
+
+use crate::catalog::Table;
+use crate::options::HistoryOptions;
+
+use super::{ddl, read, render, sessions, Request};
+
+fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgresql://root@127.0.0.1:5432/test?sslmode=disable".into())
+}
+
+async fn plan(client: &tokio_postgres::Client, sql: &str, types: &str, args: &str) -> String {
+    client
+        .batch_execute(&format!("PREPARE plan_probe ({types}) AS {sql}"))
+        .await
+        .unwrap();
+    let rows = client
+        .query(&format!("EXPLAIN EXECUTE plan_probe ({args})"), &[])
+        .await
+        .unwrap();
+    client.batch_execute("DEALLOCATE plan_probe").await.unwrap();
+    rows.iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test]
+async fn last_messages_and_session_listing_use_the_index() {
+    let (client, connection) = tokio_postgres::connect(&database_url(), tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "the test database at {} is not reachable: {e}",
+                database_url()
+            )
+        });
+    tokio::spawn(connection);
+    let name = format!(
+        "t_plans_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    );
+    let table = Table::new("plans", &HistoryOptions::default().table_name(&name)).unwrap();
+    let Request::Batch(create) = ddl::create(&table) else {
+        unreachable!("DDL is a batch")
+    };
+    client.batch_execute(&create).await.unwrap();
+    let client = std::sync::Arc::new(client);
+    // Checked in a task of its own, so that the table is dropped whether
+    // the checks pass or panic.
+    let checks = tokio::spawn({
+        let client = std::sync::Arc::clone(&client);
+        let name = name.clone();
+        async move {
+        let table = Table::new("plans", &HistoryOptions::default().table_name(&name)).unwrap();
+        client
+            .batch_execute(&format!(
+                "INSERT INTO {name} (session_id, message, created_at)
+                 SELECT 'user-' || (g % 1000) || ':chat', '{{\"type\": \"human\", \"data\": {{\"content\": \"x\"}}}}',
+                        now() + g * interval '1 millisecond'
+                 FROM generate_series(1, 100000) AS g"
+            ))
+            .await
+            .unwrap();
+        client
+            .batch_execute(&format!("VACUUM ANALYZE {name}"))
+            .await
+            .unwrap();
+        let index = table.name.index_name().as_str().to_owned();
+        for mode in ["auto", "force_custom_plan", "force_generic_plan"] {
+            client
+                .batch_execute(&format!("SET plan_cache_mode = {mode}"))
+                .await
+                .unwrap();
+            let last = plan(&client, &render(read::LAST, &table), "text, bigint", "'user-42:chat', 10").await;
+            assert!(
+                last.contains(&index) && !last.contains("Seq Scan"),
+                "{mode}: last_messages:\n{last}"
+            );
+            let sessions = plan(
+                &client,
+                &render(sessions::LIST[1], &table),
+                "text, text, bigint",
+                "'user-42', 'user-43', 10",
+            )
+            .await;
+            // Bounded on both ends: not a scan from the prefix to the end.
+            assert!(
+                sessions.contains("session_id < $2") || sessions.contains("session_id < 'user-43'"),
+                "{mode}:\n{sessions}"
+            );
+            assert!(
+                sessions.contains(&index) && !sessions.contains("Seq Scan"),
+                "{mode}: list_sessions:\n{sessions}"
+            );
+            let page = plan(
+                &client,
+                &render(read::PAGE_NEXT, &table),
+                "text, timestamptz, uuid, bigint",
+                "'user-42:chat', now(), gen_random_uuid(), 64",
+            )
+            .await;
+            assert!(
+                page.contains(&index) && !page.contains("Seq Scan"),
+                "{mode}: messages_page:\n{page}"
+            );
+        }
+    }})
+    .await;
+    client
+        .batch_execute(&format!("DROP TABLE {name}"))
+        .await
+        .unwrap();
+    if let Err(failed) = checks {
+        std::panic::resume_unwind(failed.into_panic());
+    }
+}
