@@ -95,7 +95,7 @@ fn message(i: usize) -> Message {
         "the quick brown fox jumps over the lazy dog; ".repeat(4)
     );
     let text: String = text.chars().take(200).collect();
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         Message::human(text)
     } else {
         Message::ai(text)
@@ -379,7 +379,10 @@ fn main() -> Result<()> {
             println!("| {tasks} | {ours:.0} | {raw:.0} | {:.3} |", ours / raw);
         }
         println!("\npeak RSS of this process: {peak:.1} MiB (target < 30)");
-        println!("paging a 100,000-message session in pages of 500: RSS grew {:.1} MiB after the first page", rss_max - rss_first_page);
+        println!(
+            "paging a 100,000-message session in pages of 500: RSS grew {:.1} MiB after the first page",
+            rss_max - rss_first_page
+        );
     }
     if let Some(path) = plot {
         std::fs::write(&path, svg(&curve))?;
@@ -489,7 +492,11 @@ fn svg(curve: &[(usize, f64, f64)]) -> String {
          <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
          <text x=\"{}\" y=\"18\" text-anchor=\"middle\" font-size=\"14\">Async face: inserts per second by concurrent tasks (pool of 16)</text>\n\
          <line x1=\"{left}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>\n<line x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{}\" stroke=\"black\"/>\n",
-        w / 2.0, h - bottom, w - right, h - bottom, h - bottom
+        w / 2.0,
+        h - bottom,
+        w - right,
+        h - bottom,
+        h - bottom
     );
     for k in 0..=4 {
         let v = max * k as f64 / 4.0;
@@ -522,13 +529,22 @@ fn svg(curve: &[(usize, f64, f64)]) -> String {
         (left + w - right) / 2.0,
         h - 10.0
     );
-    let _ = writeln!(out, "<polyline points=\"{}\" fill=\"none\" stroke=\"#888\" stroke-width=\"2\" stroke-dasharray=\"6 4\"/>", line(|c| c.2));
+    let _ = writeln!(
+        out,
+        "<polyline points=\"{}\" fill=\"none\" stroke=\"#888\" stroke-width=\"2\" stroke-dasharray=\"6 4\"/>",
+        line(|c| c.2)
+    );
     let _ = writeln!(
         out,
         "<polyline points=\"{}\" fill=\"none\" stroke=\"#1565c0\" stroke-width=\"2.5\"/>",
         line(|c| c.1)
     );
-    let _ = writeln!(out, "<text x=\"{}\" y=\"{}\" fill=\"#1565c0\">crate (AsyncCockroachDBChatMessageHistory)</text>", left + 10.0, top + 16.0);
+    let _ = writeln!(
+        out,
+        "<text x=\"{}\" y=\"{}\" fill=\"#1565c0\">crate (AsyncCockroachDBChatMessageHistory)</text>",
+        left + 10.0,
+        top + 16.0
+    );
     let _ = writeln!(
         out,
         "<text x=\"{}\" y=\"{}\" fill=\"#888\">raw tokio-postgres over bb8</text>",

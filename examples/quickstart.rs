@@ -5,8 +5,8 @@
 //! DATABASE_URL=postgresql://root@localhost:26257/defaultdb?sslmode=disable cargo run --example quickstart
 //! ```
 
-use langchain_cockroachdb::blocking::CockroachDBChatMessageHistory;
 use langchain_cockroachdb::Message;
+use langchain_cockroachdb::blocking::CockroachDBChatMessageHistory;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::var("DATABASE_URL")

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use crate::error::{Error, Result, SqlState};
-use crate::ident::{check_session_id, Ident};
+use crate::ident::{Ident, check_session_id};
 use crate::options::{HistoryOptions, RetryPolicy};
 
 /// Tables this process has created (or found), by database and name.

@@ -59,7 +59,7 @@ impl SslMode {
             other => {
                 return Err(Error::Config(format!(
                     "sslmode {other:?} is not one of disable, allow, prefer, require, verify-ca, verify-full"
-                )))
+                )));
             }
         })
     }
@@ -378,7 +378,7 @@ fn keyword_pairs(s: &str) -> Result<Vec<(String, String)>> {
                     None => {
                         return Err(Error::Config(format!(
                             "the quoted value of {key:?} in the connection string is not closed"
-                        )))
+                        )));
                     }
                 }
             }

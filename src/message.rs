@@ -293,7 +293,7 @@ impl Message {
                 return Err(invalid(format!(
                     "\"type\" must be a string, got {}",
                     json_kind(&other)
-                )))
+                )));
             }
             None => return Err(invalid("missing \"type\"")),
         };
@@ -303,7 +303,7 @@ impl Message {
                 return Err(invalid(format!(
                     "\"data\" must be an object, got {}",
                     json_kind(&other)
-                )))
+                )));
             }
             None => return Err(invalid("missing \"data\"")),
         };
@@ -332,7 +332,7 @@ impl Message {
                 return Err(invalid(format!(
                     "data.type {other} does not match the message type {:?}",
                     kind.as_str()
-                )))
+                )));
             }
         }
         if kind == MessageType::Remove {
@@ -345,7 +345,7 @@ impl Message {
                 return Err(invalid(format!(
                     "\"content\" must be a string or a list, got {}",
                     json_kind(other)
-                )))
+                )));
             }
             None => return Err(invalid(format!("a {kind} message needs \"content\""))),
         }

@@ -2,8 +2,8 @@
 //! stored entries, pages and sessions. A row that is not a LangChain message
 //! is an error naming its id.
 
-use tokio_postgres::types::{FromSql, Type};
 use tokio_postgres::Row;
+use tokio_postgres::types::{FromSql, Type};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};

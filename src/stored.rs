@@ -2,8 +2,8 @@
 //! and the JSON Lines form used for export and import.
 
 use serde_json::{Map, Value};
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use crate::error::{Error, Result};

@@ -67,17 +67,17 @@ mod rustls_impl {
     use std::sync::Arc;
     use std::task::{Context, Poll};
 
-    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
     use rustls::client::WebPkiServerVerifier;
-    use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
     use rustls::{
         CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
     };
     use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-    use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream};
     use tokio_postgres::Socket;
+    use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream};
 
     use super::{ConnectionConfig, Error, Result, SslMode};
 
@@ -126,7 +126,7 @@ mod rustls_impl {
                 _ => {
                     return Err(Error::Config(
                         "sslcert and sslkey go together: give both or neither".into(),
-                    ))
+                    ));
                 }
             };
             Ok(MakeRustls(Arc::new(tls)))

@@ -5,7 +5,7 @@ mod support;
 
 use langchain_cockroachdb::blocking::{CockroachDBChatMessageHistory, CockroachDBEngine};
 use langchain_cockroachdb::{EngineOptions, HistoryOptions};
-use support::{database_url, TempTable};
+use support::{TempTable, database_url};
 
 face_tests!(CockroachDBChatMessageHistory);
 

@@ -3,10 +3,10 @@
 
 mod support;
 
+use langchain_cockroachdb::Message;
 use langchain_cockroachdb::blocking::CockroachDBChatMessageHistory;
 use langchain_cockroachdb::nonblocking::AsyncCockroachDBChatMessageHistory;
-use langchain_cockroachdb::Message;
-use support::{database_url, runtime, TempTable};
+use support::{TempTable, database_url, runtime};
 
 #[test]
 fn both_faces_share_a_table() {

@@ -3,7 +3,7 @@
 mod support;
 
 use langchain_cockroachdb::{Error, Message, MessageType};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 #[test]
 fn every_fixture_reads_and_writes_back_the_same_json_value() {

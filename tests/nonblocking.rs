@@ -7,7 +7,7 @@ use langchain_cockroachdb::nonblocking::{
     AsyncCockroachDBChatMessageHistory, AsyncCockroachDBEngine,
 };
 use langchain_cockroachdb::{EngineOptions, Error};
-use support::{database_url, TempTable};
+use support::{TempTable, database_url};
 
 face_tests!(AsyncCockroachDBChatMessageHistory);
 

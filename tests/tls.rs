@@ -117,7 +117,9 @@ impl TlsServer {
              -c ssl_key_file={d}/server.key -c ssl_ca_file={d}/ca.crt\" >/dev/null",
             server.bin.display()
         ));
-        as_postgres(&format!("psql -h {d} -p {port} -U postgres -d postgres -qc 'CREATE ROLE certuser LOGIN SUPERUSER'"));
+        as_postgres(&format!(
+            "psql -h {d} -p {port} -U postgres -d postgres -qc 'CREATE ROLE certuser LOGIN SUPERUSER'"
+        ));
         server
     }
 

@@ -6,8 +6,8 @@
 //! providing the face's driver, pool and sleep.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio_postgres::{Row, Statement};
@@ -20,7 +20,7 @@ use crate::pool::{ConnectErrors, ConnectFailure, PoolState};
 use crate::retry::Attempts;
 use crate::sql::{self, Request};
 
-use super::{checkout, face, manager, open, pause, Client, ManageConnection, PgManager, Pool};
+use super::{Client, ManageConnection, PgManager, Pool, checkout, face, manager, open, pause};
 
 /// A pooled connection with its prepared statements, by text and table:
 /// after its first use a statement costs one round trip, not two.

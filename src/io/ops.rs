@@ -16,11 +16,11 @@ use crate::sql::retention::Cutoff;
 use crate::sql::sessions::Listing;
 use crate::sql::transfer::{ExportScan, ImportBatch};
 use crate::sql::write::InsertBatch;
-use crate::sql::{self, ddl, delete, read, retention, write, Request};
+use crate::sql::{self, Request, ddl, delete, read, retention, write};
 use crate::stored::{Page, PageCursor, SessionInfo, StoredMessage};
 
 use super::engine::Shared;
-use super::{face, read_line, write_all, Input, Output};
+use super::{Input, Output, face, read_line, write_all};
 
 #[face(AFIT)]
 impl Shared {

@@ -6,7 +6,7 @@
 use crate::catalog::Table;
 use crate::options::HistoryOptions;
 
-use super::{ddl, read, render, sessions, Request};
+use super::{Request, ddl, read, render, sessions};
 
 fn database_url() -> String {
     std::env::var("DATABASE_URL")

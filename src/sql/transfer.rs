@@ -10,9 +10,9 @@ use crate::ident::prefix_range;
 use crate::rows::decode_entries;
 use crate::stored::StoredMessage;
 
+use super::Request;
 use super::read::{PAGE_FIRST, PAGE_NEXT};
 use super::write::storable_json;
-use super::Request;
 
 const EXPORT_FIRST: [&str; 2] = ranged!(
     "SELECT id, message, created_at, session_id FROM {t}

@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 use langchain_cockroachdb::{
     EngineOptions, Error, HistoryOptions, Message, MessageType, RetryPolicy, SessionFilter,
 };
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use super::proxy::Proxy;
 use super::{
-    database_url, fixture_cases, raw_client, raw_execute, raw_query, runtime, Face, TempTable,
+    Face, TempTable, database_url, fixture_cases, raw_client, raw_execute, raw_query, runtime,
 };
 
 fn open<F: Face>(table: &TempTable, session: &str) -> F {
@@ -715,9 +715,11 @@ pub fn entries_since_and_deletes<F: Face>() {
         history.add_user_message(&format!("t{i}")).unwrap();
     }
     let entries = history.entries().unwrap();
-    assert!(entries
-        .windows(2)
-        .all(|w| w[0].created_at < w[1].created_at));
+    assert!(
+        entries
+            .windows(2)
+            .all(|w| w[0].created_at < w[1].created_at)
+    );
     assert!(entries.iter().all(|e| e.session_id == "s"));
     assert_eq!(
         texts(&history.messages_since(entries[3].created_at).unwrap()),
@@ -769,10 +771,12 @@ pub fn sessions_are_listed_newest_first_by_prefix<F: Face>() {
         .unwrap();
     let ids: Vec<&str> = all.iter().map(|s| s.session_id.as_str()).collect();
     assert_eq!(ids, ["user-1:a", "user-2:a", "user-1:b", "user-10:x"]);
-    assert!(history
-        .list_sessions(&opts, &SessionFilter::default().prefix("nobody"))
-        .unwrap()
-        .is_empty());
+    assert!(
+        history
+            .list_sessions(&opts, &SessionFilter::default().prefix("nobody"))
+            .unwrap()
+            .is_empty()
+    );
 }
 
 pub fn retention_cleans_up_in_batches<F: Face>() {
