@@ -5,6 +5,8 @@
     not(all(feature = "blocking", feature = "async")),
     doc = "LangChain chat message history for CockroachDB: see README.md."
 )]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![forbid(unsafe_code)]
 #![deny(missing_docs, unreachable_pub, missing_debug_implementations)]
 #![warn(rust_2018_idioms)]
 // With neither face enabled only the message model, options and connection
@@ -15,21 +17,27 @@
     allow(dead_code, unused_imports, unused_macros)
 )]
 
-// The core, bottom layer first: each module uses only those above it.
-mod catalog;
-mod config;
-mod error;
-mod ident;
-mod message;
-mod options;
-mod pool;
-mod retry;
-mod rows;
-mod sql;
-mod stored;
-mod tls;
-// The faces: each compiles the shared I/O of `src/io/` as its own module.
+// The runtime-free core, in layers: a module uses only modules of the
+// layers above its own (checked by `../shared/tools/modcycles.py src`).
+mod error; // the error type
 
+mod ident; // table, schema and index names, session ids
+mod message; // LangChain's message model
+
+mod options; // option structs
+mod stored; // stored rows as users see them, JSON Lines
+
+mod catalog; // tables and sessions, which tables exist
+mod config; // connection strings
+mod pool; // pool state, connection failures, the engine registry
+mod retry; // what to retry, and when
+mod rows; // decoding rows
+
+mod sql; // every statement, beside its parameters
+mod tls; // rustls for both drivers
+
+// The faces: each compiles the shared I/O of `src/io/` as its own module,
+// with its own driver and pool.
 #[cfg(feature = "blocking")]
 #[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
 pub mod blocking;

@@ -181,7 +181,7 @@ impl CockroachDBEngine {
     /// # use langchain_cockroachdb::{blocking::CockroachDBEngine, HistoryOptions};
     /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
     /// let engine = CockroachDBEngine::from_connection_string(&url)?;
-    /// let options = HistoryOptions::default().schema("doc_chat").table_name("doc_engine_tables");
+    /// let options = HistoryOptions::default().table_name("doc_engine_tables");
     /// engine.create_tables(&options)?;
     /// engine.drop_tables(&options)?;
     /// # Ok::<(), langchain_cockroachdb::Error>(())

@@ -31,14 +31,23 @@ async fn plan(client: &tokio_postgres::Client, sql: &str, types: &str, args: &st
 
 #[tokio::test]
 async fn last_messages_and_session_listing_use_the_index() {
-    let (client, connection) = tokio_postgres::connect(&database_url(), tokio_postgres::NoTls)
+    let (client, connection) = match tokio_postgres::connect(&database_url(), tokio_postgres::NoTls)
         .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "the test database at {} is not reachable: {e}",
+    {
+        Ok(connected) => connected,
+        Err(e) => {
+            let e = std::error::Error::source(&e).map_or(e.to_string(), |s| format!("{e}: {s}"));
+            // One line that says what to start, to the process's stderr (the
+            // harness captures `eprintln!`), instead of a failure per test.
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "\nno test database at {} ({e}): start one (README, \"Getting a database\") or set DATABASE_URL\n",
                 database_url()
-            )
-        });
+            );
+            std::process::exit(2);
+        }
+    };
     tokio::spawn(connection);
     let name = format!(
         "t_plans_{}",

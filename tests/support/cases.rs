@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 
 use super::proxy::Proxy;
 use super::{
-    Face, TempTable, database_url, fixture_cases, raw_client, raw_execute, raw_query, runtime,
+    Face, TempDatabase, TempTable, database_url, fixture_cases, raw_client, raw_execute, raw_query,
+    runtime,
 };
 
 fn open<F: Face>(table: &TempTable, session: &str) -> F {
@@ -146,7 +147,7 @@ pub fn sessions_are_isolated<F: Face>() {
 }
 
 pub fn custom_table_and_schema<F: Face>() {
-    let table = TempTable::in_schema("lc_test_schema", "custom");
+    let table = TempTable::in_new_schema("lc_test_schema", "custom");
     let history: F = open(&table, "s");
     history.add_user_message("in a schema of its own").unwrap();
     assert_eq!(table.count_rows("s"), 1);
@@ -606,11 +607,13 @@ pub fn an_exhausted_pool_times_out_clearly_and_recovers<F: Face>() {
     let history = F::open_pooled("s", &database_url(), table.options(), engine).unwrap();
     history.add_user_message("table made").unwrap();
 
-    // Hold the table locked, so an operation holds the only connection.
+    // Hold the table locked, so an operation holds the only connection. The
+    // server ends the lock's transaction by itself if this test gets stuck.
     let locker = runtime().block_on(raw_client());
     runtime()
         .block_on(locker.batch_execute(&format!(
-            "BEGIN; LOCK TABLE {} IN ACCESS EXCLUSIVE MODE",
+            "SET idle_in_transaction_session_timeout = '20s';
+             BEGIN; LOCK TABLE {} IN ACCESS EXCLUSIVE MODE",
             table.qualified()
         )))
         .unwrap();
@@ -618,7 +621,20 @@ pub fn an_exhausted_pool_times_out_clearly_and_recovers<F: Face>() {
         let history = history.clone();
         std::thread::spawn(move || history.add_user_message("waited"))
     };
-    std::thread::sleep(Duration::from_millis(200));
+    // Until the server shows the insert waiting for the lock: then it holds
+    // the pool's only connection.
+    let waiting = format!(
+        "SELECT count(*) FROM pg_locks WHERE relation = '{}'::regclass AND NOT granted",
+        table.qualified()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while raw_query(&waiting, &[])[0].get::<_, i64>(0) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the insert never waited for the lock"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     match history.messages() {
         Err(Error::PoolTimeout(waited)) => assert_eq!(waited, Duration::from_millis(300)),
         other => panic!("expected PoolTimeout, got {other:?}"),
@@ -925,11 +941,8 @@ pub fn without_table_creation_a_missing_table_is_an_error<F: Face>() {
 
 pub fn each_operation_is_one_round_trip<F: Face>() {
     // A database of its own, so that the server's transaction count is ours.
-    let db = format!(
-        "lc_trips_{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..10]
-    );
-    raw_execute(&format!("CREATE DATABASE {db}"));
+    let database = TempDatabase::new("lc_trips");
+    let db = database.name.clone();
     // A backend reports its statistics when it exits: count after closing.
     let commits_after_close = || -> i64 {
         for _ in 0..100 {
@@ -1006,8 +1019,6 @@ pub fn each_operation_is_one_round_trip<F: Face>() {
         trips + 1,
         "server transactions vs round trips"
     );
-
-    raw_execute(&format!("DROP DATABASE {db} WITH (FORCE)"));
 }
 
 /// One `#[test]` per case above, for the face `$face`.

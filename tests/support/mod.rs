@@ -6,6 +6,7 @@
 pub mod cases;
 pub mod proxy;
 
+use std::io::Write as _;
 use std::sync::OnceLock;
 
 use std::time::Duration;
@@ -19,10 +20,40 @@ use langchain_cockroachdb::{
 use serde_json::Value;
 
 /// The test server: `DATABASE_URL`, or the local PostgreSQL of this kind of
-/// machine. A test fails loudly when it cannot be reached.
+/// machine. When it cannot be reached, the test binary stops at once with
+/// one line saying what to start, rather than every test failing.
 pub fn database_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgresql://root@127.0.0.1:5432/test?sslmode=disable".into())
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgresql://root@127.0.0.1:5432/test?sslmode=disable".into());
+    static REACHED: OnceLock<()> = OnceLock::new();
+    REACHED.get_or_init(|| {
+        // On a thread of its own: the blocking driver cannot run inside the
+        // runtime of a tokio test.
+        let probe = url.clone();
+        let reached = std::thread::spawn(move || -> Result<(), String> {
+            let mut config: postgres::Config = probe.parse().map_err(|e| format!("{e}"))?;
+            config.connect_timeout(Duration::from_secs(5));
+            config
+                .connect(postgres::NoTls)
+                .map(drop)
+                .map_err(|e| match std::error::Error::source(&e) {
+                    Some(source) => format!("{e}: {source}"),
+                    None => e.to_string(),
+                })
+        })
+        .join();
+        let reached = reached.unwrap_or_else(|_| Err("the probe panicked".into()));
+        if let Err(cause) = reached {
+            // Straight to the process's stderr: the test harness captures
+            // `eprintln!`, and exiting would lose it.
+            let _ = writeln!(
+                std::io::stderr(),
+                "\nno test database at {url} ({cause}): start one (README, \"Getting a database\") or set DATABASE_URL\n"
+            );
+            std::process::exit(2);
+        }
+    });
+    url
 }
 
 /// One runtime for every async call of a test binary, as in a server.
@@ -87,7 +118,14 @@ impl TempTable {
         TempTable::in_schema("public", test)
     }
 
-    pub fn in_schema(schema: &str, test: &str) -> TempTable {
+    /// A table in a schema of its own, named `<schema>_<suffix>`, dropped
+    /// with the table.
+    pub fn in_new_schema(schema: &str, test: &str) -> TempTable {
+        let suffix = &uuid::Uuid::new_v4().simple().to_string()[..10];
+        TempTable::in_schema(&format!("{schema}_{suffix}"), test)
+    }
+
+    fn in_schema(schema: &str, test: &str) -> TempTable {
         let suffix = uuid::Uuid::new_v4().simple().to_string();
         TempTable {
             name: format!("t_{test}_{}", &suffix[..10]),
@@ -116,10 +154,44 @@ impl TempTable {
 
 impl Drop for TempTable {
     fn drop(&mut self) {
-        // Also runs while a failed test unwinds: keep the failure, not a
-        // second panic.
-        let sql = format!("DROP TABLE IF EXISTS {}", self.qualified());
-        let _ = std::panic::catch_unwind(|| raw_execute(&sql));
+        // Also runs while a failed test unwinds, and inside the runtime of a
+        // tokio test, where the shared runtime cannot be blocked on: the
+        // table is dropped from a thread of its own. A failure to drop it is
+        // reported, not hidden, unless the test already failed.
+        let sql = match self.schema.as_str() {
+            "public" => format!("DROP TABLE IF EXISTS {}", self.qualified()),
+            schema => format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"),
+        };
+        let dropped = std::thread::spawn(move || raw_execute(&sql)).join();
+        if dropped.is_err() && !std::thread::panicking() {
+            panic!("could not drop the test table {}", self.qualified());
+        }
+    }
+}
+
+/// A database of its own for one test, dropped when the guard goes.
+pub struct TempDatabase {
+    pub name: String,
+}
+
+impl TempDatabase {
+    pub fn new(prefix: &str) -> TempDatabase {
+        let suffix = uuid::Uuid::new_v4().simple().to_string();
+        let name = format!("{prefix}_{}", &suffix[..10]);
+        raw_execute(&format!("CREATE DATABASE {name}"));
+        TempDatabase { name }
+    }
+}
+
+impl Drop for TempDatabase {
+    fn drop(&mut self) {
+        // As for `TempTable`: from a thread of its own, reported unless the
+        // test already failed.
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        let dropped = std::thread::spawn(move || raw_execute(&sql)).join();
+        if dropped.is_err() && !std::thread::panicking() {
+            panic!("could not drop the test database {}", self.name);
+        }
     }
 }
 
