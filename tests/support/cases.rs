@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::proxy::Proxy;
 use super::{
     Face, TempDatabase, TempTable, database_url, fixture_cases, raw_client, raw_execute, raw_query,
-    runtime,
+    runtime, with_server_options,
 };
 
 fn open<F: Face>(table: &TempTable, session: &str) -> F {
@@ -487,7 +487,10 @@ pub fn serialization_failures_are_retried_and_nothing_is_doubled<F: Face>() {
     let table = TempTable::new("hot");
     // SERIALIZABLE, as CockroachDB always runs: concurrent inserts that read
     // the same session's newest row conflict and get 40001.
-    let url = url_with("options=-c%20default_transaction_isolation%3Dserializable");
+    let url = with_server_options(
+        &database_url(),
+        "-c default_transaction_isolation=serializable",
+    );
     let patient = RetryPolicy::default().max_attempts(50);
     let options = table.options().retry(patient);
     let history =

@@ -22,9 +22,13 @@ use serde_json::Value;
 /// The test server: `DATABASE_URL`, or the local PostgreSQL of this kind of
 /// machine. When it cannot be reached, the test binary stops at once with
 /// one line saying what to start, rather than every test failing.
+///
+/// Statements on it time out after a minute, so that no test hangs on a
+/// lock it waits for.
 pub fn database_url() -> String {
     let url = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgresql://root@127.0.0.1:5432/test?sslmode=disable".into());
+    let url = with_server_options(&url, "-c statement_timeout=60s");
     static REACHED: OnceLock<()> = OnceLock::new();
     REACHED.get_or_init(|| {
         // On a thread of its own: the blocking driver cannot run inside the
@@ -54,6 +58,22 @@ pub fn database_url() -> String {
         }
     });
     url
+}
+
+/// `url` with server options added (`-c name=value ...`), kept apart from
+/// any it already has.
+pub fn with_server_options(url: &str, options: &str) -> String {
+    let encoded = options.replace(' ', "%20").replace('=', "%3D");
+    match url.find("options=") {
+        Some(at) => {
+            let start = at + "options=".len();
+            format!("{}{encoded}%20{}", &url[..start], &url[start..])
+        }
+        None => {
+            let sep = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{sep}options={encoded}")
+        }
+    }
 }
 
 /// One runtime for every async call of a test binary, as in a server.
