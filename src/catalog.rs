@@ -5,10 +5,11 @@
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::Duration;
 
 use crate::error::{Error, Result, SqlState};
 use crate::ident::{Ident, check_session_id};
-use crate::options::{HistoryOptions, RetryPolicy};
+use crate::options::{EngineOptions, HistoryOptions, RetryPolicy};
 
 /// Tables this process has created (or found), by database and name.
 fn created_tables() -> MutexGuard<'static, HashSet<String>> {
@@ -95,7 +96,9 @@ pub(crate) struct Session {
     pub(crate) id: String,
     pub(crate) table: Table,
     pub(crate) retry: RetryPolicy,
+    pub(crate) timeout: Duration,
     pub(crate) max_message_bytes: usize,
+    pub(crate) max_batch_bytes: usize,
 }
 
 impl Session {
@@ -103,14 +106,18 @@ impl Session {
         id: String,
         table: Table,
         options: &HistoryOptions,
-        engine_retry: RetryPolicy,
+        engine: &EngineOptions,
     ) -> Result<Session> {
         check_session_id(&id)?;
         Ok(Session {
             id,
             table,
-            retry: options.retry.unwrap_or(engine_retry),
+            retry: options.retry.unwrap_or(engine.retry),
+            timeout: options
+                .operation_timeout
+                .unwrap_or(engine.operation_timeout),
             max_message_bytes: options.max_message_bytes,
+            max_batch_bytes: options.max_batch_bytes,
         })
     }
 }

@@ -1,8 +1,10 @@
 //! The crate's one error type.
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
-pub use tokio_postgres::error::SqlState;
+pub use tokio_postgres::error::{DbError, SqlState};
 
 /// Shorthand for `Result<T, langchain_cockroachdb::Error>`.
 ///
@@ -14,11 +16,16 @@ pub use tokio_postgres::error::SqlState;
 /// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Everything that can go wrong, as variants a caller can branch on.
+/// Everything that can go wrong, as variants a caller can branch on, and
+/// predicates ([`is_connection`](Error::is_connection),
+/// [`is_timeout`](Error::is_timeout), [`is_auth`](Error::is_auth),
+/// [`is_retryable`](Error::is_retryable), [`is_ambiguous`](Error::is_ambiguous))
+/// for the questions a caller asks of any of them.
 ///
-/// Input problems (`Config`, `InvalidIdentifier`, `InvalidMessage`) are found
-/// before anything is sent, so they never change the database. Database
-/// errors keep their SQLSTATE, reachable through [`Error::code`].
+/// Input problems (`Config`, `InvalidIdentifier`, `InvalidMessage`,
+/// `TooLarge`) are found before anything is sent, so they never change the
+/// database. Server errors keep their SQLSTATE, reachable through
+/// [`Error::code`], also when they refused a connection.
 ///
 /// ```
 /// use langchain_cockroachdb::{Error, HistoryOptions};
@@ -26,6 +33,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// let err = HistoryOptions::default().table_name("drop table;").validate().unwrap_err();
 /// assert!(matches!(err, Error::InvalidIdentifier { .. }));
 /// assert!(err.to_string().contains("drop table;"));
+/// assert!(!err.is_retryable());
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -35,12 +43,13 @@ pub enum Error {
     #[error("invalid configuration: {0}")]
     Config(String),
 
-    /// A table or schema name is not a plain SQL identifier.
+    /// A table or schema name is not a plain SQL identifier, or a session
+    /// id cannot be stored.
     #[error("invalid {what} {value:?}: {reason}")]
     InvalidIdentifier {
         /// What the name was for: `"table name"`, `"schema name"`, `"session id"`.
         what: &'static str,
-        /// The rejected value.
+        /// The rejected value (cut to 200 characters).
         value: String,
         /// Why it was rejected.
         reason: &'static str,
@@ -49,6 +58,18 @@ pub enum Error {
     /// A message cannot be stored or read as a LangChain message.
     #[error("invalid message: {0}")]
     InvalidMessage(String),
+
+    /// A message or a batch is larger than the limit set for it (see
+    /// [`HistoryOptions`](crate::HistoryOptions)). Nothing was sent.
+    #[error("{what} is {size} bytes as JSON, over the limit of {limit}")]
+    TooLarge {
+        /// What is too large, e.g. `"message 3"` or `"the batch"`.
+        what: String,
+        /// Its size in bytes.
+        size: usize,
+        /// The limit in bytes.
+        limit: usize,
+    },
 
     /// A row in the table holds JSON that is not a LangChain message.
     #[error("stored message {id} is malformed: {reason}")]
@@ -59,30 +80,78 @@ pub enum Error {
         reason: String,
     },
 
-    /// No connection could be opened to the server.
+    /// No connection could be opened to the server: it refused, could not
+    /// be reached, did not finish the handshake in time, or rejected the
+    /// login. [`Error::code`] gives the server's SQLSTATE when it sent one
+    /// (`28P01` bad password, `28000` no such role, `3D000` no such database).
     #[error("could not connect to {target}: {cause}")]
     Connection {
         /// The host(s) and port(s) that were tried, e.g. `127.0.0.1:26257`.
         target: String,
-        /// What went wrong: refused, timed out, name resolution, authentication...
+        /// What went wrong, in words.
         cause: String,
+        /// The driver's error, when there is one.
+        #[source]
+        source: Option<Arc<tokio_postgres::Error>>,
     },
 
     /// Every pooled connection stayed busy for the whole checkout timeout.
     #[error("no pooled connection became free within {0:?} (pool exhausted)")]
     PoolTimeout(Duration),
 
+    /// The operation did not finish within its deadline
+    /// ([`EngineOptions::operation_timeout`](crate::EngineOptions::operation_timeout)).
+    /// The connection it ran on is discarded. For a write, see
+    /// [`is_ambiguous`](Error::is_ambiguous).
+    #[error("the operation did not finish within {0:?}")]
+    Timeout(Duration),
+
+    /// A write whose outcome is unknown: it reached the server, and the
+    /// connection broke (or the deadline passed) before the reply came, and
+    /// no retry settled it. The write may or may not be stored. Retrying
+    /// with the same row ids
+    /// ([`add_messages_with_ids`](crate::blocking::CockroachDBChatMessageHistory::add_messages_with_ids))
+    /// stores it exactly once.
+    #[error("the write may or may not have been applied: {0}")]
+    Ambiguous(#[source] Box<Error>),
+
     /// Reading or writing a JSON Lines export failed.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
 
     /// The server (or the connection to it) reported an error.
-    #[error("database error: {0}")]
+    #[error("{}", DatabaseText(.0))]
     Database(#[source] tokio_postgres::Error),
 }
 
+/// A database error as `database error 23505: message (detail: ...; hint: ...)`.
+struct DatabaseText<'a>(&'a tokio_postgres::Error);
+
+impl fmt::Display for DatabaseText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.as_db_error() {
+            Some(db) => {
+                write!(f, "database error {}: {}", db.code().code(), db.message())?;
+                let extra: Vec<String> = [("detail", db.detail()), ("hint", db.hint())]
+                    .into_iter()
+                    .filter_map(|(name, text)| text.map(|t| format!("{name}: {t}")))
+                    .collect();
+                if !extra.is_empty() {
+                    write!(f, " ({})", extra.join("; "))?;
+                }
+                Ok(())
+            }
+            None => match std::error::Error::source(self.0) {
+                Some(source) => write!(f, "database error: {}: {source}", self.0),
+                None => write!(f, "database error: {}", self.0),
+            },
+        }
+    }
+}
+
 impl Error {
-    /// The SQLSTATE of a database error, if there is one.
+    /// The SQLSTATE the server sent, if it sent one: for a failed statement,
+    /// and for a refused connection.
     ///
     /// ```
     /// use langchain_cockroachdb::{Error, SqlState};
@@ -93,15 +162,107 @@ impl Error {
     /// # assert!(!is_conflict(&Error::Config("x".into())));
     /// ```
     pub fn code(&self) -> Option<&SqlState> {
+        self.as_db_error().map(DbError::code)
+    }
+
+    /// The server's error, with its message, detail, hint and SQLSTATE.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::Error;
+    /// assert!(Error::Config("x".into()).as_db_error().is_none());
+    /// ```
+    pub fn as_db_error(&self) -> Option<&DbError> {
         match self {
-            Error::Database(e) => e.code(),
+            Error::Database(e) => e.as_db_error(),
+            Error::Connection {
+                source: Some(e), ..
+            } => e.as_db_error(),
+            Error::Ambiguous(cause) => cause.as_db_error(),
             _ => None,
         }
     }
 
+    /// Whether the server could not be reached, or a connection to it broke.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::Error;
+    /// let err = Error::Connection { target: "db:26257".into(), cause: "refused".into(), source: None };
+    /// assert!(err.is_connection());
+    /// ```
+    pub fn is_connection(&self) -> bool {
+        match self {
+            Error::Connection { .. } => true,
+            Error::Ambiguous(cause) => cause.is_connection(),
+            _ => self.is_connection_lost(),
+        }
+    }
+
+    /// Whether a deadline passed: the operation's, or the wait for a pooled
+    /// connection.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::Error;
+    /// # use std::time::Duration;
+    /// assert!(Error::Timeout(Duration::from_secs(30)).is_timeout());
+    /// assert!(Error::PoolTimeout(Duration::from_secs(10)).is_timeout());
+    /// ```
+    pub fn is_timeout(&self) -> bool {
+        match self {
+            Error::Timeout(_) | Error::PoolTimeout(_) => true,
+            Error::Ambiguous(cause) => cause.is_timeout(),
+            _ => false,
+        }
+    }
+
+    /// Whether the server rejected the login (SQLSTATE class `28`: a wrong
+    /// password, an unknown role, no matching `pg_hba` entry).
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::Error;
+    /// assert!(!Error::Config("x".into()).is_auth());
+    /// ```
+    pub fn is_auth(&self) -> bool {
+        self.code().is_some_and(|c| c.code().starts_with("28"))
+    }
+
+    /// Whether trying the same operation again may succeed and cannot write
+    /// anything twice: CockroachDB's retry errors (`40001`, `40003`), lost
+    /// connections and servers going away (`08xxx`, `57P01`-`57P03`,
+    /// `53300`, `58C00`, `58C01`), timeouts, and ambiguous writes (this
+    /// crate's writes are idempotent by row id). The crate retries these
+    /// itself, per [`RetryPolicy`](crate::RetryPolicy), before returning one.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::Error;
+    /// assert!(!Error::InvalidMessage("bad".into()).is_retryable());
+    /// ```
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Database(_) => {
+                self.is_connection_lost()
+                    || self.code().is_some_and(|c| is_retryable_code(c.code()))
+            }
+            Error::Timeout(_) | Error::PoolTimeout(_) | Error::Ambiguous(_) => true,
+            _ => false,
+        }
+    }
+
+    /// Whether this is a write whose outcome is unknown ([`Error::Ambiguous`]):
+    /// the write may be stored. Retrying it with the same row ids is safe.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::Error;
+    /// # use std::time::Duration;
+    /// let err = Error::Ambiguous(Box::new(Error::Timeout(Duration::from_secs(30))));
+    /// assert!(err.is_ambiguous() && err.is_timeout());
+    /// ```
+    pub fn is_ambiguous(&self) -> bool {
+        matches!(self, Error::Ambiguous(_))
+    }
+
     /// Whether an established connection broke under this error (closed by
     /// the server, cut by the network). Failing to open one is not that:
-    /// it is reported at once as [`Error::Connection`].
+    /// it is reported as [`Error::Connection`].
     pub(crate) fn is_connection_lost(&self) -> bool {
         match self {
             Error::Database(e) => {
@@ -112,6 +273,15 @@ impl Error {
     }
 }
 
+/// SQLSTATEs after which a retry cannot write anything twice, given that
+/// every write of this crate is idempotent.
+pub(crate) fn is_retryable_code(code: &str) -> bool {
+    matches!(
+        code,
+        "40001" | "40003" | "57P01" | "57P02" | "57P03" | "53300" | "58C00" | "58C01"
+    ) || code.starts_with("08")
+}
+
 fn is_io(e: &tokio_postgres::Error) -> bool {
     std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
 }
@@ -119,5 +289,24 @@ fn is_io(e: &tokio_postgres::Error) -> bool {
 impl From<tokio_postgres::Error> for Error {
     fn from(e: tokio_postgres::Error) -> Self {
         Error::Database(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retryable_codes() {
+        for code in [
+            "40001", "40003", "08006", "08001", "57P01", "53300", "58C00", "58C01",
+        ] {
+            assert!(is_retryable_code(code), "{code}");
+        }
+        for code in [
+            "28P01", "28000", "42501", "42601", "23505", "23502", "42P01", "22P02",
+        ] {
+            assert!(!is_retryable_code(code), "{code}");
+        }
     }
 }

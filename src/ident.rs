@@ -63,19 +63,30 @@ impl Ident {
     }
 }
 
-/// Checks a session id: any non-empty text without U+0000, which neither
-/// server stores in TEXT.
+/// The longest session id, in bytes. PostgreSQL refuses an index entry over
+/// about 2.7 KB (a third of a page) with `54000`; CockroachDB has no such
+/// limit, but a long key slows every read of the session.
+pub(crate) const MAX_SESSION_ID_BYTES: usize = 2048;
+
+/// Checks a session id: any non-empty text without U+0000 (which neither
+/// server stores in TEXT) of at most `MAX_SESSION_ID_BYTES`.
 pub(crate) fn check_session_id(session_id: &str) -> Result<()> {
     let reason = if session_id.is_empty() {
         "it is empty"
     } else if session_id.contains('\0') {
         "it contains U+0000"
+    } else if session_id.len() > MAX_SESSION_ID_BYTES {
+        "it is longer than 2048 bytes (the index of the table keeps it whole)"
     } else {
         return Ok(());
     };
+    let value = match session_id.char_indices().nth(200) {
+        Some((at, _)) => format!("{}...", &session_id[..at]),
+        None => session_id.into(),
+    };
     Err(Error::InvalidIdentifier {
         what: "session id",
-        value: session_id.into(),
+        value,
         reason,
     })
 }

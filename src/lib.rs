@@ -46,7 +46,7 @@ pub mod blocking;
 pub mod nonblocking;
 
 pub use config::{ConnectionConfig, SslMode};
-pub use error::{Error, Result, SqlState};
+pub use error::{DbError, Error, Result, SqlState};
 pub use message::{Content, Message, MessageType};
 pub use options::{EngineOptions, HistoryOptions, RetryPolicy, SessionFilter};
 pub use pool::PoolState;

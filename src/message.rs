@@ -868,28 +868,112 @@ fn invalid(reason: impl Into<String>) -> Error {
     Error::InvalidMessage(reason.into())
 }
 
-/// Whether any string or key in the value holds U+0000, which PostgreSQL's
-/// JSONB refuses (and so cannot be shared with it).
-pub(crate) fn contains_nul(value: &Value) -> bool {
+/// Why the table cannot store `value`, if it cannot: a U+0000 in a string
+/// or key (JSONB refuses it), or a number outside JSONB's `numeric` range.
+fn storage_problem(value: &Value) -> Option<String> {
     match value {
-        Value::String(s) => s.contains('\0'),
-        Value::Array(items) => items.iter().any(contains_nul),
-        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || contains_nul(v)),
-        _ => false,
+        Value::String(s) if s.contains('\0') => {
+            Some("it contains U+0000, which JSONB cannot store".into())
+        }
+        Value::Number(n) if !numeric_fits(&n.to_string()) => Some(format!(
+            "the number {} is outside the range JSONB can store",
+            abbreviated(&n.to_string())
+        )),
+        Value::Array(items) => items.iter().find_map(storage_problem),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            if k.contains('\0') {
+                Some("a key contains U+0000, which JSONB cannot store".into())
+            } else {
+                storage_problem(v)
+            }
+        }),
+        _ => None,
+    }
+}
+
+/// Whether PostgreSQL's `numeric` (what JSONB stores numbers as) takes
+/// this JSON number: at most 131072 digits before the decimal point, and at
+/// most 16383 after it as written (trailing zeros count there).
+fn numeric_fits(text: &str) -> bool {
+    const BEFORE: i64 = 131_072;
+    const AFTER: i64 = 16_383;
+    let unsigned = text.strip_prefix('-').unwrap_or(text);
+    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+        Some(i) => match unsigned[i + 1..].parse::<i64>() {
+            Ok(exponent) => (&unsigned[..i], exponent),
+            Err(_) => return false,
+        },
+        None => (unsigned, 0),
+    };
+    let frac_len = mantissa.split_once('.').map_or(0, |(_, frac)| frac.len());
+    let written_after = i64::try_from(frac_len)
+        .ok()
+        .and_then(|f| f.checked_sub(exponent));
+    if written_after.is_none_or(|after| after > AFTER) {
+        return false;
+    }
+    match decimal(text) {
+        Some((_, digits, _)) if digits.is_empty() => true,
+        Some((_, digits, exponent)) => i64::try_from(digits.len())
+            .ok()
+            .and_then(|n| n.checked_add(exponent))
+            .is_some_and(|before| before <= BEFORE),
+        None => false,
+    }
+}
+
+/// A long text cut for an error message.
+fn abbreviated(text: &str) -> String {
+    match text.char_indices().nth(40) {
+        Some((at, _)) => format!("{}...", &text[..at]),
+        None => text.to_owned(),
     }
 }
 
 impl Message {
-    pub(crate) fn has_nul(&self) -> bool {
-        self.data
-            .iter()
-            .any(|(k, v)| k.contains('\0') || contains_nul(v))
+    /// Why the table cannot store this message, if it cannot (checked
+    /// before anything is sent).
+    pub(crate) fn storage_problem(&self) -> Option<String> {
+        self.data.iter().find_map(|(k, v)| {
+            if k.contains('\0') {
+                Some("a key contains U+0000, which JSONB cannot store".into())
+            } else {
+                storage_problem(v)
+            }
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_are_checked_against_numeric_as_postgresql_does() {
+        // Each verdict was checked against PostgreSQL 15's `'...'::jsonb`.
+        for fits in [
+            "1e-16383",
+            "1e131071",
+            "1.000e-16380",
+            "100e131069",
+            "0.00",
+            "-0",
+            "12.5",
+        ] {
+            assert!(numeric_fits(fits), "{fits}");
+        }
+        for overflows in [
+            "1e-16384",
+            "0.5e-16383",
+            "1e131072",
+            "12e131071",
+            "1.0000e-16380",
+            "123.456e-16381",
+            "1e99999999999999999999",
+        ] {
+            assert!(!numeric_fits(overflows), "{overflows}");
+        }
+    }
 
     #[test]
     fn numbers_compare_by_value() {

@@ -151,8 +151,15 @@ pub struct HistoryOptions {
     /// The largest serialized message accepted, in bytes (default 16 MiB).
     /// CockroachDB advises keeping rows well under its 64 MiB Raft limit.
     pub max_message_bytes: usize,
+    /// The largest batch accepted by one `add_messages` call, in bytes of
+    /// JSON (default 64 MiB), far below PostgreSQL's 1 GiB protocol
+    /// limit. Larger batches are refused before anything is sent.
+    pub max_batch_bytes: usize,
     /// Retries for this history; `None` uses the engine's policy.
     pub retry: Option<RetryPolicy>,
+    /// The deadline of each operation of this history; `None` uses the
+    /// engine's [`EngineOptions::operation_timeout`].
+    pub operation_timeout: Option<Duration>,
     /// Rows deleted per statement by the retention cleanups (default 1000),
     /// so that a large cleanup is many small transactions.
     pub delete_batch_size: usize,
@@ -165,7 +172,9 @@ impl Default for HistoryOptions {
             schema: "public".into(),
             create_table: true,
             max_message_bytes: 16 << 20,
+            max_batch_bytes: 64 << 20,
             retry: None,
+            operation_timeout: None,
             delete_batch_size: 1000,
         }
     }
@@ -213,6 +222,30 @@ impl HistoryOptions {
     /// ```
     pub fn max_message_bytes(mut self, max_message_bytes: usize) -> Self {
         self.max_message_bytes = max_message_bytes;
+        self
+    }
+
+    /// Sets `max_batch_bytes`.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::HistoryOptions;
+    /// assert_eq!(HistoryOptions::default().max_batch_bytes(1 << 20).max_batch_bytes, 1 << 20);
+    /// ```
+    pub fn max_batch_bytes(mut self, max_batch_bytes: usize) -> Self {
+        self.max_batch_bytes = max_batch_bytes;
+        self
+    }
+
+    /// Sets `operation_timeout`: this history's deadline instead of the engine's.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::HistoryOptions;
+    /// # use std::time::Duration;
+    /// let options = HistoryOptions::default().operation_timeout(Duration::from_secs(5));
+    /// assert_eq!(options.operation_timeout, Some(Duration::from_secs(5)));
+    /// ```
+    pub fn operation_timeout(mut self, operation_timeout: Duration) -> Self {
+        self.operation_timeout = Some(operation_timeout);
         self
     }
 
@@ -285,6 +318,13 @@ pub struct EngineOptions {
     pub max_lifetime: Option<Duration>,
     /// Retries of operations that failed in a way that is safe to repeat.
     pub retry: RetryPolicy,
+    /// The deadline of one operation (default 30 s): waiting for a
+    /// connection, the statement, and any retries together. When it passes
+    /// the operation returns [`Error::Timeout`](crate::Error::Timeout) and
+    /// the connection it ran on is discarded. Batch jobs (cleanups, export,
+    /// import) apply it to each batch. Connections also use TCP keepalives
+    /// and a TCP user timeout of the same length.
+    pub operation_timeout: Duration,
 }
 
 impl Default for EngineOptions {
@@ -296,11 +336,25 @@ impl Default for EngineOptions {
             idle_timeout: Some(Duration::from_secs(600)),
             max_lifetime: Some(Duration::from_secs(1800)),
             retry: RetryPolicy::default(),
+            operation_timeout: Duration::from_secs(30),
         }
     }
 }
 
 impl EngineOptions {
+    /// Sets `operation_timeout`.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::EngineOptions;
+    /// # use std::time::Duration;
+    /// let options = EngineOptions::default().operation_timeout(Duration::from_secs(5));
+    /// assert_eq!(options.operation_timeout, Duration::from_secs(5));
+    /// ```
+    pub fn operation_timeout(mut self, operation_timeout: Duration) -> Self {
+        self.operation_timeout = operation_timeout;
+        self
+    }
+
     /// Sets `pool_size`.
     ///
     /// ```

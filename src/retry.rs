@@ -8,24 +8,6 @@ use std::time::Duration;
 use crate::error::Error;
 use crate::options::RetryPolicy;
 
-/// SQLSTATEs after which a retry cannot write anything twice.
-fn is_retryable_code(code: &str) -> bool {
-    matches!(
-        code,
-        "40001" | "40003" | "57P01" | "57P02" | "57P03" | "53300" | "58C00" | "58C01"
-    ) || code.starts_with("08")
-}
-
-/// Is `err` worth another try, given that every write is idempotent?
-pub(crate) fn is_retryable(err: &Error) -> bool {
-    match err {
-        Error::Database(_) => {
-            err.is_connection_lost() || err.code().is_some_and(|c| is_retryable_code(c.code()))
-        }
-        _ => false,
-    }
-}
-
 /// SQLSTATEs of a `CREATE ... IF NOT EXISTS` that raced another creator:
 /// PostgreSQL may answer with a unique violation on its catalog. Running the
 /// DDL again finds the object there.
@@ -64,11 +46,13 @@ impl Attempts {
     /// How long to wait before trying again after `err` (`in_ddl`: met
     /// creating or dropping a table), or `None` to give up.
     pub(crate) fn after_error(&mut self, err: &Error, in_ddl: bool) -> Option<Duration> {
-        if err.is_connection_lost() && self.stale_left > 0 {
+        // Free retries only where the policy allows retries at all: `none()`
+        // is exactly one attempt.
+        if self.policy.max_attempts > 1 && err.is_connection_lost() && self.stale_left > 0 {
             self.stale_left -= 1;
             return Some(Duration::ZERO);
         }
-        self.backoff(is_retryable(err) || (in_ddl && is_ddl_race(err)))
+        self.backoff(err.is_retryable() || (in_ddl && is_ddl_race(err)))
     }
 
     fn backoff(&mut self, retryable: bool) -> Option<Duration> {
@@ -124,20 +108,6 @@ mod tests {
                 wait >= Duration::from_millis(50) && wait <= Duration::from_millis(100),
                 "{wait:?}"
             );
-        }
-    }
-
-    #[test]
-    fn codes() {
-        for code in [
-            "40001", "40003", "08006", "08001", "57P01", "53300", "58C00", "58C01",
-        ] {
-            assert!(is_retryable_code(code), "{code}");
-        }
-        for code in [
-            "28P01", "28000", "42501", "42601", "23505", "23502", "42P01", "22P02",
-        ] {
-            assert!(!is_retryable_code(code), "{code}");
         }
     }
 }

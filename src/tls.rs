@@ -12,16 +12,26 @@ use crate::config::{ConnectionConfig, SslMode};
 use crate::error::{Error, Result};
 
 /// The driver config and TLS connector for `config`, with `connect_timeout`
-/// filled in unless the string set one.
+/// filled in unless the string set one, and TCP keepalives and a TCP user
+/// timeout of `operation_timeout`, so that the kernel closes a connection
+/// to a peer that stopped acknowledging (a partition, a dead node).
 pub(crate) fn driver(
     config: &ConnectionConfig,
     connect_timeout: Duration,
+    operation_timeout: Duration,
 ) -> Result<(tokio_postgres::Config, Tls)> {
     let tls = connector(config)?;
     let mut pg = config.pg.clone();
     pg.ssl_mode(driver_mode(config.ssl_mode()));
     if pg.get_connect_timeout().is_none() {
         pg.connect_timeout(connect_timeout);
+    }
+    pg.keepalives(true)
+        .keepalives_idle(Duration::from_secs(10))
+        .keepalives_interval(Duration::from_secs(5))
+        .keepalives_retries(3);
+    if pg.get_tcp_user_timeout().is_none() {
+        pg.tcp_user_timeout(operation_timeout);
     }
     Ok((pg, tls))
 }
@@ -350,7 +360,7 @@ mod tests {
                 .parse()
                 .unwrap();
         assert!(matches!(
-            driver(&cfg, Duration::from_secs(1)),
+            driver(&cfg, Duration::from_secs(1), Duration::from_secs(1)),
             Err(Error::Config(_))
         ));
     }

@@ -6,6 +6,7 @@
 use std::fmt;
 use std::io::{BufRead, Write};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use maybe_async::must_be_sync as face;
@@ -31,40 +32,71 @@ mod ops;
 
 use engine::{Manager, Shared};
 
-// What the shared I/O asks of a face: the driver, the pool, a sleep and
-// the streams of export and import.
+// What the shared I/O asks of a face: the driver, the pool, a sleep, a
+// deadline, and the streams of export and import.
 
-/// Shared with the thread that opens a connection (see `open`).
-type PgManager = Arc<r2d2_postgres::PostgresConnectionManager<crate::tls::Tls>>;
 type Pool = r2d2::Pool<Manager>;
 use BufRead as Input;
 use Write as Output;
 
-fn manager(config: tokio_postgres::Config, tls: crate::tls::Tls) -> PgManager {
-    Arc::new(r2d2_postgres::PostgresConnectionManager::new(
-        config.into(),
-        tls,
-    ))
+/// Opens connections; shared with the threads that open them (see `open`).
+type PgManager = Arc<Connector>;
+
+struct Connector {
+    manager: r2d2_postgres::PostgresConnectionManager<crate::tls::Tls>,
+    /// Handshakes still waiting for a server that stopped answering, and
+    /// how many of them may wait at once.
+    hanging: AtomicUsize,
+    max_hanging: usize,
+}
+
+fn manager(config: tokio_postgres::Config, tls: crate::tls::Tls, pool_size: u32) -> PgManager {
+    Arc::new(Connector {
+        manager: r2d2_postgres::PostgresConnectionManager::new(config.into(), tls),
+        hanging: AtomicUsize::new(0),
+        max_hanging: pool_size as usize,
+    })
 }
 
 /// Opens a connection, the whole handshake within `limit`. The blocking
 /// driver bounds only the TCP connect, so a server (or load balancer) that
 /// accepts but never answers would hang it: the attempt runs on a thread of
-/// its own, left behind after `limit` (it ends when the server answers or
-/// closes the socket).
-fn open(manager: &PgManager, limit: Duration) -> Result<Client, ConnectFailure> {
+/// its own, which ends when the server answers or closes the socket (or the
+/// TCP user timeout closes it). At most `pool_size` such threads wait at
+/// once; past that, attempts fail at once instead of adding threads.
+fn open(connector: &PgManager, limit: Duration) -> Result<Client, ConnectFailure> {
+    if connector.hanging.fetch_add(1, Ordering::SeqCst) >= connector.max_hanging {
+        connector.hanging.fetch_sub(1, Ordering::SeqCst);
+        return Err(ConnectFailure::local(format!(
+            "{} earlier connection attempts are still waiting for the server to answer",
+            connector.max_hanging
+        )));
+    }
     let (sender, receiver) = std::sync::mpsc::sync_channel(1);
-    let manager = Arc::clone(manager);
-    std::thread::Builder::new()
+    let thread_connector = Arc::clone(connector);
+    let spawned = std::thread::Builder::new()
         .name("langchain-cockroachdb-connect".into())
         .spawn(move || {
-            let _ = sender.send(manager.connect());
-        })
-        .map_err(|e| ConnectFailure(format!("cannot start a connection thread: {e}")))?;
+            let connected = thread_connector.manager.connect();
+            thread_connector.hanging.fetch_sub(1, Ordering::SeqCst);
+            let _ = sender.send(connected);
+        });
+    if let Err(e) = spawned {
+        connector.hanging.fetch_sub(1, Ordering::SeqCst);
+        return Err(ConnectFailure::local(format!(
+            "cannot start a connection thread: {e}"
+        )));
+    }
     match receiver.recv_timeout(limit) {
-        Ok(connected) => connected.map_err(|e| ConnectFailure::from(&e)),
+        Ok(connected) => connected.map_err(ConnectFailure::from),
         Err(_) => Err(ConnectFailure::timed_out(limit)),
     }
+}
+
+/// The blocking driver cannot abandon a statement: a frozen peer is found
+/// by TCP (keepalives and the user timeout), not by this deadline.
+fn within<T>(_limit: Duration, done: T) -> Option<T> {
+    Some(done)
 }
 
 fn checkout(pool: &Pool, wait: Duration) -> Option<r2d2::PooledConnection<Manager>> {
@@ -541,6 +573,35 @@ impl CockroachDBChatMessageHistory {
         self.engine.0.add_messages(&self.session, messages)
     }
 
+    /// Appends messages under row ids you chose, in one statement, in this
+    /// order. Returns how many were new: ids already in the table are
+    /// skipped, so calling again after an [ambiguous](crate::Error::is_ambiguous)
+    /// error stores each message exactly once. (Choose fresh ids, such as
+    /// `Uuid::new_v4()`, before the first call; an id used elsewhere in the
+    /// table is skipped too.)
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::blocking::CockroachDBChatMessageHistory;
+    /// use langchain_cockroachdb::{Message, uuid::Uuid};
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// # let history = CockroachDBChatMessageHistory::new("doc-add-with-ids", &url)?;
+    /// # history.clear()?;
+    /// let turn = [(Uuid::new_v4(), Message::human("Hi")), (Uuid::new_v4(), Message::ai("Hello!"))];
+    /// let stored = loop {
+    ///     match history.add_messages_with_ids(&turn) {
+    ///         Err(err) if err.is_ambiguous() => continue, // safe: same ids
+    ///         other => break other?,
+    ///     }
+    /// };
+    /// assert_eq!(stored, 2);
+    /// assert_eq!(history.add_messages_with_ids(&turn)?, 0); // already there
+    /// # assert_eq!(history.message_count()?, 2); history.clear()?;
+    /// # Ok::<(), langchain_cockroachdb::Error>(())
+    /// ```
+    pub fn add_messages_with_ids(&self, messages: &[(uuid::Uuid, Message)]) -> Result<u64> {
+        self.engine.0.add_messages_with_ids(&self.session, messages)
+    }
+
     /// Every message of the session, oldest first.
     ///
     /// ```
@@ -679,10 +740,7 @@ impl CockroachDBChatMessageHistory {
     /// # Ok::<(), langchain_cockroachdb::Error>(())
     /// ```
     pub fn delete_message(&self, id: uuid::Uuid) -> Result<bool> {
-        self.engine
-            .0
-            .delete_ids(&self.session, &vec![id])
-            .map(|n| n > 0)
+        self.engine.0.delete_message(&self.session, id)
     }
 
     /// Deletes the newest `n` messages (undo a turn). Returns how many went;

@@ -3,11 +3,10 @@
 //! retries. Written once as `async` Rust; each face compiles this file as
 //! its own module (see `src/blocking/mod.rs` and `src/nonblocking/mod.rs`),
 //! with `#[face]` turning it into blocking or async code and `super`
-//! providing the face's driver, pool and sleep.
+//! providing the face's driver, pool, sleep and deadline.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio_postgres::{Row, Statement};
@@ -16,51 +15,83 @@ use crate::catalog::{Session, Table};
 use crate::config::ConnectionConfig;
 use crate::error::{Error, Result};
 use crate::options::{EngineOptions, HistoryOptions, RetryPolicy};
-use crate::pool::{ConnectErrors, ConnectFailure, PoolState};
+use crate::pool::{ConnectErrors, ConnectFailure, Counters, PoolState};
 use crate::retry::Attempts;
 use crate::sql::{self, Request};
 
-use super::{Client, ManageConnection, PgManager, Pool, checkout, face, manager, open, pause};
+use super::{
+    Client, ManageConnection, PgManager, Pool, checkout, face, manager, open, pause, within,
+};
 
 /// A pooled connection with its prepared statements, by text and table:
 /// after its first use a statement costs one round trip, not two.
 pub(crate) struct Connection {
     client: Client,
     statements: HashMap<(&'static str, Arc<str>), Statement>,
+    /// Set while a request runs: a request abandoned at its deadline leaves
+    /// it set, and the pool then discards the connection, whose reply may
+    /// still be on its way.
+    busy: bool,
+    counters: Arc<Counters>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.counters.closed();
+    }
 }
 
 #[face(AFIT)]
 impl Connection {
+    async fn run(&mut self, table: &Table, request: &Request<'_>) -> Result<Vec<Row>> {
+        self.busy = true;
+        let rows = match request {
+            Request::Batch(sql) => self.batch(sql).await.map(|()| Vec::new()),
+            Request::Statement(text, params) => self.query(table, text, params).await,
+        };
+        self.busy = false;
+        rows
+    }
+
+    async fn query(
+        &mut self,
+        table: &Table,
+        text: &'static str,
+        params: &[sql::Param<'_>],
+    ) -> Result<Vec<Row>> {
+        let key = (text, Arc::clone(table.qualified()));
+        let statement = match self.statements.get(&key) {
+            Some(statement) => statement.clone(),
+            None => {
+                let statement = self.client.prepare(&sql::render(text, table)).await?;
+                self.statements.insert(key, statement.clone());
+                statement
+            }
+        };
+        Ok(self.client.query(&statement, params).await?)
+    }
+
+    /// `SELECT 1`, marked busy like any request.
+    async fn ping(&mut self) -> Result<()> {
+        self.busy = true;
+        self.batch("SELECT 1").await?;
+        self.busy = false;
+        Ok(())
+    }
+
     /// Statements without parameters, as one simple query.
     async fn batch(&mut self, sql: &str) -> Result<()> {
         Ok(self.client.batch_execute(sql).await?)
     }
-
-    async fn run(&mut self, table: &Table, request: &Request<'_>) -> Result<Vec<Row>> {
-        match request {
-            Request::Batch(sql) => self.batch(sql).await.map(|()| Vec::new()),
-            Request::Statement(text, params) => {
-                let key = (*text, Arc::clone(table.qualified()));
-                let statement = match self.statements.get(&key) {
-                    Some(statement) => statement.clone(),
-                    None => {
-                        let statement = self.client.prepare(&sql::render(text, table)).await?;
-                        self.statements.insert(key, statement.clone());
-                        statement
-                    }
-                };
-                Ok(self.client.query(&statement, params).await?)
-            }
-        }
-    }
 }
 
 /// Opens pooled connections, keeping the cause of the last failure so that
-/// a checkout timeout can say why no connection came.
+/// a waiting operation can fail fast, with it, when the server refuses.
 pub(crate) struct Manager {
     inner: PgManager,
     connect_timeout: Duration,
     errors: Arc<ConnectErrors>,
+    counters: Arc<Counters>,
 }
 
 #[face(AFIT)]
@@ -70,11 +101,17 @@ impl ManageConnection for Manager {
 
     async fn connect(&self) -> std::result::Result<Connection, ConnectFailure> {
         match open(&self.inner, self.connect_timeout).await {
-            Ok(client) => Ok(Connection {
-                client,
-                statements: HashMap::new(),
-            }),
+            Ok(client) => {
+                self.counters.opened();
+                Ok(Connection {
+                    client,
+                    statements: HashMap::new(),
+                    busy: false,
+                    counters: Arc::clone(&self.counters),
+                })
+            }
             Err(failure) => {
+                self.counters.failed_connect();
                 self.errors.record(&failure);
                 Err(failure)
             }
@@ -86,11 +123,11 @@ impl ManageConnection for Manager {
             .simple_query("")
             .await
             .map(drop)
-            .map_err(|e| ConnectFailure::from(&e))
+            .map_err(ConnectFailure::from)
     }
 
     fn has_broken(&self, conn: &mut Connection) -> bool {
-        conn.client.is_closed()
+        conn.busy || conn.client.is_closed()
     }
 }
 
@@ -100,7 +137,29 @@ pub(crate) struct Shared {
     pub(crate) config: ConnectionConfig,
     options: EngineOptions,
     errors: Arc<ConnectErrors>,
-    retries: AtomicU64,
+    counters: Arc<Counters>,
+}
+
+/// How one statement is run: with which retries, until when.
+#[derive(Clone, Copy)]
+pub(crate) struct Call {
+    pub(crate) retry: RetryPolicy,
+    pub(crate) timeout: Duration,
+    pub(crate) deadline: Instant,
+}
+
+impl Call {
+    pub(crate) fn new(retry: RetryPolicy, timeout: Duration) -> Call {
+        Call {
+            retry,
+            timeout,
+            deadline: Instant::now() + timeout,
+        }
+    }
+
+    fn left(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
 }
 
 #[face(AFIT)]
@@ -110,11 +169,14 @@ impl Shared {
             return Err(Error::Config("pool_size must be at least 1".into()));
         }
         let errors = Arc::default();
-        let (driver_config, tls) = crate::tls::driver(&config, options.connect_timeout)?;
+        let counters = Arc::default();
+        let (driver_config, tls) =
+            crate::tls::driver(&config, options.connect_timeout, options.operation_timeout)?;
         let manager = Manager {
             connect_timeout: options.connect_timeout,
-            inner: manager(driver_config, tls),
+            inner: manager(driver_config, tls, options.pool_size),
             errors: Arc::clone(&errors),
+            counters: Arc::clone(&counters),
         };
         // No check on checkout: it would cost a round trip per operation. A
         // connection that died in the pool fails its statement, which is
@@ -132,19 +194,48 @@ impl Shared {
             config,
             options,
             errors,
-            retries: AtomicU64::new(0),
+            counters,
         })
     }
 
+    /// A call with the engine's retries and deadline, starting now.
+    pub(crate) fn call(&self) -> Call {
+        Call::new(self.options.retry, self.options.operation_timeout)
+    }
+
     /// Runs `request` on `table`: creates the table first when this process
-    /// has not yet, and retries what is safe to retry.
+    /// has not yet, and retries what is safe to retry, until `call`'s
+    /// deadline.
     pub(crate) async fn run(
         &self,
         table: &Table,
-        retry: RetryPolicy,
+        call: Call,
         request: &Request<'_>,
     ) -> Result<Vec<Row>> {
-        let mut attempts = Attempts::new(retry, self.options.pool_size);
+        self.run_tracked(table, call, request)
+            .await
+            .map(|(rows, _)| rows)
+    }
+
+    /// As `run`, and the error of an earlier try of this write that may have
+    /// been applied (its connection broke after the request was sent): then
+    /// the rows a `RETURNING` gave do not tell the whole story.
+    pub(crate) async fn run_tracked(
+        &self,
+        table: &Table,
+        call: Call,
+        request: &Request<'_>,
+    ) -> Result<(Vec<Row>, Option<Error>)> {
+        let mut attempts = Attempts::new(call.retry, self.options.pool_size);
+        let write = request.is_write();
+        let mut maybe_applied: Option<Error> = None;
+        let give_up = |err: Error, maybe_applied: bool| {
+            if maybe_applied {
+                Error::Ambiguous(Box::new(err))
+            } else {
+                err
+            }
+        };
         loop {
             let creating = !request.is_batch() && table.needs_create();
             let create;
@@ -154,14 +245,31 @@ impl Shared {
             } else {
                 request
             };
-            let err = match self.connection().await {
-                Ok(mut conn) => match conn.run(table, step).await {
-                    Ok(_) if creating => {
+            let err = match self.connection(call).await {
+                Ok(mut conn) => match within(call.left(), conn.run(table, step)).await {
+                    Some(Ok(_)) if creating => {
                         table.mark_created();
                         continue;
                     }
-                    Ok(rows) => return Ok(rows),
-                    Err(err) => err,
+                    Some(Ok(rows)) => return Ok((rows, maybe_applied)),
+                    Some(Err(err)) if write && !creating && err.is_connection_lost() => {
+                        match attempts.after_error(&err, false) {
+                            Some(wait) => {
+                                maybe_applied = Some(err);
+                                self.pause_before_retry(call, wait, true).await?;
+                                continue;
+                            }
+                            None => return Err(Error::Ambiguous(Box::new(err))),
+                        }
+                    }
+                    Some(Err(err)) => err,
+                    None => {
+                        // Abandoned mid-request: the connection stays marked
+                        // busy and the pool discards it.
+                        self.counters.timed_out();
+                        let applied = maybe_applied.is_some() || (write && !creating);
+                        return Err(give_up(Error::Timeout(call.timeout), applied));
+                    }
                 },
                 Err(err) => err,
             };
@@ -175,12 +283,34 @@ impl Shared {
             };
             match wait {
                 Some(wait) => {
-                    self.retries.fetch_add(1, Ordering::Relaxed);
-                    pause(wait).await
+                    self.pause_before_retry(call, wait, maybe_applied.is_some())
+                        .await?
                 }
-                None => return Err(err),
+                None => return Err(give_up(err, maybe_applied.is_some())),
             }
         }
+    }
+
+    /// Waits `wait` before a retry, or fails with a timeout if the deadline
+    /// comes first (an ambiguous one after a write that may have been applied).
+    async fn pause_before_retry(
+        &self,
+        call: Call,
+        wait: Duration,
+        maybe_applied: bool,
+    ) -> Result<()> {
+        if wait >= call.left() {
+            self.counters.timed_out();
+            let err = Error::Timeout(call.timeout);
+            return Err(if maybe_applied {
+                Error::Ambiguous(Box::new(err))
+            } else {
+                err
+            });
+        }
+        self.counters.retried();
+        pause(wait).await;
+        Ok(())
     }
 
     /// The table `options` names, in this engine's database.
@@ -190,39 +320,41 @@ impl Shared {
 
     /// A history's state: its session in the table `options` names.
     pub(crate) fn session(&self, session_id: String, options: &HistoryOptions) -> Result<Session> {
-        Session::new(
-            session_id,
-            self.table(options)?,
-            options,
-            self.options.retry,
-        )
+        Session::new(session_id, self.table(options)?, options, &self.options)
     }
 
-    /// The engine's default retry policy.
-    pub(crate) fn retry(&self) -> RetryPolicy {
-        self.options.retry
-    }
-
-    /// A pooled connection. Pools keep trying to open connections until the
-    /// checkout timeout; waiting in growing slices lets a failed attempt be
-    /// reported soon, with its cause, instead. (A slice may start one more
-    /// connection while the pool is below its size; it stays pooled.)
-    async fn connection(&self) -> Result<impl std::ops::DerefMut<Target = Connection> + '_> {
+    /// A pooled connection, within the checkout timeout and `call`'s
+    /// deadline. Pools keep trying to open connections until their own
+    /// timeout; waiting in growing slices lets an attempt that failed in a
+    /// lasting way (refused, unreachable, login rejected) be reported soon,
+    /// with its cause. An attempt cut on the way fails nobody: the pool
+    /// tries again while the operation waits.
+    async fn connection(
+        &self,
+        call: Call,
+    ) -> Result<impl std::ops::DerefMut<Target = Connection> + '_> {
         let started = Instant::now();
+        let checkout_timeout = self.options.checkout_timeout;
         let mut slice = Duration::from_millis(20);
         loop {
-            if let Some(conn) = checkout(&self.pool, slice).await {
+            if let Some(conn) = checkout(&self.pool, slice.min(call.left())).await {
                 return Ok(conn);
             }
-            if let Some(err) = self.errors.failure_since(started, &self.config.target()) {
+            self.counters.waited();
+            let target = self.config.target();
+            if let Some(err) = self.errors.lasting_since(started, &target) {
                 return Err(err);
             }
-            let left = self
-                .options
-                .checkout_timeout
-                .saturating_sub(started.elapsed());
+            let left = checkout_timeout
+                .saturating_sub(started.elapsed())
+                .min(call.left());
             if left.is_zero() {
-                return Err(Error::PoolTimeout(self.options.checkout_timeout));
+                self.counters.timed_out();
+                return Err(match self.errors.latest_since(started, &target) {
+                    Some(err) => err,
+                    None if call.left().is_zero() => Error::Timeout(call.timeout),
+                    None => Error::PoolTimeout(checkout_timeout),
+                });
             }
             slice = (slice * 2).min(self.options.connect_timeout).min(left);
         }
@@ -230,15 +362,20 @@ impl Shared {
 
     /// The guide's troubleshooting check: `SELECT 1` on a pooled connection.
     pub(crate) async fn ping(&self) -> Result<()> {
-        self.connection().await?.batch("SELECT 1").await
+        let call = self.call();
+        match within(call.left(), async {
+            self.connection(call).await?.ping().await
+        })
+        .await
+        {
+            Some(done) => done,
+            None => Err(Error::Timeout(call.timeout)),
+        }
     }
 
     pub(crate) fn pool_state(&self) -> PoolState {
         let state = self.pool.state();
-        PoolState {
-            connections: state.connections,
-            idle: state.idle_connections,
-            retries: self.retries.load(Ordering::Relaxed),
-        }
+        self.counters
+            .state(state.connections, state.idle_connections)
     }
 }

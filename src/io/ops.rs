@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::catalog::{Session, Table};
 use crate::error::{Error, Result};
 use crate::message::Message;
-use crate::options::{HistoryOptions, RetryPolicy, SessionFilter};
+use crate::options::{HistoryOptions, SessionFilter};
 use crate::rows;
 use crate::sql::retention::Cutoff;
 use crate::sql::sessions::Listing;
@@ -19,7 +19,7 @@ use crate::sql::write::InsertBatch;
 use crate::sql::{self, Request, ddl, delete, read, retention, write};
 use crate::stored::{Page, PageCursor, SessionInfo, StoredMessage};
 
-use super::engine::Shared;
+use super::engine::{Call, Shared};
 use super::{Input, Output, face, read_line, write_all};
 
 #[face(AFIT)]
@@ -30,13 +30,14 @@ impl Shared {
         session: &Session,
         request: &Request<'_>,
     ) -> Result<Vec<tokio_postgres::Row>> {
-        self.run(&session.table, session.retry, request).await
+        let call = Call::new(session.retry, session.timeout);
+        self.run(&session.table, call, request).await
     }
 
     /// Creates the table `options` names (and its schema and index) if missing.
     pub(crate) async fn create_table(&self, options: &HistoryOptions) -> Result<()> {
         let table = self.table(options)?;
-        self.run(&table, self.retry(), &ddl::create(&table)).await?;
+        self.run(&table, self.call(), &ddl::create(&table)).await?;
         table.mark_created();
         Ok(())
     }
@@ -44,17 +45,33 @@ impl Shared {
     /// Drops the table `options` names, if it exists.
     pub(crate) async fn drop_table(&self, options: &HistoryOptions) -> Result<()> {
         let table = self.table(options)?;
-        self.run(&table, self.retry(), &ddl::drop(&table)).await?;
+        self.run(&table, self.call(), &ddl::drop(&table)).await?;
         table.forget();
         Ok(())
     }
 
     pub(crate) async fn add_messages(&self, session: &Session, messages: &[Message]) -> Result<()> {
-        let batch = InsertBatch::new(messages, session.max_message_bytes)?;
+        let batch = InsertBatch::new(session, messages)?;
         if !batch.is_empty() {
             self.on(session, &write::insert(session, &batch)).await?;
         }
         Ok(())
+    }
+
+    pub(crate) async fn add_messages_with_ids(
+        &self,
+        session: &Session,
+        messages: &[(Uuid, Message)],
+    ) -> Result<u64> {
+        let ids = messages.iter().map(|(id, _)| *id).collect();
+        let batch = InsertBatch::with_ids(session, ids, messages.iter().map(|(_, m)| m))?;
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let rows = self
+            .on(session, &write::insert_returning(session, &batch))
+            .await?;
+        Ok(rows.len() as u64)
     }
 
     pub(crate) async fn messages(&self, session: &Session) -> Result<Vec<Message>> {
@@ -99,22 +116,45 @@ impl Shared {
         rows::decode_page(&rows, &session.id, size)
     }
 
-    pub(crate) async fn delete_ids(&self, session: &Session, ids: &Vec<Uuid>) -> Result<u64> {
+    /// Deletes the rows `ids` of the session; returns how many it deleted.
+    /// When a try that may have been applied preceded the one that settled
+    /// it, the rows it did not return may have gone in that try or earlier:
+    /// `known_present` says they were there just before (so all went now),
+    /// and otherwise the count is unknown and said so.
+    async fn delete_ids(
+        &self,
+        session: &Session,
+        call: Call,
+        ids: &Vec<Uuid>,
+        known_present: bool,
+    ) -> Result<u64> {
         if ids.is_empty() {
             return Ok(0);
         }
-        Ok(self
-            .on(session, &delete::delete_ids(session, ids))
-            .await?
-            .len() as u64)
+        let request = delete::delete_ids(session, ids);
+        let (rows, maybe_applied) = self.run_tracked(&session.table, call, &request).await?;
+        match maybe_applied {
+            Some(_) if known_present => Ok(ids.len() as u64),
+            Some(err) if rows.len() < ids.len() => Err(Error::Ambiguous(Box::new(err))),
+            _ => Ok(rows.len() as u64),
+        }
+    }
+
+    pub(crate) async fn delete_message(&self, session: &Session, id: Uuid) -> Result<bool> {
+        let call = Call::new(session.retry, session.timeout);
+        Ok(self.delete_ids(session, call, &vec![id], false).await? > 0)
     }
 
     /// Finds the newest `n` first and then deletes those rows by id, so that
     /// a retry cannot delete more than `n`.
     pub(crate) async fn delete_last(&self, session: &Session, n: usize) -> Result<u64> {
+        let call = Call::new(session.retry, session.timeout);
         let n = sql::limit(n);
-        let rows = self.on(session, &delete::newest_ids(session, &n)).await?;
-        self.delete_ids(session, &rows::decode_column(&rows)?).await
+        let rows = self
+            .run(&session.table, call, &delete::newest_ids(session, &n))
+            .await?;
+        self.delete_ids(session, call, &rows::decode_column(&rows)?, true)
+            .await
     }
 
     pub(crate) async fn clear(&self, session: &Session) -> Result<()> {
@@ -128,14 +168,14 @@ impl Shared {
     ) -> Result<Vec<SessionInfo>> {
         let table = self.table(options)?;
         let listing = Listing::new(filter);
-        rows::decode_sessions(&self.run(&table, self.retry(), &listing.request()).await?)
+        rows::decode_sessions(&self.run(&table, self.call(), &listing.request()).await?)
     }
 
     /// The server's time `age` ago: one clock for the whole cleanup.
     async fn cutoff(&self, table: &Table, age: Duration, batch: usize) -> Result<Cutoff> {
         let seconds = age.as_secs_f64();
         let rows = self
-            .run(table, self.retry(), &retention::cutoff(&seconds))
+            .run(table, self.call(), &retention::cutoff(&seconds))
             .await?;
         let at = match rows.first() {
             Some(row) => row.try_get(0)?,
@@ -151,7 +191,7 @@ impl Shared {
     async fn delete_in_batches(&self, table: &Table, request: &Request<'_>) -> Result<u64> {
         let mut total = 0;
         loop {
-            let deleted = self.run(table, self.retry(), request).await?.len() as u64;
+            let deleted = self.run(table, self.call(), request).await?.len() as u64;
             total += deleted;
             if deleted == 0 {
                 return Ok(total);
@@ -180,7 +220,7 @@ impl Shared {
         let mut total = 0;
         loop {
             let rows = self
-                .run(&table, self.retry(), &retention::idle_sessions(&cutoff))
+                .run(&table, self.call(), &retention::idle_sessions(&cutoff))
                 .await?;
             let sessions: Vec<String> = rows::decode_column(&rows)?;
             if sessions.is_empty() {
@@ -191,16 +231,17 @@ impl Shared {
         }
     }
 
+    /// Each page of the walk is one call, with its own deadline.
     async fn export<W: Output>(
         &self,
         table: &Table,
-        retry: RetryPolicy,
+        call: impl Fn() -> Call,
         mut scan: ExportScan,
         out: &mut W,
     ) -> Result<u64> {
         let mut total = 0;
         while let Some(request) = scan.request() {
-            let rows = self.run(table, retry, &request).await?;
+            let rows = self.run(table, call(), &request).await?;
             drop(request);
             let (lines, count) = scan.advance(&rows)?;
             write_all(out, lines.as_bytes()).await?;
@@ -216,7 +257,7 @@ impl Shared {
         out: &mut W,
     ) -> Result<u64> {
         let table = self.table(options)?;
-        self.export(&table, self.retry(), ExportScan::prefix(prefix), out)
+        self.export(&table, || self.call(), ExportScan::prefix(prefix), out)
             .await
     }
 
@@ -226,7 +267,13 @@ impl Shared {
         out: &mut W,
     ) -> Result<u64> {
         let scan = ExportScan::session(&session.id);
-        self.export(&session.table, session.retry, scan, out).await
+        self.export(
+            &session.table,
+            || Call::new(session.retry, session.timeout),
+            scan,
+            out,
+        )
+        .await
     }
 
     pub(crate) async fn import<R: Input>(
@@ -245,10 +292,7 @@ impl Shared {
                 batch.push_line(&line, number, options.max_message_bytes)?;
             }
             if batch.len() >= ImportBatch::SIZE || (read == 0 && batch.len() > 0) {
-                inserted += self
-                    .run(&table, self.retry(), &batch.request())
-                    .await?
-                    .len() as u64;
+                inserted += self.run(&table, self.call(), &batch.request()).await?.len() as u64;
                 batch.clear();
             }
             if read == 0 {

@@ -31,8 +31,8 @@ mod ops;
 
 use engine::{Manager, Shared};
 
-// What the shared I/O asks of a face: the driver, the pool, a sleep and
-// the streams of export and import.
+// What the shared I/O asks of a face: the driver, the pool, a sleep, a
+// deadline, and the streams of export and import.
 
 type PgManager = bb8_postgres::PostgresConnectionManager<crate::tls::Tls>;
 type Pool = bb8::Pool<Manager>;
@@ -45,7 +45,7 @@ impl<T: AsyncWrite + Unpin + ?Sized> Output for T {}
 trait Input: AsyncBufRead + Unpin {}
 impl<T: AsyncBufRead + Unpin + ?Sized> Input for T {}
 
-fn manager(config: tokio_postgres::Config, tls: crate::tls::Tls) -> PgManager {
+fn manager(config: tokio_postgres::Config, tls: crate::tls::Tls, _pool_size: u32) -> PgManager {
     PgManager::new(config, tls)
 }
 
@@ -54,13 +54,19 @@ fn manager(config: tokio_postgres::Config, tls: crate::tls::Tls) -> PgManager {
 /// balancer) that accepts but never answers would hang it.
 async fn open(manager: &PgManager, limit: Duration) -> Result<Client, ConnectFailure> {
     match tokio::time::timeout(limit, manager.connect()).await {
-        Ok(connected) => connected.map_err(|e| ConnectFailure::from(&e)),
+        Ok(connected) => connected.map_err(ConnectFailure::from),
         Err(_) => Err(ConnectFailure::timed_out(limit)),
     }
 }
 
 async fn checkout(pool: &Pool, wait: Duration) -> Option<bb8::PooledConnection<'_, Manager>> {
     tokio::time::timeout(wait, pool.get()).await.ok()?.ok()
+}
+
+/// `future`'s output, or `None` if `limit` passed first (the future is
+/// dropped then, mid-request).
+async fn within<F: std::future::Future>(limit: Duration, future: F) -> Option<F::Output> {
+    tokio::time::timeout(limit, future).await.ok()
 }
 
 async fn pause(wait: Duration) {
@@ -399,6 +405,18 @@ impl AsyncCockroachDBChatMessageHistory {
         self.engine.0.add_messages(&self.session, messages).await
     }
 
+    /// Appends messages under row ids you chose, in one statement, in this
+    /// order. Returns how many were new.
+    ///
+    /// The async form of [`CockroachDBChatMessageHistory::add_messages_with_ids`](crate::blocking::CockroachDBChatMessageHistory::add_messages_with_ids),
+    /// whose example shows it in use: add `.await`.
+    pub async fn add_messages_with_ids(&self, messages: &[(uuid::Uuid, Message)]) -> Result<u64> {
+        self.engine
+            .0
+            .add_messages_with_ids(&self.session, messages)
+            .await
+    }
+
     /// Every message of the session, oldest first.
     ///
     /// The async form of [`CockroachDBChatMessageHistory::messages`](crate::blocking::CockroachDBChatMessageHistory::messages),
@@ -469,11 +487,7 @@ impl AsyncCockroachDBChatMessageHistory {
     /// The async form of [`CockroachDBChatMessageHistory::delete_message`](crate::blocking::CockroachDBChatMessageHistory::delete_message),
     /// whose example shows it in use: add `.await`.
     pub async fn delete_message(&self, id: uuid::Uuid) -> Result<bool> {
-        self.engine
-            .0
-            .delete_ids(&self.session, &vec![id])
-            .await
-            .map(|n| n > 0)
+        self.engine.0.delete_message(&self.session, id).await
     }
 
     /// Deletes the newest `n` messages (undo a turn). Returns how many went;

@@ -54,6 +54,12 @@ impl Request<'_> {
     pub(crate) fn is_batch(&self) -> bool {
         matches!(self, Request::Batch(_))
     }
+
+    /// Whether it changes rows, so that a try whose reply was lost may
+    /// have been applied.
+    pub(crate) fn is_write(&self) -> bool {
+        matches!(self, Request::Statement(sql, _) if sql.starts_with("INSERT") || sql.starts_with("DELETE"))
+    }
 }
 
 /// `text` for `table`.

@@ -137,7 +137,9 @@ impl ImportBatch {
             Error::InvalidMessage(reason) => at_line(reason),
             other => other,
         })?;
-        let json = storable_json(&entry.message, max_message_bytes).map_err(at_line)?;
+        let json = storable_json(&entry.message, max_message_bytes, || {
+            format!("line {number}")
+        })?;
         self.ids.push(entry.id);
         self.sessions.push(entry.session_id);
         self.json.push(json);

@@ -27,14 +27,24 @@ macro_rules! after_newest {
 ///   like the Python library.
 /// - Messages travel as TEXT and are cast: arrays of JSONB are not accepted
 ///   by every CockroachDB version this crate supports.
-const INSERT: &str = concat!(
-    "INSERT INTO {t} (id, session_id, message, created_at)
+macro_rules! insert_batch {
+    () => {
+        concat!(
+            "INSERT INTO {t} (id, session_id, message, created_at)
 SELECT m.id, $1, m.message::JSONB, ",
-    after_newest!(),
-    " + (m.ord - 1) * INTERVAL '1 microsecond'
+            after_newest!(),
+            " + (m.ord - 1) * INTERVAL '1 microsecond'
 FROM unnest($2::UUID[], $3::TEXT[]) WITH ORDINALITY AS m (id, message, ord)
 ON CONFLICT (id) DO NOTHING"
-);
+        )
+    };
+}
+
+const INSERT: &str = insert_batch!();
+
+/// With ids the caller chose: the rows that were new, so that a caller's
+/// retry learns what an ambiguous try stored.
+const INSERT_RETURNING: &str = concat!(insert_batch!(), " RETURNING id");
 
 /// The same for the most common call, one message, without the arrays:
 /// measurably cheaper for the server to run.
@@ -53,16 +63,35 @@ pub(crate) struct InsertBatch {
 }
 
 impl InsertBatch {
-    pub(crate) fn new(messages: &[Message], max_message_bytes: usize) -> Result<InsertBatch> {
+    /// Checks, serializes and numbers `messages` for `session`, or says
+    /// why they cannot be stored; nothing is sent either way.
+    pub(crate) fn new(session: &Session, messages: &[Message]) -> Result<InsertBatch> {
+        let ids = messages.iter().map(|_| Uuid::new_v4()).collect();
+        InsertBatch::with_ids(session, ids, messages.iter())
+    }
+
+    /// As `new`, with row ids the caller chose.
+    pub(crate) fn with_ids<'a>(
+        session: &Session,
+        ids: Vec<Uuid>,
+        messages: impl Iterator<Item = &'a Message>,
+    ) -> Result<InsertBatch> {
         let json = messages
-            .iter()
             .enumerate()
             .map(|(i, message)| {
-                storable_json(message, max_message_bytes)
-                    .map_err(|reason| Error::InvalidMessage(format!("message {i}: {reason}")))
+                storable_json(message, session.max_message_bytes, || {
+                    format!("message {i}")
+                })
             })
-            .collect::<Result<_>>()?;
-        let ids = messages.iter().map(|_| Uuid::new_v4()).collect();
+            .collect::<Result<Vec<_>>>()?;
+        let size = json.iter().map(String::len).sum();
+        if size > session.max_batch_bytes {
+            return Err(Error::TooLarge {
+                what: format!("the batch of {} messages", json.len()),
+                size,
+                limit: session.max_batch_bytes,
+            });
+        }
         Ok(InsertBatch { ids, json })
     }
 
@@ -71,19 +100,30 @@ impl InsertBatch {
     }
 }
 
-/// The JSON text of `message`, or why the table cannot store it.
-pub(crate) fn storable_json(message: &Message, max_bytes: usize) -> Result<String, String> {
-    if message.has_nul() {
-        return Err("it contains U+0000, which JSONB cannot store".into());
+/// The JSON text of `message`, or why the table cannot store it (`what`
+/// names the message in the error).
+pub(crate) fn storable_json(
+    message: &Message,
+    max_bytes: usize,
+    what: impl Fn() -> String,
+) -> Result<String> {
+    if let Some(reason) = message.storage_problem() {
+        return Err(Error::InvalidMessage(format!("{}: {reason}", what())));
     }
     let json = message.to_json();
     if json.len() > max_bytes {
-        return Err(format!(
-            "it is {} bytes as JSON, over the limit of {max_bytes}",
-            json.len()
-        ));
+        return Err(Error::TooLarge {
+            what: what(),
+            size: json.len(),
+            limit: max_bytes,
+        });
     }
     Ok(json)
+}
+
+/// The statement that stores `batch` and returns the ids it stored.
+pub(crate) fn insert_returning<'a>(session: &'a Session, batch: &'a InsertBatch) -> Request<'a> {
+    Request::Statement(INSERT_RETURNING, vec![&session.id, &batch.ids, &batch.json])
 }
 
 pub(crate) fn insert<'a>(session: &'a Session, batch: &'a InsertBatch) -> Request<'a> {
@@ -96,13 +136,35 @@ pub(crate) fn insert<'a>(session: &'a Session, batch: &'a InsertBatch) -> Reques
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::Table;
+    use crate::options::{EngineOptions, HistoryOptions};
+
+    fn session() -> Session {
+        let options = HistoryOptions::default()
+            .max_message_bytes(1000)
+            .max_batch_bytes(1500);
+        let table = Table::new("db", &options).unwrap();
+        Session::new("s".into(), table, &options, &EngineOptions::default()).unwrap()
+    }
 
     #[test]
-    fn batches_refuse_nul_and_oversized_messages() {
-        let err = InsertBatch::new(&[Message::human("ok"), Message::human("a\0b")], 1000);
+    fn batches_refuse_what_cannot_be_stored() {
+        let s = session();
+        let err = InsertBatch::new(&s, &[Message::human("ok"), Message::human("a\0b")]);
         assert!(matches!(err, Err(Error::InvalidMessage(m)) if m.starts_with("message 1: ")));
-        assert!(InsertBatch::new(&[Message::human("x".repeat(2000))], 1000).is_err());
-        let batch = InsertBatch::new(&[Message::human("a"), Message::ai("b")], 1000).unwrap();
+        let err = InsertBatch::new(&s, &[Message::human("x".repeat(2000))]);
+        assert!(matches!(err, Err(Error::TooLarge { limit: 1000, .. })));
+        let two = [
+            Message::human("x".repeat(800)),
+            Message::ai("y".repeat(800)),
+        ];
+        let err = InsertBatch::new(&s, &two);
+        assert!(
+            matches!(err, Err(Error::TooLarge { limit: 1500, .. })),
+            "{:?}",
+            err.err()
+        );
+        let batch = InsertBatch::new(&s, &[Message::human("a"), Message::ai("b")]).unwrap();
         assert_eq!(batch.ids.len(), 2);
         assert_ne!(batch.ids[0], batch.ids[1]);
     }

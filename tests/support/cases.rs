@@ -404,10 +404,58 @@ pub fn bad_input_is_refused_and_changes_nothing<F: Face>() {
     let small = F::open("s", &url, table.options().max_message_bytes(1000)).unwrap();
     let oversized = [Message::human("ok"), Message::human("x".repeat(2000))];
     match small.add_messages(&oversized) {
-        Err(Error::InvalidMessage(reason)) => assert!(reason.contains("2"), "{reason}"),
-        other => panic!("expected InvalidMessage, got {other:?}"),
+        Err(Error::TooLarge { what, limit, .. }) => {
+            assert_eq!((what.as_str(), limit), ("message 1", 1000))
+        }
+        other => panic!("expected TooLarge, got {other:?}"),
     }
     assert_eq!(texts(&history.messages().unwrap()), ["kept"]);
+}
+
+/// Limits that the server would enforce with a raw error (or a dropped
+/// connection) are checked before anything is sent, with a typed error.
+pub fn limits_are_checked_before_anything_is_sent<F: Face>() {
+    let table = TempTable::new("limits");
+    let url = database_url();
+    let history: F = open(&table, "s");
+    history.add_user_message("kept").unwrap();
+
+    // The whole batch: here 3 messages of 400 bytes against 1000.
+    let capped = F::open("s", &url, table.options().max_batch_bytes(1000)).unwrap();
+    let batch: Vec<Message> = (0..3).map(|_| Message::human("x".repeat(400))).collect();
+    match capped.add_messages(&batch) {
+        Err(Error::TooLarge {
+            limit: 1000, size, ..
+        }) => assert!(size > 1200, "{size}"),
+        other => panic!("expected TooLarge for the batch, got {other:?}"),
+    }
+
+    // A session id longer than the index can hold (PostgreSQL: 54000).
+    match F::open(&"s".repeat(3000), &url, table.options()) {
+        Err(Error::InvalidIdentifier {
+            what: "session id",
+            value,
+            ..
+        }) => {
+            assert!(value.len() < 300, "the error keeps a short excerpt")
+        }
+        other => panic!("expected InvalidIdentifier, got {:?}", other.map(|_| ())),
+    }
+    assert!(F::open(&"s".repeat(2048), &url, table.options()).is_ok());
+
+    // Numbers JSONB's numeric cannot hold (PostgreSQL: 22003).
+    for number in ["1e131072", "1e-16384"] {
+        let dict = json!({"type": "human", "data": {"content": "n", "additional_kwargs": {
+            "x": serde_json::Number::from_string_unchecked(number.into())
+        }}});
+        let message = Message::from_dict(dict).unwrap();
+        match history.add_message(&message) {
+            Err(Error::InvalidMessage(reason)) => assert!(reason.contains("range"), "{reason}"),
+            other => panic!("expected InvalidMessage for {number}, got {other:?}"),
+        }
+    }
+    assert_eq!(texts(&history.messages().unwrap()), ["kept"]);
+    assert_eq!(table.count_rows("s"), 1);
 }
 
 pub fn concurrent_writers_on_different_sessions<F: Face>() {
@@ -454,7 +502,7 @@ pub fn an_unreachable_server_is_a_connection_error_naming_it<F: Face>() {
         .checkout_timeout(Duration::from_secs(2));
     let started = Instant::now();
     match F::ping("postgresql://root@127.0.0.1:1/test", options) {
-        Err(Error::Connection { target, cause }) => {
+        Err(Error::Connection { target, cause, .. }) => {
             assert_eq!(target, "127.0.0.1:1");
             assert!(cause.to_lowercase().contains("refused"), "{cause}");
         }
@@ -468,7 +516,7 @@ pub fn an_unreachable_server_is_a_connection_error_naming_it<F: Face>() {
     // Authentication failures are connection errors too, with the server's reason.
     let options = EngineOptions::default().checkout_timeout(Duration::from_secs(2));
     match F::ping("postgresql://no_such_role@127.0.0.1:5432/test", options) {
-        Err(Error::Connection { target, cause }) => {
+        Err(Error::Connection { target, cause, .. }) => {
             assert_eq!(target, "127.0.0.1:5432");
             assert!(cause.contains("no_such_role"), "{cause}");
         }
@@ -1043,6 +1091,7 @@ macro_rules! face_tests {
             rows_written_by_python_are_read,
             a_malformed_row_is_an_error_naming_it,
             bad_input_is_refused_and_changes_nothing,
+            limits_are_checked_before_anything_is_sent,
             concurrent_writers_on_different_sessions,
             a_history_is_cheap_to_clone_and_share,
             an_unreachable_server_is_a_connection_error_naming_it,
