@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses its own part of this module
 
 pub mod cases;
+pub mod network;
 pub mod proxy;
 
 use std::io::Write as _;
@@ -14,8 +15,8 @@ use std::time::Duration;
 use langchain_cockroachdb::time::OffsetDateTime;
 use langchain_cockroachdb::uuid::Uuid;
 use langchain_cockroachdb::{
-    EngineOptions, HistoryOptions, Message, Page, PageCursor, Result, SessionFilter, SessionInfo,
-    StoredMessage,
+    EngineOptions, HistoryOptions, Message, Page, PageCursor, PoolState, Result, SessionFilter,
+    SessionInfo, StoredMessage,
 };
 use serde_json::Value;
 
@@ -252,8 +253,9 @@ pub trait Face: Sized + Clone + Send + Sync + 'static {
         options: HistoryOptions,
         engine: EngineOptions,
     ) -> Result<Self>;
-    /// Operations its engine retried so far.
-    fn retries(&self) -> u64;
+    /// What its engine's pool counted so far.
+    fn pool_state(&self) -> PoolState;
+    fn add_messages_with_ids(&self, messages: &[(Uuid, Message)]) -> Result<u64>;
     fn last_messages(&self, n: usize) -> Result<Vec<Message>>;
     fn buffer_window(&self, k: usize) -> Result<Vec<Message>>;
     fn message_count(&self) -> Result<u64>;
@@ -315,8 +317,11 @@ impl Face for langchain_cockroachdb::blocking::CockroachDBChatMessageHistory {
         let engine = langchain_cockroachdb::blocking::CockroachDBEngine::with_options(url, engine)?;
         Self::with_engine(session, &engine, options)
     }
-    fn retries(&self) -> u64 {
-        self.engine().pool_state().retries
+    fn pool_state(&self) -> PoolState {
+        self.engine().pool_state()
+    }
+    fn add_messages_with_ids(&self, messages: &[(Uuid, Message)]) -> Result<u64> {
+        self.add_messages_with_ids(messages)
     }
     fn last_messages(&self, n: usize) -> Result<Vec<Message>> {
         self.last_messages(n)
@@ -418,8 +423,11 @@ impl Face for langchain_cockroachdb::nonblocking::AsyncCockroachDBChatMessageHis
             langchain_cockroachdb::nonblocking::AsyncCockroachDBEngine::with_options(url, engine)?;
         Self::with_engine(session, &engine, options)
     }
-    fn retries(&self) -> u64 {
-        self.engine().pool_state().retries
+    fn pool_state(&self) -> PoolState {
+        self.engine().pool_state()
+    }
+    fn add_messages_with_ids(&self, messages: &[(Uuid, Message)]) -> Result<u64> {
+        runtime().block_on(self.add_messages_with_ids(messages))
     }
     fn last_messages(&self, n: usize) -> Result<Vec<Message>> {
         runtime().block_on(self.last_messages(n))

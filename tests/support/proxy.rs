@@ -1,23 +1,71 @@
-//! A TCP proxy on loopback in front of the test server that can cut a
-//! connection at a chosen moment (after a request reached the server, before
-//! its reply reaches the client), and that counts the PostgreSQL protocol
-//! messages going each way (plain-text connections). Runs on plain threads,
-//! so either face can go through it.
+//! A TCP proxy on loopback in front of a test server that breaks the
+//! network on demand: it cuts a connection after a request reached the
+//! server (before its reply reaches the client), cuts handshakes, cuts at
+//! random, or freezes (keeps every socket open and forwards nothing, as a
+//! partitioned peer would). It also counts the PostgreSQL protocol messages
+//! going each way (plain-text connections). Runs on plain threads, so either
+//! face can go through it; its threads end when it is dropped.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
+use std::time::Duration;
 
 #[derive(Default)]
 struct State {
-    armed: AtomicBool,
+    /// Requests to let through before the one whose reply is lost (0: none armed).
+    armed: AtomicUsize,
+    frozen: AtomicBool,
+    stopped: AtomicBool,
+    /// Connections still to cut as soon as the client sends its first bytes.
+    handshake_cuts: AtomicUsize,
+    /// Chance, in millionths, that a chunk a client sends cuts its connection.
+    random_cut_ppm: AtomicU64,
+    rng: AtomicU64,
     cuts: AtomicUsize,
+    connections: AtomicUsize,
     /// Protocol messages by type byte: from clients, and from the server.
     sent: Mutex<HashMap<u8, usize>>,
     received: Mutex<HashMap<u8, usize>>,
+    /// Every socket of the proxy, to close on drop.
+    sockets: Mutex<Vec<TcpStream>>,
+}
+
+impl State {
+    /// Waits while frozen; false once the proxy is dropped.
+    fn wait_while_frozen(&self) -> bool {
+        while self.frozen.load(Ordering::SeqCst) {
+            if self.stopped.load(Ordering::SeqCst) {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+        !self.stopped.load(Ordering::SeqCst)
+    }
+
+    /// A draw of the seeded generator (xorshift): the same cuts every run.
+    fn chance(&self, ppm: u64) -> bool {
+        if ppm == 0 {
+            return false;
+        }
+        let mut x = self.rng.load(Ordering::SeqCst);
+        loop {
+            let mut next = x;
+            next ^= next << 13;
+            next ^= next >> 7;
+            next ^= next << 17;
+            match self
+                .rng
+                .compare_exchange(x, next, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => return next % 1_000_000 < ppm,
+                Err(current) => x = current,
+            }
+        }
+    }
 }
 
 /// Splits one direction of a connection into protocol messages.
@@ -56,19 +104,35 @@ pub struct Proxy {
 impl Proxy {
     /// Forwards 127.0.0.1:<port> to the local server at 127.0.0.1:5432.
     pub fn start() -> Proxy {
+        Proxy::start_to(5432)
+    }
+
+    /// Forwards 127.0.0.1:<port> to 127.0.0.1:`target`.
+    pub fn start_to(target: u16) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
         let port = listener.local_addr().expect("its address").port();
-        let state = Arc::new(State::default());
+        let state = Arc::new(State {
+            rng: AtomicU64::new(0x9E37_79B9_7F4A_7C15),
+            ..State::default()
+        });
         let shared = Arc::clone(&state);
         thread::spawn(move || {
             for client in listener.incoming().flatten() {
-                let Ok(server) = TcpStream::connect("127.0.0.1:5432") else {
+                if shared.stopped.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
                     continue;
                 };
+                shared.connections.fetch_add(1, Ordering::SeqCst);
                 pipe(client, server, Arc::clone(&shared));
             }
         });
         Proxy { port, state }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     pub fn url(&self, dbname: &str) -> String {
@@ -81,7 +145,36 @@ impl Proxy {
     /// The next request a started connection sends (not a startup packet)
     /// is delivered, and then that connection is cut without its reply.
     pub fn cut_after_next_request(&self) {
-        self.state.armed.store(true, Ordering::SeqCst);
+        self.cut_after_requests(1);
+    }
+
+    /// As `cut_after_next_request`, for the `n`-th request from now (each
+    /// chunk a started connection sends counts as one).
+    pub fn cut_after_requests(&self, n: usize) {
+        self.state.armed.store(n, Ordering::SeqCst);
+    }
+
+    /// The next `n` connections are cut as soon as their client speaks,
+    /// in the middle of the handshake.
+    pub fn cut_handshakes(&self, n: usize) {
+        self.state.handshake_cuts.store(n, Ordering::SeqCst);
+    }
+
+    /// From now on each chunk a client sends cuts its connection with this
+    /// chance (0.02 = 2 %), before or after it reaches the server.
+    pub fn cut_at_random(&self, chance: f64) {
+        let ppm = (chance * 1_000_000.0) as u64;
+        self.state.random_cut_ppm.store(ppm, Ordering::SeqCst);
+    }
+
+    /// Every connection, open or new, stops forwarding anything in either
+    /// direction, its sockets left open: a partitioned peer.
+    pub fn freeze(&self) {
+        self.state.frozen.store(true, Ordering::SeqCst);
+    }
+
+    pub fn thaw(&self) {
+        self.state.frozen.store(false, Ordering::SeqCst);
     }
 
     /// How many connections were cut so far.
@@ -89,32 +182,51 @@ impl Proxy {
         self.state.cuts.load(Ordering::SeqCst)
     }
 
+    /// How many connections clients opened through the proxy so far.
+    pub fn connections(&self) -> usize {
+        self.state.connections.load(Ordering::SeqCst)
+    }
+
     /// Protocol messages of type `kind` that clients sent so far
     /// (`b'P'` Parse, `b'B'` Bind, `b'E'` Execute, `b'S'` Sync, `b'Q'` Query).
     pub fn sent(&self, kind: u8) -> usize {
-        self.state
-            .sent
-            .lock()
-            .unwrap()
-            .get(&kind)
-            .copied()
-            .unwrap_or(0)
+        count(&self.state.sent, kind)
     }
 
     /// Protocol messages of type `kind` the server sent so far
     /// (`b'Z'` ReadyForQuery ends each round trip).
     pub fn received(&self, kind: u8) -> usize {
-        self.state
-            .received
-            .lock()
-            .unwrap()
-            .get(&kind)
-            .copied()
-            .unwrap_or(0)
+        count(&self.state.received, kind)
     }
 }
 
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.state.stopped.store(true, Ordering::SeqCst);
+        for socket in self.state.sockets.lock().unwrap().drain(..) {
+            let _ = socket.shutdown(Shutdown::Both);
+        }
+        // Wakes the accept loop so that it sees `stopped`.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+fn count(counts: &Mutex<HashMap<u8, usize>>, kind: u8) -> usize {
+    counts.lock().unwrap().get(&kind).copied().unwrap_or(0)
+}
+
+fn cut(a: &TcpStream, b: &TcpStream, state: &State) {
+    state.cuts.fetch_add(1, Ordering::SeqCst);
+    let _ = a.shutdown(Shutdown::Both);
+    let _ = b.shutdown(Shutdown::Both);
+}
+
 fn pipe(client: TcpStream, server: TcpStream, state: Arc<State>) {
+    {
+        let mut sockets = state.sockets.lock().unwrap();
+        sockets.extend(client.try_clone().ok());
+        sockets.extend(server.try_clone().ok());
+    }
     let swallow = Arc::new(AtomicBool::new(false));
     let (mut c_read, mut s_write) = (
         client.try_clone().expect("clone"),
@@ -129,12 +241,14 @@ fn pipe(client: TcpStream, server: TcpStream, state: Arc<State>) {
             untyped_first: false,
         };
         while let Ok(n @ 1..) = s_read.read(&mut buf) {
+            if !counter.wait_while_frozen() {
+                break;
+            }
             replies.feed(&buf[..n], &counter.received);
             if to_client.load(Ordering::SeqCst) {
                 // The server answered the request, so it ran it: cut here,
                 // before the client hears of it.
-                counter.cuts.fetch_add(1, Ordering::SeqCst);
-                let _ = s_read.shutdown(Shutdown::Both);
+                cut(&s_read, &c_write, &counter);
                 break;
             }
             if c_write.write_all(&buf[..n]).is_err() {
@@ -151,12 +265,40 @@ fn pipe(client: TcpStream, server: TcpStream, state: Arc<State>) {
             untyped_first: true,
         };
         while let Ok(n @ 1..) = c_read.read(&mut buf) {
+            if !state.wait_while_frozen() {
+                break;
+            }
+            if !started
+                && state
+                    .handshake_cuts
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok()
+            {
+                cut(&c_read, &s_write, &state);
+                break;
+            }
+            let random = state.chance(state.random_cut_ppm.load(Ordering::SeqCst));
+            // Half of the random cuts let the chunk reach the server first.
+            if random && state.chance(500_000) {
+                cut(&c_read, &s_write, &state);
+                break;
+            }
             requests.feed(&buf[..n], &state.sent);
-            if started && state.armed.swap(false, Ordering::SeqCst) {
+            let armed = |n: usize| n.checked_sub(1);
+            if started
+                && state
+                    .armed
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, armed)
+                    == Ok(1)
+            {
                 swallow.store(true, Ordering::SeqCst);
             }
             started = true;
             if s_write.write_all(&buf[..n]).is_err() {
+                break;
+            }
+            if random {
+                cut(&c_read, &s_write, &state);
                 break;
             }
         }
