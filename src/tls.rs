@@ -6,10 +6,58 @@ pub(crate) use rustls_impl::MakeRustls as Tls;
 #[cfg(not(feature = "tls"))]
 pub(crate) use tokio_postgres::NoTls as Tls;
 
-use std::time::Duration;
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use crate::config::{ConnectionConfig, SslMode};
 use crate::error::{Error, Result};
+
+/// When reads and writes of one TLS connection give up: the blocking driver
+/// cannot abandon a statement, so its stream does, failing with `TimedOut`
+/// once the deadline passes, which breaks the connection. (The async face
+/// abandons the statement instead and needs none.)
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Deadline(Arc<AtomicU64>);
+
+/// The origin of `Deadline`'s clock.
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+impl Deadline {
+    pub(crate) fn set(&self, at: Instant) {
+        let nanos = at.saturating_duration_since(epoch()).as_nanos();
+        // 0 stands for "none": a deadline at the epoch itself is 1 ns later.
+        let nanos = u64::try_from(nanos).unwrap_or(u64::MAX).max(1);
+        self.0.store(nanos, Ordering::Relaxed);
+    }
+
+    pub(crate) fn clear(&self) {
+        self.0.store(0, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> Option<Instant> {
+        match self.0.load(Ordering::Relaxed) {
+            0 => None,
+            nanos => Some(epoch() + Duration::from_nanos(nanos)),
+        }
+    }
+}
+
+thread_local! {
+    /// The deadline of the TLS connection this thread opened last: the
+    /// blocking driver connects on the calling thread and hands back only
+    /// its client, so the face picks the deadline up here.
+    static OPENED: RefCell<Option<Deadline>> = const { RefCell::new(None) };
+}
+
+/// The deadline of the TLS connection this thread opened last, if any.
+pub(crate) fn take_opened_deadline() -> Option<Deadline> {
+    OPENED.with(|opened| opened.borrow_mut().take())
+}
 
 /// The driver config and TLS connector for `config`, with `connect_timeout`
 /// filled in unless the string set one, and TCP keepalives and a TCP user
@@ -34,6 +82,19 @@ pub(crate) fn driver(
         pg.tcp_user_timeout(operation_timeout);
     }
     Ok((pg, tls))
+}
+
+/// `tls`, whose connections each get a `Deadline`, set to `handshake` from
+/// the start of their TLS handshake (see `take_opened_deadline`).
+#[cfg(feature = "tls")]
+pub(crate) fn with_deadlines(tls: Tls, handshake: Duration) -> Tls {
+    tls.with_deadlines(handshake)
+}
+
+/// Without TLS there is no stream of this crate's to give a deadline.
+#[cfg(not(feature = "tls"))]
+pub(crate) fn with_deadlines(tls: Tls, _handshake: Duration) -> Tls {
+    tls
 }
 
 /// The driver's `sslmode` for ours: it knows only disable/prefer/require;
@@ -89,11 +150,17 @@ mod rustls_impl {
     use tokio_postgres::Socket;
     use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream};
 
-    use super::{ConnectionConfig, Error, Result, SslMode};
+    use super::{ConnectionConfig, Deadline, Error, OPENED, Result, SslMode};
+    use std::time::{Duration, Instant};
 
     /// Makes one TLS connector per connection attempt, for the host tried.
     #[derive(Clone)]
-    pub(crate) struct MakeRustls(Arc<ClientConfig>);
+    pub(crate) struct MakeRustls {
+        config: Arc<ClientConfig>,
+        /// For the blocking face: a deadline per connection, starting as
+        /// this long for the handshake.
+        deadlines: Option<Duration>,
+    }
 
     impl MakeRustls {
         pub(crate) fn new(config: &ConnectionConfig) -> Result<MakeRustls> {
@@ -139,7 +206,17 @@ mod rustls_impl {
                     ));
                 }
             };
-            Ok(MakeRustls(Arc::new(tls)))
+            Ok(MakeRustls {
+                config: Arc::new(tls),
+                deadlines: None,
+            })
+        }
+
+        pub(crate) fn with_deadlines(self, handshake: Duration) -> MakeRustls {
+            MakeRustls {
+                deadlines: Some(handshake),
+                ..self
+            }
         }
     }
 
@@ -281,9 +358,16 @@ mod rustls_impl {
         fn make_tls_connect(&mut self, domain: &str) -> io::Result<RustlsConnect> {
             let name = ServerName::try_from(domain.to_owned())
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+            let deadline = self.deadlines.map(|handshake| {
+                let deadline = Deadline::default();
+                deadline.set(Instant::now() + handshake);
+                OPENED.with(|opened| *opened.borrow_mut() = Some(deadline.clone()));
+                deadline
+            });
             Ok(RustlsConnect {
-                config: Arc::clone(&self.0),
+                config: Arc::clone(&self.config),
                 name,
+                deadline,
             })
         }
     }
@@ -292,6 +376,7 @@ mod rustls_impl {
     pub(crate) struct RustlsConnect {
         config: Arc<ClientConfig>,
         name: ServerName<'static>,
+        deadline: Option<Deadline>,
     }
 
     impl TlsConnect<Socket> for RustlsConnect {
@@ -301,16 +386,56 @@ mod rustls_impl {
 
         fn connect(self, socket: Socket) -> Self::Future {
             Box::pin(async move {
-                let stream = tokio_rustls::TlsConnector::from(self.config)
-                    .connect(self.name, socket)
-                    .await?;
-                Ok(RustlsStream(stream))
+                let handshake =
+                    tokio_rustls::TlsConnector::from(self.config).connect(self.name, socket);
+                let stream = match self.deadline.as_ref().and_then(Deadline::get) {
+                    Some(at) => tokio::time::timeout_at(at.into(), handshake)
+                        .await
+                        .map_err(|_| timed_out())??,
+                    None => handshake.await?,
+                };
+                Ok(RustlsStream {
+                    inner: stream,
+                    deadline: self.deadline,
+                    timer: None,
+                })
             })
         }
     }
 
-    /// A TLS session over the driver's socket.
-    pub(crate) struct RustlsStream(tokio_rustls::client::TlsStream<Socket>);
+    /// A TLS session over the driver's socket, with the connection's
+    /// deadline when it has one.
+    pub(crate) struct RustlsStream {
+        inner: tokio_rustls::client::TlsStream<Socket>,
+        deadline: Option<Deadline>,
+        /// The timer of the deadline it was armed for.
+        timer: Option<(Instant, Pin<Box<tokio::time::Sleep>>)>,
+    }
+
+    fn timed_out() -> io::Error {
+        io::Error::new(io::ErrorKind::TimedOut, "the operation's deadline passed")
+    }
+
+    impl RustlsStream {
+        /// After the inner stream said Pending: an error once the deadline
+        /// passed, else Pending (with the timer registered to wake us).
+        fn past_deadline<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+            let Some(at) = self.deadline.as_ref().and_then(Deadline::get) else {
+                return Poll::Pending;
+            };
+            let timer = match &mut self.timer {
+                Some((armed, timer)) if *armed == at => timer,
+                slot => {
+                    let timer = Box::pin(tokio::time::sleep_until(at.into()));
+                    &mut slot.insert((at, timer)).1
+                }
+            };
+            match timer.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Err(timed_out())),
+                Poll::Pending => Poll::Pending,
+            }
+        }
+    }
 
     impl TlsStream for RustlsStream {
         fn channel_binding(&self) -> ChannelBinding {
@@ -326,7 +451,11 @@ mod rustls_impl {
             cx: &mut Context<'_>,
             buf: &mut ReadBuf<'_>,
         ) -> Poll<io::Result<()>> {
-            Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
+            let this = self.get_mut();
+            match Pin::new(&mut this.inner).poll_read(cx, buf) {
+                Poll::Pending => this.past_deadline(cx),
+                ready => ready,
+            }
         }
     }
 
@@ -336,15 +465,23 @@ mod rustls_impl {
             cx: &mut Context<'_>,
             buf: &[u8],
         ) -> Poll<io::Result<usize>> {
-            Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+            let this = self.get_mut();
+            match Pin::new(&mut this.inner).poll_write(cx, buf) {
+                Poll::Pending => this.past_deadline(cx),
+                ready => ready,
+            }
         }
 
         fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Pin::new(&mut self.get_mut().0).poll_flush(cx)
+            let this = self.get_mut();
+            match Pin::new(&mut this.inner).poll_flush(cx) {
+                Poll::Pending => this.past_deadline(cx),
+                ready => ready,
+            }
         }
 
         fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
+            Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
         }
     }
 }

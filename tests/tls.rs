@@ -269,3 +269,23 @@ fn tls_modes_certificates_and_client_logins_on_both_faces() {
         other => panic!("expected a configuration error, got {other:?}"),
     }
 }
+
+/// A peer that stops answering over TLS: on the blocking face too, whose
+/// driver cannot abandon a statement, the connection's TLS stream gives up
+/// at the deadline.
+#[test]
+fn a_frozen_tls_peer_is_a_timeout_within_the_deadline_on_both_faces() {
+    let pki = Pki::new("langchain-cockroachdb test CA");
+    let server = TlsServer::start(&pki.issue("localhost", &["localhost"]), &pki.ca.pem());
+    let proxy = support::proxy::Proxy::start_to(server.port);
+    let url = format!(
+        "postgresql://postgres@127.0.0.1:{}/postgres?sslmode=require",
+        proxy.port()
+    );
+    let options = HistoryOptions::default().table_name("frozen_blocking");
+    support::network::frozen_peer_through::<CockroachDBChatMessageHistory>(&proxy, &url, options);
+    let options = HistoryOptions::default().table_name("frozen_async");
+    support::network::frozen_peer_through::<AsyncCockroachDBChatMessageHistory>(
+        &proxy, &url, options,
+    );
+}

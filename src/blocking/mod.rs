@@ -20,6 +20,7 @@ use crate::message::Message;
 use crate::options::{EngineOptions, HistoryOptions, SessionFilter};
 use crate::pool::{ConnectFailure, PoolState, Registry};
 use crate::stored::{Page, PageCursor, SessionInfo, StoredMessage};
+use crate::tls::{self, Deadline, Tls};
 
 // The shared I/O, compiled here as blocking code.
 // The other face compiles the same files: that is the point.
@@ -50,11 +51,14 @@ struct Connector {
     max_hanging: usize,
 }
 
-fn manager(config: tokio_postgres::Config, tls: crate::tls::Tls, pool_size: u32) -> PgManager {
+fn manager(config: tokio_postgres::Config, tls: Tls, options: &EngineOptions) -> PgManager {
+    // TLS streams carry each connection's deadline: this driver cannot
+    // abandon a statement, its stream can.
+    let tls = tls::with_deadlines(tls, options.connect_timeout);
     Arc::new(Connector {
         manager: r2d2_postgres::PostgresConnectionManager::new(config.into(), tls),
         hanging: AtomicUsize::new(0),
-        max_hanging: pool_size as usize,
+        max_hanging: options.pool_size as usize,
     })
 }
 
@@ -64,7 +68,10 @@ fn manager(config: tokio_postgres::Config, tls: crate::tls::Tls, pool_size: u32)
 /// its own, which ends when the server answers or closes the socket (or the
 /// TCP user timeout closes it). At most `pool_size` such threads wait at
 /// once; past that, attempts fail at once instead of adding threads.
-fn open(connector: &PgManager, limit: Duration) -> Result<Client, ConnectFailure> {
+fn open(
+    connector: &PgManager,
+    limit: Duration,
+) -> Result<(Client, Option<Deadline>), ConnectFailure> {
     if connector.hanging.fetch_add(1, Ordering::SeqCst) >= connector.max_hanging {
         connector.hanging.fetch_sub(1, Ordering::SeqCst);
         return Err(ConnectFailure::local(format!(
@@ -79,7 +86,9 @@ fn open(connector: &PgManager, limit: Duration) -> Result<Client, ConnectFailure
         .spawn(move || {
             let connected = thread_connector.manager.connect();
             thread_connector.hanging.fetch_sub(1, Ordering::SeqCst);
-            let _ = sender.send(connected);
+            let deadline = tls::take_opened_deadline();
+            deadline.iter().for_each(Deadline::clear);
+            let _ = sender.send(connected.map(|client| (client, deadline)));
         });
     if let Err(e) = spawned {
         connector.hanging.fetch_sub(1, Ordering::SeqCst);
@@ -93,8 +102,9 @@ fn open(connector: &PgManager, limit: Duration) -> Result<Client, ConnectFailure
     }
 }
 
-/// The blocking driver cannot abandon a statement: a frozen peer is found
-/// by TCP (keepalives and the user timeout), not by this deadline.
+/// The blocking driver cannot abandon a statement: over TLS the
+/// connection's stream gives up at the deadline instead (see `manager`);
+/// over plain text, TCP keepalives and the user timeout find a dead peer.
 fn within<T>(_limit: Duration, done: T) -> Option<T> {
     Some(done)
 }

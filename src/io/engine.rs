@@ -18,6 +18,7 @@ use crate::options::{EngineOptions, HistoryOptions, RetryPolicy};
 use crate::pool::{ConnectErrors, ConnectFailure, Counters, PoolState};
 use crate::retry::Attempts;
 use crate::sql::{self, Request};
+use crate::tls::Deadline;
 
 use super::{
     Client, ManageConnection, PgManager, Pool, checkout, face, manager, open, pause, within,
@@ -32,6 +33,8 @@ pub(crate) struct Connection {
     /// it set, and the pool then discards the connection, whose reply may
     /// still be on its way.
     busy: bool,
+    /// The deadline its stream enforces, where the face needs one.
+    deadline: Option<Deadline>,
     counters: Arc<Counters>,
 }
 
@@ -43,14 +46,41 @@ impl Drop for Connection {
 
 #[face(AFIT)]
 impl Connection {
-    async fn run(&mut self, table: &Table, request: &Request<'_>) -> Result<Vec<Row>> {
-        self.busy = true;
+    async fn run(
+        &mut self,
+        table: &Table,
+        request: &Request<'_>,
+        until: Instant,
+    ) -> Result<Vec<Row>> {
+        self.begin(until);
         let rows = match request {
             Request::Batch(sql) => self.batch(sql).await.map(|()| Vec::new()),
             Request::Statement(text, params) => self.query(table, text, params).await,
         };
-        self.busy = false;
+        self.end();
         rows
+    }
+
+    /// `SELECT 1`, as a request.
+    async fn ping(&mut self, until: Instant) -> Result<()> {
+        self.begin(until);
+        let done = self.batch("SELECT 1").await;
+        self.end();
+        done
+    }
+
+    fn begin(&mut self, until: Instant) {
+        self.busy = true;
+        if let Some(deadline) = &self.deadline {
+            deadline.set(until);
+        }
+    }
+
+    fn end(&mut self) {
+        if let Some(deadline) = &self.deadline {
+            deadline.clear();
+        }
+        self.busy = false;
     }
 
     async fn query(
@@ -69,14 +99,6 @@ impl Connection {
             }
         };
         Ok(self.client.query(&statement, params).await?)
-    }
-
-    /// `SELECT 1`, marked busy like any request.
-    async fn ping(&mut self) -> Result<()> {
-        self.busy = true;
-        self.batch("SELECT 1").await?;
-        self.busy = false;
-        Ok(())
     }
 
     /// Statements without parameters, as one simple query.
@@ -101,12 +123,13 @@ impl ManageConnection for Manager {
 
     async fn connect(&self) -> std::result::Result<Connection, ConnectFailure> {
         match open(&self.inner, self.connect_timeout).await {
-            Ok(client) => {
+            Ok((client, deadline)) => {
                 self.counters.opened();
                 Ok(Connection {
                     client,
                     statements: HashMap::new(),
                     busy: false,
+                    deadline,
                     counters: Arc::clone(&self.counters),
                 })
             }
@@ -174,7 +197,7 @@ impl Shared {
             crate::tls::driver(&config, options.connect_timeout, options.operation_timeout)?;
         let manager = Manager {
             connect_timeout: options.connect_timeout,
-            inner: manager(driver_config, tls, options.pool_size),
+            inner: manager(driver_config, tls, &options),
             errors: Arc::clone(&errors),
             counters: Arc::clone(&counters),
         };
@@ -246,31 +269,33 @@ impl Shared {
                 request
             };
             let err = match self.connection(call).await {
-                Ok(mut conn) => match within(call.left(), conn.run(table, step)).await {
-                    Some(Ok(_)) if creating => {
-                        table.mark_created();
-                        continue;
-                    }
-                    Some(Ok(rows)) => return Ok((rows, maybe_applied)),
-                    Some(Err(err)) if write && !creating && err.is_connection_lost() => {
-                        match attempts.after_error(&err, false) {
-                            Some(wait) => {
-                                maybe_applied = Some(err);
-                                self.pause_before_retry(call, wait, true).await?;
-                                continue;
+                Ok(mut conn) => {
+                    match within(call.left(), conn.run(table, step, call.deadline)).await {
+                        Some(Ok(_)) if creating => {
+                            table.mark_created();
+                            continue;
+                        }
+                        Some(Ok(rows)) => return Ok((rows, maybe_applied)),
+                        Some(Err(err)) if write && !creating && err.is_connection_lost() => {
+                            match attempts.after_error(&err, false) {
+                                Some(wait) => {
+                                    maybe_applied = Some(err);
+                                    self.pause_before_retry(call, wait, true).await?;
+                                    continue;
+                                }
+                                None => return Err(Error::Ambiguous(Box::new(err))),
                             }
-                            None => return Err(Error::Ambiguous(Box::new(err))),
+                        }
+                        Some(Err(err)) => err,
+                        None => {
+                            // Abandoned mid-request: the connection stays marked
+                            // busy and the pool discards it.
+                            self.counters.timed_out();
+                            let applied = maybe_applied.is_some() || (write && !creating);
+                            return Err(give_up(Error::Timeout(call.timeout), applied));
                         }
                     }
-                    Some(Err(err)) => err,
-                    None => {
-                        // Abandoned mid-request: the connection stays marked
-                        // busy and the pool discards it.
-                        self.counters.timed_out();
-                        let applied = maybe_applied.is_some() || (write && !creating);
-                        return Err(give_up(Error::Timeout(call.timeout), applied));
-                    }
-                },
+                }
                 Err(err) => err,
             };
             let ddl = creating || request.is_batch();
@@ -364,7 +389,7 @@ impl Shared {
     pub(crate) async fn ping(&self) -> Result<()> {
         let call = self.call();
         match within(call.left(), async {
-            self.connection(call).await?.ping().await
+            self.connection(call).await?.ping(call.deadline).await
         })
         .await
         {

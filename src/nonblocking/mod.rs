@@ -19,6 +19,7 @@ use crate::message::Message;
 use crate::options::{EngineOptions, HistoryOptions, SessionFilter};
 use crate::pool::{ConnectFailure, PoolState, Registry};
 use crate::stored::{Page, PageCursor, SessionInfo, StoredMessage};
+use crate::tls::{Deadline, Tls};
 
 // The shared I/O, compiled here as async code.
 // The other face compiles the same files: that is the point.
@@ -34,7 +35,7 @@ use engine::{Manager, Shared};
 // What the shared I/O asks of a face: the driver, the pool, a sleep, a
 // deadline, and the streams of export and import.
 
-type PgManager = bb8_postgres::PostgresConnectionManager<crate::tls::Tls>;
+type PgManager = bb8_postgres::PostgresConnectionManager<Tls>;
 type Pool = bb8::Pool<Manager>;
 
 /// An export's destination.
@@ -45,16 +46,23 @@ impl<T: AsyncWrite + Unpin + ?Sized> Output for T {}
 trait Input: AsyncBufRead + Unpin {}
 impl<T: AsyncBufRead + Unpin + ?Sized> Input for T {}
 
-fn manager(config: tokio_postgres::Config, tls: crate::tls::Tls, _pool_size: u32) -> PgManager {
+fn manager(config: tokio_postgres::Config, tls: Tls, _options: &EngineOptions) -> PgManager {
     PgManager::new(config, tls)
 }
 
 /// Opens a connection, the whole handshake within `limit`: the driver's own
 /// `connect_timeout` covers only the TCP connect, and a server (or load
 /// balancer) that accepts but never answers would hang it.
-async fn open(manager: &PgManager, limit: Duration) -> Result<Client, ConnectFailure> {
+/// The statements are abandoned at their deadline (`within`), so the
+/// connection needs no deadline of its own.
+async fn open(
+    manager: &PgManager,
+    limit: Duration,
+) -> Result<(Client, Option<Deadline>), ConnectFailure> {
     match tokio::time::timeout(limit, manager.connect()).await {
-        Ok(connected) => connected.map_err(ConnectFailure::from),
+        Ok(connected) => connected
+            .map(|client| (client, None))
+            .map_err(ConnectFailure::from),
         Err(_) => Err(ConnectFailure::timed_out(limit)),
     }
 }

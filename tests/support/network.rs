@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use langchain_cockroachdb::uuid::Uuid;
-use langchain_cockroachdb::{EngineOptions, Error, Message, RetryPolicy};
+use langchain_cockroachdb::{EngineOptions, Error, HistoryOptions, Message, RetryPolicy};
 
 use super::proxy::Proxy;
 use super::{Face, TempTable, database_url};
@@ -215,11 +215,16 @@ pub fn no_retry_policy_is_exactly_one_attempt<F: Face>() {
 pub fn a_frozen_peer_is_a_timeout_within_the_deadline<F: Face>() {
     let table = TempTable::new("frozen");
     let proxy = Proxy::start();
+    frozen_peer_through::<F>(&proxy, &proxy.url("test"), table.options());
+}
+
+/// The frozen-peer case through `proxy`, which `url` goes through.
+pub fn frozen_peer_through<F: Face>(proxy: &Proxy, url: &str, options: HistoryOptions) {
     let engine = EngineOptions::default()
         .pool_size(1)
         .operation_timeout(Duration::from_secs(2))
         .checkout_timeout(Duration::from_secs(2));
-    let history = F::open_pooled("s", &proxy.url("test"), table.options(), engine).unwrap();
+    let history = F::open_pooled("s", url, options, engine).unwrap();
     history.add_user_message("before").unwrap();
 
     let turn = [(Uuid::new_v4(), Message::human("during"))];
