@@ -35,6 +35,7 @@ mod rows; // decoding rows
 
 mod sql; // every statement, beside its parameters
 mod tls; // rustls for both drivers
+mod trace; // spans and events (feature `tracing`)
 
 // The faces: each compiles the shared I/O of `src/io/` as its own module,
 // with its own driver and pool.

@@ -37,6 +37,11 @@ impl Attempts {
         }
     }
 
+    /// How many tries failed so far.
+    pub(crate) fn failed(&self) -> u32 {
+        self.tried
+    }
+
     /// Another try at once, if tries are left: the failure was repaired
     /// (a dropped table was created again).
     pub(crate) fn again_now(&mut self) -> Option<Duration> {

@@ -19,6 +19,7 @@ use crate::pool::{ConnectErrors, ConnectFailure, Counters, PoolState};
 use crate::retry::Attempts;
 use crate::sql::{self, Request};
 use crate::tls::Deadline;
+use crate::trace;
 
 use super::{
     Client, ManageConnection, PgManager, Pool, checkout, face, manager, open, pause, within,
@@ -111,6 +112,8 @@ impl Connection {
 /// a waiting operation can fail fast, with it, when the server refuses.
 pub(crate) struct Manager {
     inner: PgManager,
+    /// The host(s) and port(s), for traces.
+    target: String,
     connect_timeout: Duration,
     errors: Arc<ConnectErrors>,
     counters: Arc<Counters>,
@@ -134,6 +137,7 @@ impl ManageConnection for Manager {
                 })
             }
             Err(failure) => {
+                trace::connect_failed(&self.target, &failure);
                 self.counters.failed_connect();
                 self.errors.record(&failure);
                 Err(failure)
@@ -196,6 +200,7 @@ impl Shared {
         let (driver_config, tls) =
             crate::tls::driver(&config, options.connect_timeout, options.operation_timeout)?;
         let manager = Manager {
+            target: config.target(),
             connect_timeout: options.connect_timeout,
             inner: manager(driver_config, tls, &options),
             errors: Arc::clone(&errors),
@@ -249,6 +254,22 @@ impl Shared {
         call: Call,
         request: &Request<'_>,
     ) -> Result<(Vec<Row>, Option<Error>)> {
+        let span = trace::operation(request.verb(), table.name.as_str(), &self.config);
+        let result = self.attempt(table, call, request, &span).await;
+        if let Err(err) = &result {
+            span.failed(err);
+        }
+        result
+    }
+
+    /// The tries of `run_tracked`.
+    async fn attempt(
+        &self,
+        table: &Table,
+        call: Call,
+        request: &Request<'_>,
+        span: &trace::Operation,
+    ) -> Result<(Vec<Row>, Option<Error>)> {
         let mut attempts = Attempts::new(call.retry, self.options.pool_size);
         let write = request.is_write();
         let mut maybe_applied: Option<Error> = None;
@@ -279,6 +300,7 @@ impl Shared {
                         Some(Err(err)) if write && !creating && err.is_connection_lost() => {
                             match attempts.after_error(&err, false) {
                                 Some(wait) => {
+                                    span.retry(attempts.failed(), &err, wait);
                                     maybe_applied = Some(err);
                                     self.pause_before_retry(call, wait, true).await?;
                                     continue;
@@ -308,6 +330,7 @@ impl Shared {
             };
             match wait {
                 Some(wait) => {
+                    span.retry(attempts.failed(), &err, wait);
                     self.pause_before_retry(call, wait, maybe_applied.is_some())
                         .await?
                 }

@@ -60,6 +60,14 @@ impl Request<'_> {
     pub(crate) fn is_write(&self) -> bool {
         matches!(self, Request::Statement(sql, _) if sql.starts_with("INSERT") || sql.starts_with("DELETE"))
     }
+
+    /// The SQL verb, for traces.
+    pub(crate) fn verb(&self) -> &'static str {
+        match self {
+            Request::Statement(sql, _) => sql.split_whitespace().next().unwrap_or("SQL"),
+            Request::Batch(_) => "DDL",
+        }
+    }
 }
 
 /// `text` for `table`.
