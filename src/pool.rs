@@ -160,6 +160,7 @@ impl ConnectFailure {
     }
 
     /// A failure of this process rather than of the server.
+    #[cfg(feature = "blocking")]
     pub(crate) fn local(cause: String) -> Self {
         ConnectFailure {
             cause,

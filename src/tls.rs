@@ -39,6 +39,8 @@ impl Deadline {
         self.0.store(0, Ordering::Relaxed);
     }
 
+    // Read by the TLS streams only.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     fn get(&self) -> Option<Instant> {
         match self.0.load(Ordering::Relaxed) {
             0 => None,
@@ -55,6 +57,7 @@ thread_local! {
 }
 
 /// The deadline of the TLS connection this thread opened last, if any.
+#[cfg(feature = "blocking")]
 pub(crate) fn take_opened_deadline() -> Option<Deadline> {
     OPENED.with(|opened| opened.borrow_mut().take())
 }
@@ -86,13 +89,13 @@ pub(crate) fn driver(
 
 /// `tls`, whose connections each get a `Deadline`, set to `handshake` from
 /// the start of their TLS handshake (see `take_opened_deadline`).
-#[cfg(feature = "tls")]
+#[cfg(all(feature = "tls", feature = "blocking"))]
 pub(crate) fn with_deadlines(tls: Tls, handshake: Duration) -> Tls {
     tls.with_deadlines(handshake)
 }
 
 /// Without TLS there is no stream of this crate's to give a deadline.
-#[cfg(not(feature = "tls"))]
+#[cfg(all(not(feature = "tls"), feature = "blocking"))]
 pub(crate) fn with_deadlines(tls: Tls, _handshake: Duration) -> Tls {
     tls
 }
@@ -212,6 +215,7 @@ mod rustls_impl {
             })
         }
 
+        #[cfg(feature = "blocking")]
         pub(crate) fn with_deadlines(self, handshake: Duration) -> MakeRustls {
             MakeRustls {
                 deadlines: Some(handshake),
