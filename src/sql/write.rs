@@ -107,7 +107,11 @@ pub(crate) fn storable_json(
     max_bytes: usize,
     what: impl Fn() -> String,
 ) -> Result<String> {
-    if let Some(reason) = message.storage_problem() {
+    if let Some(reason) = message
+        .refusal()
+        .map(str::to_owned)
+        .or_else(|| message.storage_problem())
+    {
         return Err(Error::InvalidMessage(format!("{}: {reason}", what())));
     }
     let json = message.to_json();

@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses its own part of this module
 
 pub mod cases;
+pub mod corpus;
 pub mod network;
 pub mod proxy;
 

@@ -16,6 +16,9 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 
+mod langchain;
+mod python;
+
 /// The `type` of a LangChain message, as `messages_to_dict` spells it.
 ///
 /// ```
@@ -162,6 +165,9 @@ impl std::str::FromStr for MessageType {
 pub struct Message {
     kind: MessageType,
     data: Map<String, Value>,
+    /// Why LangChain would refuse it, when a setter made it so; such a
+    /// message is refused before it is stored.
+    refused: Option<String>,
 }
 
 impl Message {
@@ -171,8 +177,40 @@ impl Message {
         if let Some((key, value)) = required {
             data.insert(key.into(), Value::String(value));
         }
-        fill_defaults(kind, &mut data);
-        Message { kind, data }
+        Message {
+            kind,
+            data,
+            refused: None,
+        }
+        .normalized()
+    }
+
+    /// The message as LangChain holds it after a change, or marked refused
+    /// with LangChain's reason.
+    fn normalized(mut self) -> Message {
+        match langchain::normalize(self.kind, self.data.clone()) {
+            Ok(data) => {
+                self.data = data;
+                self.refused = None;
+            }
+            Err(Error::InvalidMessage(reason)) => self.refused = Some(reason),
+            Err(other) => self.refused = Some(other.to_string()),
+        }
+        self
+    }
+
+    /// Why LangChain would refuse this message, if it would: a setter gave
+    /// it a field LangChain does not take. Such a message is never stored.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::Message;
+    /// use serde_json::json;
+    /// assert!(Message::ai("hi").refusal().is_none());
+    /// let odd = Message::ai("").with_additional_kwarg("tool_calls", json!([{"id": 3, "function": {"name": "f", "arguments": "{}"}}]));
+    /// assert!(odd.refusal().unwrap().contains("tool_calls[0].id"));
+    /// ```
+    pub fn refusal(&self) -> Option<&str> {
+        self.refused.as_deref()
     }
 
     /// A `human` message (`HumanMessage`). `content` is text or a list of parts.
@@ -319,48 +357,22 @@ impl Message {
     /// assert!(Message::from_json(b"{oops").is_err());
     /// ```
     pub fn from_json(json: &[u8]) -> Result<Message> {
-        let value: Value =
-            serde_json::from_slice(json).map_err(|e| invalid(format!("not valid JSON: {e}")))?;
+        // Any depth a server stores: no recursion limit, and the stack
+        // grows on the heap as deep values need it.
+        let mut reader = serde_json::Deserializer::from_slice(json);
+        reader.disable_recursion_limit();
+        let value = Value::deserialize(serde_stacker::Deserializer::new(&mut reader))
+            .and_then(|value| reader.end().map(|()| value))
+            .map_err(|e| invalid(format!("not valid JSON: {e}")))?;
         Message::from_dict(value)
     }
 
-    fn from_data(kind: MessageType, mut data: Map<String, Value>) -> Result<Message> {
-        match data.get("type") {
-            None => {}
-            Some(Value::String(t)) if t == kind.as_str() => {}
-            Some(other) => {
-                return Err(invalid(format!(
-                    "data.type {other} does not match the message type {:?}",
-                    kind.as_str()
-                )));
-            }
-        }
-        if kind == MessageType::Remove {
-            data.entry("content")
-                .or_insert_with(|| Value::String(String::new()));
-        }
-        match data.get("content") {
-            Some(Value::String(_) | Value::Array(_)) => {}
-            Some(other) => {
-                return Err(invalid(format!(
-                    "\"content\" must be a string or a list, got {}",
-                    json_kind(other)
-                )));
-            }
-            None => return Err(invalid(format!("a {kind} message needs \"content\""))),
-        }
-        let specific = specific_shapes(kind);
-        let common = COMMON_SHAPES
-            .iter()
-            .filter(|(key, _)| !specific.iter().any(|(k, _)| k == key));
-        for (key, shape) in common.chain(specific) {
-            check_shape(kind, &data, key, *shape)?;
-        }
-        if kind == MessageType::Remove && !is_empty_content(&data["content"]) {
-            return Err(invalid("a remove message cannot have content"));
-        }
-        fill_defaults(kind, &mut data);
-        Ok(Message { kind, data })
+    fn from_data(kind: MessageType, data: Map<String, Value>) -> Result<Message> {
+        Ok(Message {
+            kind,
+            data: langchain::normalize(kind, data)?,
+            refused: None,
+        })
     }
 
     /// The dict form, `{"type": ..., "data": {...}}`: exactly what Python's
@@ -556,7 +568,7 @@ impl Message {
     pub fn with_additional_kwargs(mut self, kwargs: Map<String, Value>) -> Message {
         self.data
             .insert("additional_kwargs".into(), Value::Object(kwargs));
-        self
+        self.normalized()
     }
 
     /// Sets one key of `additional_kwargs`.
@@ -591,7 +603,7 @@ impl Message {
     pub fn with_response_metadata(mut self, metadata: Map<String, Value>) -> Message {
         self.data
             .insert("response_metadata".into(), Value::Object(metadata));
-        self
+        self.normalized()
     }
 
     /// Sets `name`.
@@ -602,7 +614,7 @@ impl Message {
     /// ```
     pub fn with_name(mut self, name: impl Into<String>) -> Message {
         self.data.insert("name".into(), Value::String(name.into()));
-        self
+        self.normalized()
     }
 
     /// Sets the LangChain message `id`.
@@ -613,7 +625,7 @@ impl Message {
     /// ```
     pub fn with_id(mut self, id: impl Into<String>) -> Message {
         self.data.insert("id".into(), Value::String(id.into()));
-        self
+        self.normalized()
     }
 
     /// Sets `tool_calls` (each `{"name", "args", "id", "type": "tool_call"}`).
@@ -637,7 +649,11 @@ impl Message {
         }
         self.data
             .insert("tool_calls".into(), Value::Array(tool_calls));
-        Ok(self)
+        let message = self.normalized();
+        match message.refused {
+            Some(reason) => Err(invalid(reason)),
+            None => Ok(message),
+        }
     }
 }
 
@@ -734,115 +750,6 @@ impl From<String> for Content {
 impl From<Vec<Value>> for Content {
     fn from(parts: Vec<Value>) -> Self {
         Content(Value::Array(parts))
-    }
-}
-
-#[derive(Clone, Copy)]
-enum Shape {
-    Object,
-    ObjectOrNull,
-    Array,
-    String,
-    StringOrNull,
-    Status,
-}
-
-/// The fields every message type checks the same way.
-const COMMON_SHAPES: [(&str, Shape); 4] = [
-    ("additional_kwargs", Shape::Object),
-    ("response_metadata", Shape::Object),
-    ("name", Shape::StringOrNull),
-    ("id", Shape::StringOrNull),
-];
-
-/// The fields LangChain's pydantic models check beyond (or more strictly
-/// than) the common ones, per type. Anything else in `data` is kept as it is.
-fn specific_shapes(kind: MessageType) -> &'static [(&'static str, Shape)] {
-    const AI: [(&str, Shape); 3] = [
-        ("tool_calls", Shape::Array),
-        ("invalid_tool_calls", Shape::Array),
-        ("usage_metadata", Shape::ObjectOrNull),
-    ];
-    match kind {
-        MessageType::Ai => &AI,
-        MessageType::AiChunk => &[AI[0], AI[1], AI[2], ("tool_call_chunks", Shape::Array)],
-        MessageType::Chat | MessageType::ChatChunk => &[("role", Shape::String)],
-        MessageType::Function | MessageType::FunctionChunk => &[("name", Shape::String)],
-        MessageType::Tool | MessageType::ToolChunk => {
-            &[("tool_call_id", Shape::String), ("status", Shape::Status)]
-        }
-        MessageType::Remove => &[("id", Shape::String)],
-        _ => &[],
-    }
-}
-
-fn check_shape(
-    kind: MessageType,
-    data: &Map<String, Value>,
-    key: &str,
-    shape: Shape,
-) -> Result<()> {
-    let ok = match (shape, data.get(key)) {
-        (Shape::String, None) => return Err(invalid(format!("a {kind} message needs \"{key}\""))),
-        (_, None) => true,
-        (Shape::Object | Shape::ObjectOrNull, Some(Value::Object(_))) => true,
-        (Shape::ObjectOrNull | Shape::StringOrNull, Some(Value::Null)) => true,
-        (Shape::String | Shape::StringOrNull, Some(Value::String(_))) => true,
-        (Shape::Array, Some(Value::Array(_))) => true,
-        (Shape::Status, Some(Value::String(s))) => s == "success" || s == "error",
-        _ => false,
-    };
-    if ok {
-        return Ok(());
-    }
-    let expected = match shape {
-        Shape::Object => "an object",
-        Shape::ObjectOrNull => "an object or null",
-        Shape::Array => "a list",
-        Shape::String => "a string",
-        Shape::StringOrNull => "a string or null",
-        Shape::Status => "\"success\" or \"error\"",
-    };
-    let got = data.get(key).map_or("nothing", json_kind);
-    Err(invalid(format!(
-        "\"{key}\" of a {kind} message must be {expected}, got {got}"
-    )))
-}
-
-/// The fields `model_dump()` always writes, with the values LangChain gives
-/// them when a dict leaves them out.
-fn fill_defaults(kind: MessageType, data: &mut Map<String, Value>) {
-    let mut default = |key: &str, value: Value| {
-        data.entry(key).or_insert(value);
-    };
-    default("additional_kwargs", Value::Object(Map::new()));
-    default("response_metadata", Value::Object(Map::new()));
-    default("name", Value::Null);
-    default("id", Value::Null);
-    match kind.base() {
-        MessageType::Ai => {
-            default("tool_calls", Value::Array(Vec::new()));
-            default("invalid_tool_calls", Value::Array(Vec::new()));
-            default("usage_metadata", Value::Null);
-            if kind == MessageType::AiChunk {
-                default("tool_call_chunks", Value::Array(Vec::new()));
-                default("chunk_position", Value::Null);
-            }
-        }
-        MessageType::Tool => {
-            default("artifact", Value::Null);
-            default("status", Value::String("success".into()));
-        }
-        _ => {}
-    }
-    data.insert("type".into(), Value::String(kind.as_str().into()));
-}
-
-fn is_empty_content(content: &Value) -> bool {
-    match content {
-        Value::String(s) => s.is_empty(),
-        Value::Array(a) => a.is_empty(),
-        _ => false,
     }
 }
 
