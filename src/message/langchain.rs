@@ -17,12 +17,9 @@ fn invalid(reason: impl Into<String>) -> Error {
     Error::InvalidMessage(reason.into())
 }
 
-/// The `data` of a `kind` message as LangChain's model would hold it, or
-/// why LangChain would refuse it.
-pub(super) fn normalize(
-    kind: MessageType,
-    mut data: Map<String, Value>,
-) -> Result<Map<String, Value>> {
+/// Turns the `data` of a `kind` message into what LangChain's model would
+/// hold, or says why LangChain would refuse it.
+pub(super) fn normalize(kind: MessageType, data: &mut Map<String, Value>) -> Result<()> {
     if let Some(t) = data
         .get("type")
         .filter(|t| t.as_str() != Some(kind.as_str()))
@@ -33,25 +30,25 @@ pub(super) fn normalize(
         )));
     }
     match kind.base() {
-        MessageType::Tool => coerce_tool_args(&mut data)?,
-        MessageType::Remove => remove_content(&mut data)?,
-        MessageType::Ai => ai_before(kind, &mut data)?,
+        MessageType::Tool => coerce_tool_args(data)?,
+        MessageType::Remove => remove_content(data)?,
+        MessageType::Ai => ai_before(kind, data)?,
         _ => {}
     }
-    check_content(&data)?;
-    common_fields(&mut data)?;
+    check_content(data)?;
+    common_fields(data)?;
     match kind.base() {
-        MessageType::Chat => required_string(&data, "role")?,
-        MessageType::Function => required_string(&data, "name")?,
-        MessageType::Tool => tool_fields(&mut data)?,
-        MessageType::Ai => ai_fields(kind, &mut data)?,
+        MessageType::Chat => required_string(data, "role")?,
+        MessageType::Function => required_string(data, "name")?,
+        MessageType::Tool => tool_fields(data)?,
+        MessageType::Ai => ai_fields(kind, data)?,
         _ => {}
     }
     if kind == MessageType::AiChunk {
-        init_tool_calls(&mut data);
+        init_tool_calls(data);
     }
     data.insert("type".into(), Value::String(kind.as_str().into()));
-    Ok(data)
+    Ok(())
 }
 
 /// `content: str | list[str | dict]`.

@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 
+mod deep;
 mod langchain;
 mod python;
 
@@ -161,7 +162,7 @@ impl std::str::FromStr for MessageType {
 ///
 /// Two messages are equal when their JSON values are, numbers compared by
 /// value as JSONB and Python do (`1e-07` equals `0.0000001`, `1.0` equals `1`).
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Message {
     kind: MessageType,
     data: Map<String, Value>,
@@ -188,15 +189,33 @@ impl Message {
     /// The message as LangChain holds it after a change, or marked refused
     /// with LangChain's reason.
     fn normalized(mut self) -> Message {
-        match langchain::normalize(self.kind, self.data.clone()) {
-            Ok(data) => {
-                self.data = data;
+        let mut data = self.data_clone();
+        match langchain::normalize(self.kind, &mut data) {
+            Ok(()) => {
+                for (_, old) in std::mem::replace(&mut self.data, data) {
+                    deep::dismantle(old);
+                }
                 self.refused = None;
             }
-            Err(Error::InvalidMessage(reason)) => self.refused = Some(reason),
-            Err(other) => self.refused = Some(other.to_string()),
+            Err(err) => {
+                for (_, value) in data {
+                    deep::dismantle(value);
+                }
+                self.refused = Some(match err {
+                    Error::InvalidMessage(reason) => reason,
+                    other => other.to_string(),
+                });
+            }
         }
         self
+    }
+
+    /// A copy of `data`, at any depth.
+    fn data_clone(&self) -> Map<String, Value> {
+        self.data
+            .iter()
+            .map(|(k, v)| (k.clone(), deep::clone(v)))
+            .collect()
     }
 
     /// Why LangChain would refuse this message, if it would: a setter gave
@@ -368,11 +387,15 @@ impl Message {
     }
 
     fn from_data(kind: MessageType, data: Map<String, Value>) -> Result<Message> {
-        Ok(Message {
+        // Owned by a message from the start, so that a refused one is taken
+        // apart without recursion too.
+        let mut message = Message {
             kind,
-            data: langchain::normalize(kind, data)?,
+            data,
             refused: None,
-        })
+        };
+        langchain::normalize(kind, &mut message.data)?;
+        Ok(message)
     }
 
     /// The dict form, `{"type": ..., "data": {...}}`: exactly what Python's
@@ -388,7 +411,7 @@ impl Message {
     pub fn to_dict(&self) -> Value {
         let mut top = Map::new();
         top.insert("type".into(), Value::String(self.kind.as_str().into()));
-        top.insert("data".into(), Value::Object(self.data.clone()));
+        top.insert("data".into(), Value::Object(self.data_clone()));
         Value::Object(top)
     }
 
@@ -401,7 +424,10 @@ impl Message {
     /// ```
     pub fn to_json(&self) -> String {
         // Serializing a map of strings to JSON values cannot fail.
-        serde_json::to_string(self).unwrap_or_default()
+        let mut out = Vec::new();
+        let mut writer = serde_json::Serializer::new(&mut out);
+        let _ = self.serialize(serde_stacker::Serializer::new(&mut writer));
+        String::from_utf8(out).unwrap_or_default()
     }
 
     /// The message's type.
@@ -650,9 +676,27 @@ impl Message {
         self.data
             .insert("tool_calls".into(), Value::Array(tool_calls));
         let message = self.normalized();
-        match message.refused {
+        match message.refused.clone() {
             Some(reason) => Err(invalid(reason)),
             None => Ok(message),
+        }
+    }
+}
+
+impl Clone for Message {
+    fn clone(&self) -> Message {
+        Message {
+            kind: self.kind,
+            data: self.data_clone(),
+            refused: self.refused.clone(),
+        }
+    }
+}
+
+impl Drop for Message {
+    fn drop(&mut self) {
+        for (_, value) in std::mem::take(&mut self.data) {
+            deep::dismantle(value);
         }
     }
 }
@@ -670,7 +714,7 @@ fn map_eq(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
 }
 
 fn json_eq(a: &Value, b: &Value) -> bool {
-    match (a, b) {
+    deep::grow(|| match (a, b) {
         (Value::Number(x), Value::Number(y)) => {
             let (x, y) = (x.to_string(), y.to_string());
             x == y || decimal(&x).is_some_and(|d| decimal(&y) == Some(d))
@@ -680,7 +724,7 @@ fn json_eq(a: &Value, b: &Value) -> bool {
         }
         (Value::Object(x), Value::Object(y)) => map_eq(x, y),
         _ => a == b,
-    }
+    })
 }
 
 /// A JSON number as `(negative, significant digits, exponent)`, so that
@@ -778,7 +822,7 @@ fn invalid(reason: impl Into<String>) -> Error {
 /// Why the table cannot store `value`, if it cannot: a U+0000 in a string
 /// or key (JSONB refuses it), or a number outside JSONB's `numeric` range.
 fn storage_problem(value: &Value) -> Option<String> {
-    match value {
+    deep::grow(|| match value {
         Value::String(s) if s.contains('\0') => {
             Some("it contains U+0000, which JSONB cannot store".into())
         }
@@ -795,7 +839,7 @@ fn storage_problem(value: &Value) -> Option<String> {
             }
         }),
         _ => None,
-    }
+    })
 }
 
 /// Whether PostgreSQL's `numeric` (what JSONB stores numbers as) takes

@@ -99,7 +99,7 @@ pub(super) fn str_of(value: &Value) -> String {
 
 /// Python's `repr(x)` of the value `json.loads` makes of `value`.
 fn repr(value: &Value) -> String {
-    match value {
+    super::deep::grow(|| match value {
         Value::Null => "None".into(),
         Value::Bool(true) => "True".into(),
         Value::Bool(false) => "False".into(),
@@ -116,7 +116,7 @@ fn repr(value: &Value) -> String {
                 .collect();
             format!("{{{}}}", items.join(", "))
         }
-    }
+    })
 }
 
 /// Python's `repr(str)`: single quotes unless the text holds one and no
@@ -159,7 +159,7 @@ pub(super) fn json_dumps(value: &Value) -> String {
 }
 
 fn dump(value: &Value, out: &mut String) {
-    match value {
+    super::deep::grow(|| match value {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Number(n) => out.push_str(&number_str(n)),
@@ -186,7 +186,7 @@ fn dump(value: &Value, out: &mut String) {
             }
             out.push('}');
         }
-    }
+    })
 }
 
 fn dump_str(s: &str, out: &mut String) {
