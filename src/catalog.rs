@@ -27,6 +27,10 @@ fn created_tables() -> MutexGuard<'static, HashSet<String>> {
 pub(crate) struct Table {
     pub(crate) schema: Ident,
     pub(crate) name: Ident,
+    /// The names as statement parameters.
+    pub(crate) schema_name: String,
+    pub(crate) table_name: String,
+    pub(crate) older_index: String,
     /// `"schema"."table"`, as statements name it.
     qualified: Arc<str>,
     /// Database and name, the key of the process-wide set.
@@ -45,6 +49,9 @@ impl Table {
         Ok(Table {
             key: format!("{database}/{qualified}"),
             qualified,
+            schema_name: schema.as_str().to_owned(),
+            table_name: name.as_str().to_owned(),
+            older_index: name.older_index_name().as_str().to_owned(),
             schema,
             name,
             auto_create: options.create_table,

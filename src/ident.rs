@@ -44,11 +44,19 @@ impl Ident {
         format!("\"{}\"", self.0)
     }
 
-    /// The name of the `(session_id, created_at)` index of this table:
+    /// The name the Python library gives the `(session_id, created_at)`
+    /// index of this table, `<table>_session_idx`. PostgreSQL cuts names
+    /// longer than 63 bytes (for both libraries alike): two tables whose
+    /// names share their first 51 bytes then share an index name, and the
+    /// second gets no index.
+    pub(crate) fn python_index_name(&self) -> Ident {
+        Ident(format!("{}_session_idx", self.0))
+    }
+
+    /// The name versions of this crate before 0.2 gave that index:
     /// `<table>_session_created_idx`, or for long table names a cut name
-    /// with a hash of the whole one, so that two long names never share an
-    /// index name (which `IF NOT EXISTS` would silently accept).
-    pub(crate) fn index_name(&self) -> Ident {
+    /// with a hash of the whole one.
+    pub(crate) fn older_index_name(&self) -> Ident {
         const SUFFIX: &str = "_session_created_idx";
         let table = &self.0;
         if table.len() + SUFFIX.len() <= MAX_IDENT_BYTES {
@@ -156,8 +164,14 @@ mod tests {
     }
 
     #[test]
-    fn index_names_fit_and_stay_distinct() {
-        let index = |t: &str| Ident::new("table name", t).unwrap().index_name().0;
+    fn the_index_has_the_python_library_name() {
+        let table = Ident::new("table name", "message_store").unwrap();
+        assert_eq!(table.python_index_name().0, "message_store_session_idx");
+    }
+
+    #[test]
+    fn older_index_names_fit_and_stay_distinct() {
+        let index = |t: &str| Ident::new("table name", t).unwrap().older_index_name().0;
         assert_eq!(index("message_store"), "message_store_session_created_idx");
         let a = index(&format!("{}a", "x".repeat(62)));
         let b = index(&format!("{}b", "x".repeat(62)));

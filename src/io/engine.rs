@@ -17,7 +17,8 @@ use crate::error::{Error, Result};
 use crate::options::{EngineOptions, HistoryOptions, RetryPolicy};
 use crate::pool::{ConnectErrors, ConnectFailure, Counters, PoolState};
 use crate::retry::Attempts;
-use crate::sql::{self, Request};
+use crate::rows;
+use crate::sql::{self, Request, ddl};
 use crate::tls::Deadline;
 use crate::trace;
 
@@ -57,9 +58,21 @@ impl Connection {
         let rows = match request {
             Request::Batch(sql) => self.batch(sql).await.map(|()| Vec::new()),
             Request::Statement(text, params) => self.query(table, text, params).await,
+            Request::CreateTable => self.create_table(table).await.map(|()| Vec::new()),
         };
         self.end();
         rows
+    }
+
+    /// The table, and its index unless it has the one older versions made.
+    async fn create_table(&mut self, table: &Table) -> Result<()> {
+        self.batch(&ddl::create_table(table)).await?;
+        let params = ddl::older_index_params(table);
+        let found = self.query(table, ddl::OLDER_INDEX, &params).await?;
+        if rows::decode_count(&found)? == 0 {
+            self.batch(&ddl::create_index(table)).await?;
+        }
+        Ok(())
     }
 
     /// `SELECT 1`, as a request.
@@ -281,11 +294,9 @@ impl Shared {
             }
         };
         loop {
-            let creating = !request.is_batch() && table.needs_create();
-            let create;
+            let creating = !request.is_ddl() && table.needs_create();
             let step = if creating {
-                create = sql::ddl::create(table);
-                &create
+                &Request::CreateTable
             } else {
                 request
             };
@@ -320,7 +331,7 @@ impl Shared {
                 }
                 Err(err) => err,
             };
-            let ddl = creating || request.is_batch();
+            let ddl = creating || request.is_ddl();
             let wait = if !ddl && table.was_dropped(&err) {
                 // Dropped behind this process's back: create it again, at once.
                 table.forget();

@@ -37,7 +37,7 @@ impl Shared {
     /// Creates the table `options` names (and its schema and index) if missing.
     pub(crate) async fn create_table(&self, options: &HistoryOptions) -> Result<()> {
         let table = self.table(options)?;
-        self.run(&table, self.call(), &ddl::create(&table)).await?;
+        self.run(&table, self.call(), &Request::CreateTable).await?;
         table.mark_created();
         Ok(())
     }

@@ -48,11 +48,15 @@ pub(crate) enum Request<'a> {
     /// Statements without parameters (schema changes, the ping), sent
     /// together as one simple query.
     Batch(String),
+    /// Create the table and its index if missing (several statements, see
+    /// `ddl`).
+    CreateTable,
 }
 
 impl Request<'_> {
-    pub(crate) fn is_batch(&self) -> bool {
-        matches!(self, Request::Batch(_))
+    /// Whether it changes the schema (so it never needs the table first).
+    pub(crate) fn is_ddl(&self) -> bool {
+        matches!(self, Request::Batch(_) | Request::CreateTable)
     }
 
     /// Whether it changes rows, so that a try whose reply was lost may
@@ -65,7 +69,7 @@ impl Request<'_> {
     pub(crate) fn verb(&self) -> &'static str {
         match self {
             Request::Statement(sql, _) => sql.split_whitespace().next().unwrap_or("SQL"),
-            Request::Batch(_) => "DDL",
+            Request::Batch(_) | Request::CreateTable => "DDL",
         }
     }
 }

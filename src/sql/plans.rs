@@ -6,7 +6,7 @@
 use crate::catalog::Table;
 use crate::options::HistoryOptions;
 
-use super::{Request, ddl, read, render, sessions};
+use super::{ddl, read, render, sessions};
 
 fn database_url() -> String {
     std::env::var("DATABASE_URL")
@@ -54,10 +54,14 @@ async fn last_messages_and_session_listing_use_the_index() {
         &uuid::Uuid::new_v4().simple().to_string()[..10]
     );
     let table = Table::new("plans", &HistoryOptions::default().table_name(&name)).unwrap();
-    let Request::Batch(create) = ddl::create(&table) else {
-        unreachable!("DDL is a batch")
-    };
-    client.batch_execute(&create).await.unwrap();
+    client
+        .batch_execute(&format!(
+            "{}; {}",
+            ddl::create_table(&table),
+            ddl::create_index(&table)
+        ))
+        .await
+        .unwrap();
     let client = std::sync::Arc::new(client);
     // Checked in a task of its own, so that the table is dropped whether
     // the checks pass or panic.
@@ -79,7 +83,7 @@ async fn last_messages_and_session_listing_use_the_index() {
             .batch_execute(&format!("VACUUM ANALYZE {name}"))
             .await
             .unwrap();
-        let index = table.name.index_name().as_str().to_owned();
+        let index = table.name.python_index_name().as_str().to_owned();
         for mode in ["auto", "force_custom_plan", "force_generic_plan"] {
             client
                 .batch_execute(&format!("SET plan_cache_mode = {mode}"))

@@ -92,6 +92,49 @@ pub fn table_is_created_on_first_use_with_the_guide_schema<F: Face>() {
     );
 }
 
+/// The names of the `(session_id, created_at)` indexes of `table`.
+fn session_indexes(table: &TempTable) -> Vec<String> {
+    raw_query(
+        "SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND tablename = $2 \
+         AND indexdef LIKE '%(session_id, created_at)%' ORDER BY indexname",
+        &[&table.schema, &table.name],
+    )
+    .iter()
+    .map(|row| row.get(0))
+    .collect()
+}
+
+/// One index, under the Python library's name, whoever creates the table:
+/// this crate, the Python library, or an earlier version of this crate
+/// (whose index name is kept, and not doubled).
+pub fn one_index_whoever_creates_the_table<F: Face>() {
+    let ours = TempTable::new("index_ours");
+    open::<F>(&ours, "s").add_user_message("hi").unwrap();
+    assert_eq!(
+        session_indexes(&ours),
+        [format!("{}_session_idx", ours.name)]
+    );
+
+    let create = |table: &TempTable, index: &str| {
+        raw_execute(&format!(
+            "CREATE TABLE {t} (id UUID PRIMARY KEY DEFAULT gen_random_uuid(), session_id TEXT NOT NULL, \
+             message JSONB NOT NULL, created_at TIMESTAMPTZ DEFAULT now());
+             CREATE INDEX {index} ON {t} (session_id, created_at)",
+            t = table.qualified()
+        ))
+    };
+    let python = TempTable::new("index_python");
+    create(&python, &format!("{}_session_idx", python.name));
+    let older = TempTable::new("index_older");
+    create(&older, &format!("{}_session_created_idx", older.name));
+    for (table, index) in [(&python, "_session_idx"), (&older, "_session_created_idx")] {
+        let history: F = open(table, "s");
+        history.add_user_message("hi").unwrap();
+        assert_eq!(texts(&history.messages().unwrap()), ["hi"]);
+        assert_eq!(session_indexes(table), [format!("{}{index}", table.name)]);
+    }
+}
+
 pub fn create_and_drop_tables<F: Face>() {
     let table = TempTable::new("explicit");
     let exists = || {
@@ -1177,6 +1220,7 @@ macro_rules! face_tests {
         $crate::face_tests!(@each $face, cases;
             basic_usage,
             table_is_created_on_first_use_with_the_guide_schema,
+            one_index_whoever_creates_the_table,
             create_and_drop_tables,
             concurrent_creates_of_one_table_all_succeed,
             sessions_are_isolated,
