@@ -2,7 +2,7 @@
 
 mod support;
 
-use langchain_cockroachdb::{Error, Message, MessageType};
+use langchain_cockroachdb::{Content, Error, Message, MessageType};
 use serde_json::{Value, json};
 
 #[test]
@@ -184,11 +184,14 @@ fn constructors_and_accessors() {
         MessageType::Function
     );
     assert!(Message::system("x").tool_calls().is_empty());
-    let parts = Message::ai(vec![
-        json!("a"),
-        json!({"type": "text", "text": "b"}),
-        json!({"type": "image_url"}),
-    ]);
+    let parts = Message::ai(
+        Content::parts(vec![
+            json!("a"),
+            json!({"type": "text", "text": "b"}),
+            json!({"type": "image_url"}),
+        ])
+        .unwrap(),
+    );
     assert_eq!(parts.text(), "ab");
     assert_eq!(
         parts.content(),

@@ -458,9 +458,12 @@ impl Message {
     /// # use langchain_cockroachdb::Message;
     /// use serde_json::json;
     ///
-    /// let msg = Message::human(vec![json!("a "), json!({"type": "text", "text": "b"}),
-    ///                               json!({"type": "image_url", "image_url": {"url": "x"}})]);
+    /// use langchain_cockroachdb::Content;
+    ///
+    /// let msg = Message::human(Content::parts(vec![json!("a "), json!({"type": "text", "text": "b"}),
+    ///                               json!({"type": "image_url", "image_url": {"url": "x"}})])?);
     /// assert_eq!(msg.text(), "a b");
+    /// # Ok::<(), langchain_cockroachdb::Error>(())
     /// ```
     pub fn text(&self) -> Cow<'_, str> {
         match self.content() {
@@ -765,16 +768,19 @@ impl<'de> Deserialize<'de> for Message {
     }
 }
 
-/// Message content: text, or a list of parts. Built from `&str`, `String`
-/// or `Vec<serde_json::Value>`.
+/// Message content: text, or a list of parts, each a string or an object
+/// (LangChain's `str | list[str | dict]`). Built from `&str` or `String`,
+/// or checked by [`Content::parts`], so that it is always content LangChain
+/// takes.
 ///
 /// ```
-/// use langchain_cockroachdb::Message;
+/// use langchain_cockroachdb::{Content, Message};
 /// use serde_json::json;
 /// let text = Message::human("plain text");
-/// let parts = Message::human(vec![json!({"type": "text", "text": "hi"})]);
+/// let parts = Message::human(Content::parts(vec![json!({"type": "text", "text": "hi"})])?);
 /// assert_eq!(text.text(), "plain text");
 /// assert_eq!(parts.text(), "hi");
+/// # Ok::<(), langchain_cockroachdb::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Content(Value);
@@ -791,9 +797,27 @@ impl From<String> for Content {
     }
 }
 
-impl From<Vec<Value>> for Content {
-    fn from(parts: Vec<Value>) -> Self {
-        Content(Value::Array(parts))
+impl Content {
+    /// A list of parts, each a string or an object; anything else is an
+    /// [`Error::InvalidMessage`] naming the part.
+    ///
+    /// ```
+    /// use langchain_cockroachdb::Content;
+    /// use serde_json::json;
+    /// assert!(Content::parts(vec![json!("a"), json!({"type": "text", "text": "b"})]).is_ok());
+    /// assert!(Content::parts(vec![json!(1)]).is_err());
+    /// ```
+    pub fn parts(parts: Vec<Value>) -> Result<Content> {
+        match parts
+            .iter()
+            .position(|p| !matches!(p, Value::String(_) | Value::Object(_)))
+        {
+            None => Ok(Content(Value::Array(parts))),
+            Some(i) => Err(invalid(format!(
+                "content[{i}] must be a string or an object, got {}",
+                json_kind(&parts[i])
+            ))),
+        }
     }
 }
 

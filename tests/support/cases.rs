@@ -222,10 +222,13 @@ pub fn every_message_type_and_metadata<F: Face>() {
         Message::function("get_weather", "Weather: 72°F, Sunny"),
         Message::chat("critic", "Too long."),
         Message::remove("msg-1"),
-        Message::human(vec![
-            json!({"type": "text", "text": "What is in this image?"}),
-            json!({"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}),
-        ]),
+        Message::human(
+            langchain_cockroachdb::Content::parts(vec![
+                json!({"type": "text", "text": "What is in this image?"}),
+                json!({"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}),
+            ])
+            .unwrap(),
+        ),
     ];
     for message in &sent {
         history.add_message(message).unwrap();
@@ -444,6 +447,17 @@ pub fn bad_input_is_refused_and_changes_nothing<F: Face>() {
         history.add_messages(&with_nul),
         Err(Error::InvalidMessage(_))
     ));
+    // A message LangChain would refuse (here: a tool call id that is not a
+    // string, in OpenAI's form) is never stored, so that no Python reader
+    // of the table meets it.
+    let refused = Message::ai("").with_additional_kwarg(
+        "tool_calls",
+        json!([{"id": 3, "type": "function", "function": {"name": "f", "arguments": "{}"}}]),
+    );
+    match history.add_message(&refused) {
+        Err(Error::InvalidMessage(reason)) => assert!(reason.contains("tool_calls[0].id"), "{reason}"),
+        other => panic!("expected InvalidMessage, got {other:?}"),
+    }
     let small = F::open("s", &url, table.options().max_message_bytes(1000)).unwrap();
     let oversized = [Message::human("ok"), Message::human("x".repeat(2000))];
     match small.add_messages(&oversized) {
