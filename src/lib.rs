@@ -24,6 +24,7 @@ mod error; // the error type
 mod ident; // table, schema and index names, session ids
 mod message; // LangChain's message model
 
+mod history; // the history traits, and a history in memory
 mod options; // option structs
 mod stored; // stored rows as users see them, JSON Lines
 
@@ -48,6 +49,7 @@ pub mod nonblocking;
 
 pub use config::{ConnectionConfig, SslMode};
 pub use error::{DbError, Error, Result, SqlState};
+pub use history::{AsyncChatMessageHistory, ChatMessageHistory, InMemoryChatMessageHistory};
 pub use message::{Content, Message, MessageType};
 pub use options::{EngineOptions, HistoryOptions, RetryPolicy, SessionFilter};
 pub use pool::PoolState;

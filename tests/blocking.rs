@@ -38,3 +38,33 @@ fn one_engine_serves_many_histories_and_tables() {
         .create_tables(&HistoryOptions::default().table_name(&a.name))
         .unwrap();
 }
+
+/// Code written against `ChatMessageHistory` runs the same on a database
+/// history made by the engine's factory and on the in-memory one.
+#[test]
+fn the_history_trait_serves_database_and_memory_alike() {
+    use langchain_cockroachdb::{ChatMessageHistory, InMemoryChatMessageHistory, Message};
+    fn conversation(history: &impl ChatMessageHistory) -> Vec<String> {
+        history.clear().unwrap();
+        history.add_user_message("My name is Alice").unwrap();
+        history.add_ai_message("Nice to meet you, Alice!").unwrap();
+        history.add_message(&Message::system("Be brief.")).unwrap();
+        let texts = history
+            .messages()
+            .unwrap()
+            .iter()
+            .map(|m| m.text().into_owned())
+            .collect();
+        history.clear().unwrap();
+        assert!(history.messages().unwrap().is_empty());
+        texts
+    }
+    let engine = CockroachDBEngine::from_connection_string(&database_url()).unwrap();
+    let session = format!("trait-{}", langchain_cockroachdb::uuid::Uuid::new_v4());
+    let stored = engine.history(session.as_str()).unwrap();
+    assert_eq!(stored.session_id(), session);
+    assert_eq!(
+        conversation(&stored),
+        conversation(&InMemoryChatMessageHistory::new())
+    );
+}

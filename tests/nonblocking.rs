@@ -65,3 +65,36 @@ async fn many_tasks_share_one_engine() {
     }
     assert!(engine.pool_state().connections <= 4);
 }
+
+/// Code written against `AsyncChatMessageHistory` runs the same on a
+/// database history made by the engine's factory and on the in-memory one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_async_history_trait_serves_database_and_memory_alike() {
+    use langchain_cockroachdb::{AsyncChatMessageHistory, InMemoryChatMessageHistory, Message};
+    async fn conversation(history: &impl AsyncChatMessageHistory) -> Vec<String> {
+        history.clear().await.unwrap();
+        history.add_user_message("My name is Alice").await.unwrap();
+        history
+            .add_ai_message("Nice to meet you, Alice!")
+            .await
+            .unwrap();
+        history
+            .add_message(&Message::system("Be brief."))
+            .await
+            .unwrap();
+        let messages = history.messages().await.unwrap();
+        history.clear().await.unwrap();
+        messages.iter().map(|m| m.text().into_owned()).collect()
+    }
+    let engine = AsyncCockroachDBEngine::from_connection_string(&database_url()).unwrap();
+    let session = format!("trait-{}", langchain_cockroachdb::uuid::Uuid::new_v4());
+    let stored = engine.history(session.as_str()).unwrap();
+    // The trait's futures are Send: they run as spawned tasks.
+    let from_db = tokio::spawn(async move { conversation(&stored).await })
+        .await
+        .unwrap();
+    assert_eq!(
+        from_db,
+        conversation(&InMemoryChatMessageHistory::new()).await
+    );
+}

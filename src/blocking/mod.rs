@@ -370,6 +370,24 @@ impl CockroachDBEngine {
         self.0.import(options, input)
     }
 
+    /// The history of `session_id` in the default table, on this engine: the
+    /// per-session factory LangChain's `RunnableWithMessageHistory` takes
+    /// (`get_session_history`). Cheap: no connection, no new pool. For
+    /// another table, use [`CockroachDBChatMessageHistory::with_engine`].
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::blocking::CockroachDBEngine;
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// let engine = CockroachDBEngine::from_connection_string(&url)?;
+    /// let get_session_history = |user: &str| engine.history(format!("user-{user}:main"));
+    /// let alice = get_session_history("alice")?;
+    /// assert_eq!(alice.session_id(), "user-alice:main");
+    /// # Ok::<(), langchain_cockroachdb::Error>(())
+    /// ```
+    pub fn history(&self, session_id: impl Into<String>) -> Result<CockroachDBChatMessageHistory> {
+        CockroachDBChatMessageHistory::with_engine(session_id, self, HistoryOptions::default())
+    }
+
     /// The engine this process keeps for `connection_string`, made on first
     /// request: histories built from a bare connection string share it.
     fn shared(connection_string: &str) -> Result<Self> {
@@ -799,5 +817,35 @@ impl CockroachDBChatMessageHistory {
     /// ```
     pub fn export_jsonl<W: Write>(&self, out: &mut W) -> Result<u64> {
         self.engine.0.export_session(&self.session, out)
+    }
+}
+
+/// The history as a [`ChatMessageHistory`](crate::ChatMessageHistory), for
+/// code written against the trait.
+///
+/// ```
+/// # use langchain_cockroachdb::blocking::CockroachDBEngine;
+/// use langchain_cockroachdb::ChatMessageHistory;
+///
+/// fn remember(history: &impl ChatMessageHistory, fact: &str) -> langchain_cockroachdb::Result<()> {
+///     history.add_user_message(fact)
+/// }
+/// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+/// let history = CockroachDBEngine::from_connection_string(&url)?.history("doc-trait")?;
+/// remember(&history, "My name is Alice.")?;
+/// # history.clear()?;
+/// # Ok::<(), langchain_cockroachdb::Error>(())
+/// ```
+impl crate::ChatMessageHistory for CockroachDBChatMessageHistory {
+    fn messages(&self) -> Result<Vec<Message>> {
+        CockroachDBChatMessageHistory::messages(self)
+    }
+
+    fn add_messages(&self, messages: &[Message]) -> Result<()> {
+        CockroachDBChatMessageHistory::add_messages(self, messages)
+    }
+
+    fn clear(&self) -> Result<()> {
+        CockroachDBChatMessageHistory::clear(self)
     }
 }

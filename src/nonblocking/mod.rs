@@ -4,6 +4,7 @@
 //! runs its connections as tasks of that runtime.
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -260,6 +261,18 @@ impl AsyncCockroachDBEngine {
         input: &mut R,
     ) -> Result<u64> {
         self.0.import(options, input).await
+    }
+
+    /// The history of `session_id` in the default table, on this engine: the
+    /// per-session factory of LangChain's `RunnableWithMessageHistory`.
+    ///
+    /// As [`CockroachDBEngine::history`](crate::blocking::CockroachDBEngine::history)
+    /// on the blocking face, whose example shows it in use.
+    pub fn history(
+        &self,
+        session_id: impl Into<String>,
+    ) -> Result<AsyncCockroachDBChatMessageHistory> {
+        AsyncCockroachDBChatMessageHistory::with_engine(session_id, self, HistoryOptions::default())
     }
 
     /// The engine this process keeps for `connection_string` on the current
@@ -522,5 +535,22 @@ impl AsyncCockroachDBChatMessageHistory {
     /// whose example shows it in use: add `.await`.
     pub async fn export_jsonl<W: AsyncWrite + Unpin>(&self, out: &mut W) -> Result<u64> {
         self.engine.0.export_session(&self.session, out).await
+    }
+}
+
+/// The history as an [`AsyncChatMessageHistory`](crate::AsyncChatMessageHistory),
+/// for code written against the trait (see
+/// [`ChatMessageHistory`](crate::ChatMessageHistory) for the blocking form).
+impl crate::AsyncChatMessageHistory for AsyncCockroachDBChatMessageHistory {
+    fn messages(&self) -> impl Future<Output = Result<Vec<Message>>> + Send {
+        AsyncCockroachDBChatMessageHistory::messages(self)
+    }
+
+    fn add_messages(&self, messages: &[Message]) -> impl Future<Output = Result<()>> + Send {
+        AsyncCockroachDBChatMessageHistory::add_messages(self, messages)
+    }
+
+    fn clear(&self) -> impl Future<Output = Result<()>> + Send {
+        AsyncCockroachDBChatMessageHistory::clear(self)
     }
 }

@@ -455,7 +455,9 @@ pub fn bad_input_is_refused_and_changes_nothing<F: Face>() {
         json!([{"id": 3, "type": "function", "function": {"name": "f", "arguments": "{}"}}]),
     );
     match history.add_message(&refused) {
-        Err(Error::InvalidMessage(reason)) => assert!(reason.contains("tool_calls[0].id"), "{reason}"),
+        Err(Error::InvalidMessage(reason)) => {
+            assert!(reason.contains("tool_calls[0].id"), "{reason}")
+        }
         other => panic!("expected InvalidMessage, got {other:?}"),
     }
     let small = F::open("s", &url, table.options().max_message_bytes(1000)).unwrap();
