@@ -18,7 +18,10 @@ use crate::error::{Error, Result};
 
 mod deep;
 mod langchain;
+mod openai;
 mod python;
+
+pub use openai::{from_openai_messages, to_openai_messages};
 
 /// The `type` of a LangChain message, as `messages_to_dict` spells it.
 ///

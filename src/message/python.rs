@@ -154,23 +154,30 @@ fn string_repr(s: &str) -> String {
 /// separators, every non-ASCII character escaped.
 pub(super) fn json_dumps(value: &Value) -> String {
     let mut out = String::new();
-    dump(value, &mut out);
+    dump(value, true, &mut out);
     out
 }
 
-fn dump(value: &Value, out: &mut String) {
+/// `json.dumps(value, ensure_ascii=False)`.
+pub(super) fn json_dumps_unicode(value: &Value) -> String {
+    let mut out = String::new();
+    dump(value, false, &mut out);
+    out
+}
+
+fn dump(value: &Value, ascii: bool, out: &mut String) {
     super::deep::grow(|| match value {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Number(n) => out.push_str(&number_str(n)),
-        Value::String(s) => dump_str(s, out),
+        Value::String(s) => dump_str(s, ascii, out),
         Value::Array(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
                     out.push_str(", ");
                 }
-                dump(item, out);
+                dump(item, ascii, out);
             }
             out.push(']');
         }
@@ -180,16 +187,16 @@ fn dump(value: &Value, out: &mut String) {
                 if i > 0 {
                     out.push_str(", ");
                 }
-                dump_str(k, out);
+                dump_str(k, ascii, out);
                 out.push_str(": ");
-                dump(v, out);
+                dump(v, ascii, out);
             }
             out.push('}');
         }
     })
 }
 
-fn dump_str(s: &str, out: &mut String) {
+fn dump_str(s: &str, ascii: bool, out: &mut String) {
     out.push('"');
     for c in s.chars() {
         match c {
@@ -200,7 +207,7 @@ fn dump_str(s: &str, out: &mut String) {
             '\t' => out.push_str("\\t"),
             '\u{8}' => out.push_str("\\b"),
             '\u{c}' => out.push_str("\\f"),
-            c if c.is_ascii() && (c as u32) >= 0x20 => out.push(c),
+            c if (c as u32) >= 0x20 && (c.is_ascii() || !ascii) => out.push(c),
             c => {
                 let mut units = [0u16; 2];
                 for unit in c.encode_utf16(&mut units) {
