@@ -50,7 +50,10 @@ pub mod nonblocking;
 pub use config::{ConnectionConfig, SslMode};
 pub use error::{DbError, Error, Result, SqlState};
 pub use history::{AsyncChatMessageHistory, ChatMessageHistory, InMemoryChatMessageHistory};
-pub use message::{Content, Message, MessageType, from_openai_messages, to_openai_messages};
+pub use message::{
+    Content, Message, MessageType, TrimOptions, count_tokens_approximately, from_openai_messages,
+    to_openai_messages, trim_messages,
+};
 pub use options::{EngineOptions, HistoryOptions, RetryPolicy, SessionFilter};
 pub use pool::PoolState;
 pub use stored::{Page, PageCursor, SessionInfo, StoredMessage};

@@ -16,7 +16,7 @@ use r2d2::ManageConnection;
 use crate::catalog::Session;
 use crate::config::ConnectionConfig;
 use crate::error::Result;
-use crate::message::Message;
+use crate::message::{Message, TrimOptions};
 use crate::options::{EngineOptions, HistoryOptions, SessionFilter};
 use crate::pool::{ConnectFailure, PoolState, Registry};
 use crate::stored::{Page, PageCursor, SessionInfo, StoredMessage};
@@ -678,6 +678,56 @@ impl CockroachDBChatMessageHistory {
     /// ```
     pub fn buffer_window(&self, k: usize) -> Result<Vec<Message>> {
         self.last_messages(k.saturating_mul(2))
+    }
+
+    /// The context window for a model, as LangChain's `trim_messages(...,
+    /// strategy="last", token_counter=count_tokens_approximately)` makes it
+    /// of the whole session, read from the newest rows back page by page,
+    /// so that its cost follows the window, not the session.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::blocking::CockroachDBChatMessageHistory;
+    /// use langchain_cockroachdb::{Message, MessageType, TrimOptions};
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// # let history = CockroachDBChatMessageHistory::new("doc-trim", &url)?;
+    /// # history.clear()?;
+    /// history.add_message(&Message::system("Be brief."))?;
+    /// for i in 0..100 {
+    ///     history.add_messages(&[Message::human(format!("question {i}")), Message::ai(format!("answer {i}"))])?;
+    /// }
+    /// let window = history.trim(&TrimOptions::new(40).include_system(true).start_on(MessageType::Human))?;
+    /// assert_eq!(window[0].text(), "Be brief.");
+    /// assert_eq!(window.last().unwrap().text(), "answer 99");
+    /// # history.clear()?;
+    /// # Ok::<(), langchain_cockroachdb::Error>(())
+    /// ```
+    pub fn trim(&self, options: &TrimOptions) -> Result<Vec<Message>> {
+        self.trim_with_counter(options, crate::count_tokens_approximately)
+    }
+
+    /// As [`trim`](Self::trim), with your token counter (a model's
+    /// tokenizer): it counts a list of messages, and never fewer tokens for
+    /// more messages.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::blocking::CockroachDBChatMessageHistory;
+    /// use langchain_cockroachdb::TrimOptions;
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// # let history = CockroachDBChatMessageHistory::new("doc-trim-counter", &url)?;
+    /// # history.clear()?;
+    /// for i in 0..10 { history.add_user_message(format!("m{i}"))?; }
+    /// // One "token" a message: the newest three.
+    /// let window = history.trim_with_counter(&TrimOptions::new(3), |messages| messages.len())?;
+    /// assert_eq!(window.len(), 3);
+    /// # history.clear()?;
+    /// # Ok::<(), langchain_cockroachdb::Error>(())
+    /// ```
+    pub fn trim_with_counter(
+        &self,
+        options: &TrimOptions,
+        counter: impl Fn(&[Message]) -> usize + Sync,
+    ) -> Result<Vec<Message>> {
+        self.engine.0.trim(&self.session, options, counter)
     }
 
     /// How many messages the session holds.

@@ -20,8 +20,10 @@ mod deep;
 mod langchain;
 mod openai;
 mod python;
+mod trim;
 
 pub use openai::{from_openai_messages, to_openai_messages};
+pub use trim::{TrimOptions, count_tokens_approximately, trim_messages};
 
 /// The `type` of a LangChain message, as `messages_to_dict` spells it.
 ///

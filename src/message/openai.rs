@@ -49,6 +49,13 @@ pub fn to_openai_messages(messages: &[Message]) -> Result<Vec<Value>> {
     Ok(out)
 }
 
+/// The OpenAI role of a message, if it has one.
+pub(super) fn role_name(message: &Message) -> Option<String> {
+    role(message)
+        .ok()
+        .and_then(|r| r.as_str().map(str::to_owned))
+}
+
 fn role(message: &Message) -> Result<Value> {
     Ok(match message.kind.base() {
         MessageType::Ai => "assistant".into(),

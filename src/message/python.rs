@@ -98,7 +98,7 @@ pub(super) fn str_of(value: &Value) -> String {
 }
 
 /// Python's `repr(x)` of the value `json.loads` makes of `value`.
-fn repr(value: &Value) -> String {
+pub(super) fn repr(value: &Value) -> String {
     super::deep::grow(|| match value {
         Value::Null => "None".into(),
         Value::Bool(true) => "True".into(),

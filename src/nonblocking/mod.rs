@@ -16,7 +16,7 @@ use tokio_postgres::Client;
 use crate::catalog::Session;
 use crate::config::ConnectionConfig;
 use crate::error::{Error, Result};
-use crate::message::Message;
+use crate::message::{Message, TrimOptions};
 use crate::options::{EngineOptions, HistoryOptions, SessionFilter};
 use crate::pool::{ConnectFailure, PoolState, Registry};
 use crate::stored::{Page, PageCursor, SessionInfo, StoredMessage};
@@ -462,6 +462,28 @@ impl AsyncCockroachDBChatMessageHistory {
     /// whose example shows it in use: add `.await`.
     pub async fn buffer_window(&self, k: usize) -> Result<Vec<Message>> {
         self.last_messages(k.saturating_mul(2)).await
+    }
+
+    /// The context window for a model, as LangChain's `trim_messages` makes
+    /// it, read from the newest rows back.
+    ///
+    /// The async form of [`CockroachDBChatMessageHistory::trim`](crate::blocking::CockroachDBChatMessageHistory::trim),
+    /// whose example shows it in use: add `.await`.
+    pub async fn trim(&self, options: &TrimOptions) -> Result<Vec<Message>> {
+        self.trim_with_counter(options, crate::count_tokens_approximately)
+            .await
+    }
+
+    /// As [`trim`](Self::trim), with your token counter.
+    ///
+    /// The async form of [`CockroachDBChatMessageHistory::trim_with_counter`](crate::blocking::CockroachDBChatMessageHistory::trim_with_counter),
+    /// whose example shows it in use: add `.await`.
+    pub async fn trim_with_counter(
+        &self,
+        options: &TrimOptions,
+        counter: impl Fn(&[Message]) -> usize + Sync,
+    ) -> Result<Vec<Message>> {
+        self.engine.0.trim(&self.session, options, counter).await
     }
 
     /// How many messages the session holds.

@@ -615,6 +615,72 @@ pub fn deeply_nested_messages_round_trip<F: Face>() {
     assert_eq!(raw.messages().unwrap()[0].text(), "deeper");
 }
 
+/// The trimming cases LangChain made (tests/fixtures/langchain_trim.json),
+/// each stored as a session and trimmed from the database; and a long
+/// session whose window is read without reading it all.
+pub fn trimmed_windows_read_from_the_database_are_langchains<F: Face>() {
+    use super::corpus::same;
+    use langchain_cockroachdb::{MessageType, TrimOptions};
+    let fixture: Value =
+        serde_json::from_str(include_str!("../fixtures/langchain_trim.json")).unwrap();
+    let table = TempTable::new("trim");
+    let kinds = |value: &Value| -> Vec<MessageType> {
+        match value {
+            Value::String(s) => vec![s.parse().unwrap()],
+            Value::Array(items) => items
+                .iter()
+                .map(|s| s.as_str().unwrap().parse().unwrap())
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    for (i, case) in fixture["trim"].as_array().unwrap().iter().enumerate() {
+        let history: F = open(&table, &format!("case-{i}"));
+        let messages: Vec<Message> = case["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| Message::from_dict(d.clone()).unwrap())
+            .collect();
+        history.add_messages(&messages).unwrap();
+        let mut options = TrimOptions::new(case["max_tokens"].as_u64().unwrap() as usize)
+            .include_system(case["include_system"].as_bool().unwrap());
+        for kind in kinds(&case["start_on"]) {
+            options = options.start_on(kind);
+        }
+        for kind in kinds(&case["end_on"]) {
+            options = options.end_on(kind);
+        }
+        let got = Value::Array(
+            history
+                .trim(&options)
+                .unwrap()
+                .iter()
+                .map(Message::to_dict)
+                .collect(),
+        );
+        assert!(same(&got, &case["trimmed"]), "{}: {got}", case["name"]);
+    }
+
+    // 2,000 messages after a system message: the window read from the
+    // newest rows is the one LangChain cuts from the whole session.
+    let long: F = open(&table, "long");
+    let mut messages = vec![Message::system("Be brief.")];
+    messages.extend((0..2000).map(|i| Message::human(format!("message {i}"))));
+    long.add_messages(&messages).unwrap();
+    let window = long
+        .trim(&TrimOptions::new(60).include_system(true))
+        .unwrap();
+    assert_eq!(window[0].text(), "Be brief.");
+    assert_eq!(window.last().unwrap().text(), "message 1999");
+    let whole = langchain_cockroachdb::trim_messages(
+        &messages,
+        &TrimOptions::new(60).include_system(true),
+        langchain_cockroachdb::count_tokens_approximately,
+    );
+    assert_eq!(window, whole);
+}
+
 pub fn concurrent_writers_on_different_sessions<F: Face>() {
     let table = TempTable::new("writers");
     let threads: Vec<_> = (0..8)
@@ -1250,6 +1316,7 @@ macro_rules! face_tests {
             a_malformed_row_is_an_error_naming_it,
             bad_input_is_refused_and_changes_nothing,
             every_corpus_case_through_the_database,
+            trimmed_windows_read_from_the_database_are_langchains,
             deeply_nested_messages_round_trip,
             limits_are_checked_before_anything_is_sent,
             concurrent_writers_on_different_sessions,

@@ -17,7 +17,7 @@ use langchain_cockroachdb::time::OffsetDateTime;
 use langchain_cockroachdb::uuid::Uuid;
 use langchain_cockroachdb::{
     EngineOptions, HistoryOptions, Message, Page, PageCursor, PoolState, Result, SessionFilter,
-    SessionInfo, StoredMessage,
+    SessionInfo, StoredMessage, TrimOptions,
 };
 use serde_json::Value;
 
@@ -257,6 +257,7 @@ pub trait Face: Sized + Clone + Send + Sync + 'static {
     /// What its engine's pool counted so far.
     fn pool_state(&self) -> PoolState;
     fn add_messages_with_ids(&self, messages: &[(Uuid, Message)]) -> Result<u64>;
+    fn trim(&self, options: &TrimOptions) -> Result<Vec<Message>>;
     fn last_messages(&self, n: usize) -> Result<Vec<Message>>;
     fn buffer_window(&self, k: usize) -> Result<Vec<Message>>;
     fn message_count(&self) -> Result<u64>;
@@ -323,6 +324,9 @@ impl Face for langchain_cockroachdb::blocking::CockroachDBChatMessageHistory {
     }
     fn add_messages_with_ids(&self, messages: &[(Uuid, Message)]) -> Result<u64> {
         self.add_messages_with_ids(messages)
+    }
+    fn trim(&self, options: &TrimOptions) -> Result<Vec<Message>> {
+        self.trim(options)
     }
     fn last_messages(&self, n: usize) -> Result<Vec<Message>> {
         self.last_messages(n)
@@ -429,6 +433,9 @@ impl Face for langchain_cockroachdb::nonblocking::AsyncCockroachDBChatMessageHis
     }
     fn add_messages_with_ids(&self, messages: &[(Uuid, Message)]) -> Result<u64> {
         runtime().block_on(self.add_messages_with_ids(messages))
+    }
+    fn trim(&self, options: &TrimOptions) -> Result<Vec<Message>> {
+        runtime().block_on(self.trim(options))
     }
     fn last_messages(&self, n: usize) -> Result<Vec<Message>> {
         runtime().block_on(self.last_messages(n))
