@@ -148,7 +148,7 @@ impl TrimOptions {
 ///     Message::human("second question"),
 ///     Message::ai("second answer"),
 /// ];
-/// let options = TrimOptions::new(20).include_system(true).start_on(MessageType::Human);
+/// let options = TrimOptions::new(25).include_system(true).start_on(MessageType::Human);
 /// let window = trim_messages(&messages, &options, count_tokens_approximately);
 /// let texts: Vec<_> = window.iter().map(|m| m.text().into_owned()).collect();
 /// assert_eq!(texts, ["Be brief.", "second question", "second answer"]);
