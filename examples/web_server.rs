@@ -20,7 +20,7 @@
 use std::time::Duration;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -30,7 +30,6 @@ use langchain_cockroachdb::{
     Error, HistoryOptions, Message, SessionFilter, from_openai_messages, to_openai_messages,
 };
 use serde_json::{Value, json};
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
 /// An error as the client sees it.
@@ -226,7 +225,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/sessions/{id}", axum::routing::delete(delete))
         .route("/sessions", get(sessions))
         .route("/health", get(health))
-        .layer(RequestBodyLimitLayer::new(1 << 20))
+        // A body over 1 MiB is refused by the JSON extractor, as JSON (413).
+        .layer(DefaultBodyLimit::max(1 << 20))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(10),
