@@ -3,11 +3,9 @@
 
 mod support;
 
-use langchain_cockroachdb::{
-    Message, MessageType, TrimOptions, count_tokens_approximately, trim_messages,
-};
+use langchain_cockroachdb::{Message, count_tokens_approximately, trim_messages};
 use serde_json::Value;
-use support::corpus::same;
+use support::corpus::{same, trim_options};
 
 fn fixture() -> Value {
     serde_json::from_str(include_str!("fixtures/langchain_trim.json")).expect("the fixture parses")
@@ -20,18 +18,6 @@ fn messages(dicts: &Value) -> Vec<Message> {
         .iter()
         .map(|d| Message::from_dict(d.clone()).expect("a valid message"))
         .collect()
-}
-
-fn kinds(value: &Value) -> Vec<MessageType> {
-    match value {
-        Value::Null => Vec::new(),
-        Value::String(s) => vec![s.parse().unwrap()],
-        Value::Array(items) => items
-            .iter()
-            .map(|s| s.as_str().unwrap().parse().unwrap())
-            .collect(),
-        other => panic!("{other}"),
-    }
 }
 
 #[test]
@@ -54,14 +40,7 @@ fn trimmed_windows_are_langchains() {
     let cases = fixture["trim"].as_array().unwrap();
     assert!(cases.len() >= 60);
     for case in cases {
-        let mut options = TrimOptions::new(case["max_tokens"].as_u64().unwrap() as usize)
-            .include_system(case["include_system"].as_bool().unwrap());
-        for kind in kinds(&case["start_on"]) {
-            options = options.start_on(kind);
-        }
-        for kind in kinds(&case["end_on"]) {
-            options = options.end_on(kind);
-        }
+        let options = trim_options(case);
         let got = trim_messages(
             &messages(&case["messages"]),
             &options,

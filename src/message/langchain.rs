@@ -9,8 +9,8 @@
 
 use serde_json::{Map, Number, Value};
 
-use super::MessageType;
 use super::python::{json_dumps, number_str, object, parse_partial_json, str_of, truthy};
+use super::{MessageType, json_kind};
 use crate::error::{Error, Result};
 
 fn invalid(reason: impl Into<String>) -> Error {
@@ -62,12 +62,12 @@ fn check_content(data: &Map<String, Value>) -> Result<()> {
             None => Ok(()),
             Some(i) => Err(invalid(format!(
                 "content[{i}] must be a string or an object, got {}",
-                kind_of(&parts[i])
+                json_kind(&parts[i])
             ))),
         },
         Some(other) => Err(invalid(format!(
             "content must be a string or a list, got {}",
-            kind_of(other)
+            json_kind(other)
         ))),
         None => Err(invalid("content is missing")),
     }
@@ -86,7 +86,7 @@ fn common_fields(data: &mut Map<String, Value>) -> Result<()> {
             Some(other) => {
                 return Err(invalid(format!(
                     "{key} must be an object, got {}",
-                    kind_of(other)
+                    json_kind(other)
                 )));
             }
         }
@@ -108,7 +108,7 @@ fn optional_string(data: &mut Map<String, Value>, key: &str) -> Result<()> {
         Some(Value::String(_) | Value::Null) => Ok(()),
         Some(other) => Err(invalid(format!(
             "{key} must be a string or null, got {}",
-            kind_of(other)
+            json_kind(other)
         ))),
     }
 }
@@ -118,7 +118,7 @@ fn required_string(data: &Map<String, Value>, key: &str) -> Result<()> {
         Some(Value::String(_)) => Ok(()),
         Some(other) => Err(invalid(format!(
             "{key} must be a string, got {}",
-            kind_of(other)
+            json_kind(other)
         ))),
         None => Err(invalid(format!("{key} is missing"))),
     }
@@ -201,7 +201,7 @@ fn ai_before(kind: MessageType, data: &mut Map<String, Value>) -> Result<()> {
             Some(other) => {
                 return Err(invalid(format!(
                     "additional_kwargs must be an object, got {}",
-                    kind_of(other)
+                    json_kind(other)
                 )));
             }
         };
@@ -257,9 +257,10 @@ fn rebuild(
 ) -> Result<()> {
     let Some(Value::Array(items)) = data.get(key).filter(|v| truthy(v)) else {
         return match data.get(key) {
-            Some(v) if truthy(v) => {
-                Err(invalid(format!("{key} must be a list, got {}", kind_of(v))))
-            }
+            Some(v) if truthy(v) => Err(invalid(format!(
+                "{key} must be a list, got {}",
+                json_kind(v)
+            ))),
             _ => Ok(()),
         };
     };
@@ -268,7 +269,7 @@ fn rebuild(
         let Value::Object(item) = item else {
             return Err(invalid(format!(
                 "{key}[{i}] must be an object, got {}",
-                kind_of(item)
+                json_kind(item)
             )));
         };
         if let Some(unknown) = item
@@ -398,7 +399,7 @@ fn ai_fields(kind: MessageType, data: &mut Map<String, Value>) -> Result<()> {
             Some(other) => {
                 return Err(invalid(format!(
                     "{key} must be a list, got {}",
-                    kind_of(other)
+                    json_kind(other)
                 )));
             }
         }
@@ -428,7 +429,7 @@ fn ai_fields(kind: MessageType, data: &mut Map<String, Value>) -> Result<()> {
         Some(other) => {
             return Err(invalid(format!(
                 "usage_metadata must be an object or null, got {}",
-                kind_of(other)
+                json_kind(other)
             )));
         }
     }
@@ -451,7 +452,7 @@ fn ai_fields(kind: MessageType, data: &mut Map<String, Value>) -> Result<()> {
             Some(other) => {
                 return Err(invalid(format!(
                     "tool_call_chunks must be a list, got {}",
-                    kind_of(other)
+                    json_kind(other)
                 )));
             }
         }
@@ -502,7 +503,7 @@ fn expect(item: &Value, key: &str, path: &str, want: Expect) -> Result<()> {
     };
     Err(invalid(format!(
         "{path} must be {wanted}, got {}",
-        kind_of(value)
+        json_kind(value)
     )))
 }
 
@@ -539,7 +540,7 @@ fn usage_metadata(usage: &mut Map<String, Value>) -> Result<()> {
             Some(other) => {
                 return Err(invalid(format!(
                     "usage_metadata.{details} must be an object, got {}",
-                    kind_of(other)
+                    json_kind(other)
                 )));
             }
         }
@@ -644,15 +645,4 @@ fn init_tool_calls(data: &mut Map<String, Value>) {
     }
     data.insert("tool_calls".into(), Value::Array(calls));
     data.insert("invalid_tool_calls".into(), Value::Array(invalid_calls));
-}
-
-fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
 }

@@ -619,21 +619,11 @@ pub fn deeply_nested_messages_round_trip<F: Face>() {
 /// each stored as a session and trimmed from the database; and a long
 /// session whose window is read without reading it all.
 pub fn trimmed_windows_read_from_the_database_are_langchains<F: Face>() {
-    use super::corpus::same;
-    use langchain_cockroachdb::{MessageType, TrimOptions};
+    use super::corpus::{same, trim_options};
+    use langchain_cockroachdb::TrimOptions;
     let fixture: Value =
         serde_json::from_str(include_str!("../fixtures/langchain_trim.json")).unwrap();
     let table = TempTable::new("trim");
-    let kinds = |value: &Value| -> Vec<MessageType> {
-        match value {
-            Value::String(s) => vec![s.parse().unwrap()],
-            Value::Array(items) => items
-                .iter()
-                .map(|s| s.as_str().unwrap().parse().unwrap())
-                .collect(),
-            _ => Vec::new(),
-        }
-    };
     for (i, case) in fixture["trim"].as_array().unwrap().iter().enumerate() {
         let history: F = open(&table, &format!("case-{i}"));
         let messages: Vec<Message> = case["messages"]
@@ -643,17 +633,9 @@ pub fn trimmed_windows_read_from_the_database_are_langchains<F: Face>() {
             .map(|d| Message::from_dict(d.clone()).unwrap())
             .collect();
         history.add_messages(&messages).unwrap();
-        let mut options = TrimOptions::new(case["max_tokens"].as_u64().unwrap() as usize)
-            .include_system(case["include_system"].as_bool().unwrap());
-        for kind in kinds(&case["start_on"]) {
-            options = options.start_on(kind);
-        }
-        for kind in kinds(&case["end_on"]) {
-            options = options.end_on(kind);
-        }
         let got = Value::Array(
             history
-                .trim(&options)
+                .trim(&trim_options(case))
                 .unwrap()
                 .iter()
                 .map(Message::to_dict)

@@ -60,3 +60,27 @@ pub fn same(a: &Value, b: &Value) -> bool {
         _ => a == b,
     }
 }
+
+/// The `TrimOptions` of a case of tests/fixtures/langchain_trim.json.
+pub fn trim_options(case: &Value) -> langchain_cockroachdb::TrimOptions {
+    use langchain_cockroachdb::{MessageType, TrimOptions};
+    let kinds = |value: &Value| -> Vec<MessageType> {
+        match value {
+            Value::String(s) => vec![s.parse().unwrap()],
+            Value::Array(items) => items
+                .iter()
+                .map(|s| s.as_str().unwrap().parse().unwrap())
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let mut options = TrimOptions::new(case["max_tokens"].as_u64().unwrap() as usize)
+        .include_system(case["include_system"].as_bool().unwrap());
+    for kind in kinds(&case["start_on"]) {
+        options = options.start_on(kind);
+    }
+    for kind in kinds(&case["end_on"]) {
+        options = options.end_on(kind);
+    }
+    options
+}
