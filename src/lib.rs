@@ -47,6 +47,13 @@ pub mod blocking;
 #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
 pub mod nonblocking;
 
+// langchain-rust's memory, over the async face.
+#[cfg(feature = "langchain-rust")]
+mod memory;
+#[cfg(feature = "langchain-rust")]
+#[cfg_attr(docsrs, doc(cfg(feature = "langchain-rust")))]
+pub use memory::{from_langchain_rust, to_langchain_rust};
+
 pub use config::{ConnectionConfig, SslMode};
 pub use error::{DbError, Error, Result, SqlState};
 pub use history::{AsyncChatMessageHistory, ChatMessageHistory, InMemoryChatMessageHistory};
