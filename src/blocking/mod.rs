@@ -276,6 +276,9 @@ impl CockroachDBEngine {
     /// (the guide's `cleanup_old_sessions(days)`), in batches of
     /// `options.delete_batch_size` rows. Returns how many messages went.
     ///
+    /// Cost: one walk over the `(session_id, created_at)` index (each round
+    /// goes on from where the last stopped), plus the rows deleted.
+    ///
     /// ```
     /// # use langchain_cockroachdb::blocking::CockroachDBEngine;
     /// use std::time::Duration;
@@ -298,10 +301,11 @@ impl CockroachDBEngine {
     /// Deletes every message older than `age`, whatever its session, in
     /// batches of `options.delete_batch_size` rows. Returns how many went.
     ///
-    /// The table has no index on `created_at` alone (the shared schema does
-    /// not), so each batch reads the table to find old rows. On a very large
-    /// table, prefer [`delete_sessions_idle_since`](Self::delete_sessions_idle_since),
-    /// or add `CREATE INDEX ON message_store (created_at)`.
+    /// Cost: the shared schema has no index on `created_at` alone, so a
+    /// cleanup walks the primary key once, batch after batch (each starting
+    /// after the last row the one before deleted): one read of the table per
+    /// call, not per batch. On a very large table run it rarely, or prefer
+    /// [`delete_sessions_idle_since`](Self::delete_sessions_idle_since).
     ///
     /// ```
     /// # use langchain_cockroachdb::blocking::CockroachDBEngine;

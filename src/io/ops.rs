@@ -264,8 +264,17 @@ impl Shared {
     ) -> Result<u64> {
         let table = self.table(options)?;
         let cutoff = self.cutoff(&table, age, options.delete_batch_size).await?;
-        self.delete_in_batches(&table, &retention::delete_old(&cutoff))
-            .await
+        let (mut total, mut after) = (0, None);
+        loop {
+            let request = retention::delete_old(&cutoff, after.as_ref());
+            let rows = self.run(&table, self.call(), &request).await?;
+            total += rows.len() as u64;
+            let ids: Vec<Uuid> = rows::decode_column(&rows)?;
+            match ids.into_iter().max() {
+                Some(last) if rows.len() as i64 >= cutoff.batch => after = Some(last),
+                _ => return Ok(total),
+            }
+        }
     }
 
     pub(crate) async fn delete_sessions_idle_since(
@@ -275,17 +284,25 @@ impl Shared {
     ) -> Result<u64> {
         let table = self.table(options)?;
         let cutoff = self.cutoff(&table, idle, options.delete_batch_size).await?;
-        let mut total = 0;
+        let (mut total, mut after) = (0, String::new());
         loop {
-            let rows = self
-                .run(&table, self.call(), &retention::idle_sessions(&cutoff))
+            let found = self
+                .run(
+                    &table,
+                    self.call(),
+                    &retention::idle_sessions(&cutoff, &after),
+                )
                 .await?;
-            let sessions: Vec<String> = rows::decode_column(&rows)?;
-            if sessions.is_empty() {
+            let sessions: Vec<String> = rows::decode_column(&found)?;
+            let Some(last) = sessions.last().cloned() else {
                 return Ok(total);
-            }
+            };
             let delete = retention::delete_idle(&sessions, &cutoff);
             total += self.delete_in_batches(&table, &delete).await?;
+            if (sessions.len() as i64) < cutoff.batch {
+                return Ok(total);
+            }
+            after = last;
         }
     }
 

@@ -6,7 +6,7 @@
 use crate::catalog::Table;
 use crate::options::HistoryOptions;
 
-use super::{ddl, read, render, sessions};
+use super::{ddl, read, render, retention, sessions};
 
 fn database_url() -> String {
     std::env::var("DATABASE_URL")
@@ -120,6 +120,29 @@ async fn last_messages_and_session_listing_use_the_index() {
             assert!(
                 page.contains(&index) && !page.contains("Seq Scan"),
                 "{mode}: messages_page:\n{page}"
+            );
+            // Cleanups walk on from where their last round stopped.
+            let idle = plan(
+                &client,
+                &render(retention::IDLE_SESSIONS, &table),
+                "timestamptz, bigint, text",
+                "now() - interval '30 days', 100, 'user-500'",
+            )
+            .await;
+            assert!(
+                idle.contains("session_id > ") && idle.contains(&index) && !idle.contains("Seq Scan"),
+                "{mode}: idle sessions:\n{idle}"
+            );
+            let old = plan(
+                &client,
+                &render(retention::DELETE_OLD_NEXT, &table),
+                "timestamptz, bigint, uuid",
+                "now() - interval '30 days', 100, gen_random_uuid()",
+            )
+            .await;
+            assert!(
+                old.contains("_pkey") && old.contains("id > "),
+                "{mode}: delete old:\n{old}"
             );
         }
     }})
