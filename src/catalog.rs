@@ -36,6 +36,9 @@ pub(crate) struct Table {
     /// Database and name, the key of the process-wide set.
     key: String,
     auto_create: bool,
+    /// What the table is created with besides the guide's schema.
+    pub(crate) activity_index: bool,
+    pub(crate) ttl: Option<Duration>,
     /// A fast path in front of the process-wide set.
     created: AtomicBool,
 }
@@ -55,6 +58,8 @@ impl Table {
             schema,
             name,
             auto_create: options.create_table,
+            activity_index: options.activity_index,
+            ttl: options.ttl,
             created: AtomicBool::new(false),
         })
     }

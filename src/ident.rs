@@ -53,6 +53,11 @@ impl Ident {
         Ident(format!("{}_session_idx", self.0))
     }
 
+    /// The name of the optional index on `created_at`, `<table>_activity_idx`.
+    pub(crate) fn activity_index_name(&self) -> Ident {
+        Ident(format!("{}_activity_idx", self.0))
+    }
+
     /// The name versions of this crate before 0.2 gave that index:
     /// `<table>_session_created_idx`, or for long table names a cut name
     /// with a hash of the whole one.

@@ -163,6 +163,17 @@ pub struct HistoryOptions {
     /// Rows deleted per statement by the retention cleanups (default 1000),
     /// so that a large cleanup is many small transactions.
     pub delete_batch_size: usize,
+    /// Create an index on `created_at` with the table (default `false`, so
+    /// that the guide's schema stays the default): `delete_messages_older_than`
+    /// then reads only the old rows. On CockroachDB it is hash-sharded, as a
+    /// plain index on a timestamp is a write hot spot there.
+    pub activity_index: bool,
+    /// CockroachDB's row-level TTL: rows expire this long after `created_at`
+    /// and CockroachDB deletes them itself, hourly, with no client job
+    /// (default `None`). Set when the table is created; needs CockroachDB
+    /// v22.2+. PostgreSQL has no such thing: the table creation is refused
+    /// there, with an error pointing at `delete_messages_older_than`.
+    pub ttl: Option<Duration>,
 }
 
 impl Default for HistoryOptions {
@@ -176,6 +187,8 @@ impl Default for HistoryOptions {
             retry: None,
             operation_timeout: None,
             delete_batch_size: 1000,
+            activity_index: false,
+            ttl: None,
         }
     }
 }
@@ -268,6 +281,30 @@ impl HistoryOptions {
     /// ```
     pub fn delete_batch_size(mut self, delete_batch_size: usize) -> Self {
         self.delete_batch_size = delete_batch_size;
+        self
+    }
+
+    /// Sets `activity_index`.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::HistoryOptions;
+    /// assert!(HistoryOptions::default().activity_index(true).activity_index);
+    /// ```
+    pub fn activity_index(mut self, activity_index: bool) -> Self {
+        self.activity_index = activity_index;
+        self
+    }
+
+    /// Sets `ttl`: CockroachDB deletes rows this long after they were written.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::HistoryOptions;
+    /// # use std::time::Duration;
+    /// let options = HistoryOptions::default().ttl(Duration::from_secs(30 * 24 * 3600));
+    /// assert_eq!(options.ttl, Some(Duration::from_secs(2_592_000)));
+    /// ```
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = Some(ttl);
         self
     }
 

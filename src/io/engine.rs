@@ -64,13 +64,29 @@ impl Connection {
         rows
     }
 
-    /// The table, and its index unless it has the one older versions made.
+    /// The table, and its index unless it has the one older versions made;
+    /// then what the options add (asking the server which it is first, so
+    /// that an option it refuses changes nothing).
     async fn create_table(&mut self, table: &Table) -> Result<()> {
+        let mut extra = Vec::new();
+        if table.activity_index || table.ttl.is_some() {
+            let version = self.query(table, ddl::VERSION, &[]).await?;
+            let server = ddl::Server::of(&rows::decode_column::<String>(&version)?.concat());
+            if table.activity_index {
+                extra.push(ddl::activity_index(table, server));
+            }
+            if let Some(ttl) = table.ttl {
+                extra.push(ddl::row_ttl(table, server, ttl)?);
+            }
+        }
         self.batch(&ddl::create_table(table)).await?;
         let params = ddl::older_index_params(table);
         let found = self.query(table, ddl::OLDER_INDEX, &params).await?;
         if rows::decode_count(&found)? == 0 {
             self.batch(&ddl::create_index(table)).await?;
+        }
+        for statement in extra {
+            self.batch(&statement).await?;
         }
         Ok(())
     }

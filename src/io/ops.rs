@@ -266,7 +266,7 @@ impl Shared {
         let cutoff = self.cutoff(&table, age, options.delete_batch_size).await?;
         let (mut total, mut after) = (0, None);
         loop {
-            let request = retention::delete_old(&cutoff, after.as_ref());
+            let request = retention::delete_old(&table, &cutoff, after.as_ref());
             let rows = self.run(&table, self.call(), &request).await?;
             total += rows.len() as u64;
             let ids: Vec<Uuid> = rows::decode_column(&rows)?;

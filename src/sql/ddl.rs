@@ -7,7 +7,10 @@
 //! 0.2 carry it as `<table>_session_created_idx`; a second one is not added
 //! to them.
 
+use std::time::Duration;
+
 use crate::catalog::Table;
+use crate::error::{Error, Result};
 
 use super::{Param, Request};
 
@@ -50,6 +53,109 @@ pub(crate) fn create_index(table: &Table) -> String {
     )
 }
 
+/// The server a connection talks to, where their DDL differs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Server {
+    CockroachDB,
+    PostgreSQL,
+}
+
+/// Asked once, when a table is created with options whose DDL differs.
+pub(crate) const VERSION: &str = "SELECT version()";
+
+impl Server {
+    /// The server that `SELECT version()` answered `version`.
+    pub(crate) fn of(version: &str) -> Server {
+        if version.contains("CockroachDB") {
+            Server::CockroachDB
+        } else {
+            Server::PostgreSQL
+        }
+    }
+}
+
+/// The activity index on `created_at`. CockroachDB's is hash-sharded (v22.1+
+/// syntax): a plain index on a timestamp sends every insert to one range.
+pub(crate) fn activity_index(table: &Table, server: Server) -> String {
+    let sharded = match server {
+        Server::CockroachDB => " USING HASH",
+        Server::PostgreSQL => "",
+    };
+    format!(
+        "CREATE INDEX IF NOT EXISTS {} ON {} (created_at){sharded}",
+        table.name.activity_index_name().quoted(),
+        table.qualified()
+    )
+}
+
+/// CockroachDB's row-level TTL (v22.2+): rows expire `ttl` after
+/// `created_at`, deleted by an hourly job in batches of 1,000 (rows of one
+/// session go together as they were written together). PostgreSQL has none.
+pub(crate) fn row_ttl(table: &Table, server: Server, ttl: Duration) -> Result<String> {
+    match server {
+        Server::CockroachDB => Ok(format!(
+            "ALTER TABLE {} SET (ttl_expiration_expression = '(created_at + INTERVAL ''{} seconds'')', \
+             ttl_job_cron = '@hourly', ttl_delete_batch_size = 1000, ttl_select_batch_size = 1000)",
+            table.qualified(),
+            ttl.as_secs()
+        )),
+        Server::PostgreSQL => Err(Error::Config(
+            "row-level TTL is CockroachDB's; on PostgreSQL, run delete_messages_older_than \
+             (or delete_sessions_idle_since) periodically instead, e.g. examples/periodic_cleanup.rs"
+                .into(),
+        )),
+    }
+}
+
 pub(crate) fn drop(table: &Table) -> Request<'static> {
     Request::Batch(format!("DROP TABLE IF EXISTS {}", table.qualified()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::HistoryOptions;
+
+    fn table() -> Table {
+        let options = HistoryOptions::default().table_name("chat");
+        Table::new("db", &options).unwrap()
+    }
+
+    #[test]
+    fn the_servers_are_told_apart_by_their_version() {
+        let crdb = "CockroachDB CCL v23.2.4 (x86_64-pc-linux-gnu, built 2024/04/15 21:10:21, go1.21.5 X:nocoverageredesign)";
+        assert_eq!(Server::of(crdb), Server::CockroachDB);
+        assert_eq!(
+            Server::of("PostgreSQL 15.20 (Debian 15.20-0+deb12u1) on x86_64-pc-linux-gnu"),
+            Server::PostgreSQL
+        );
+    }
+
+    #[test]
+    fn the_activity_index_is_hash_sharded_on_cockroachdb() {
+        assert_eq!(
+            activity_index(&table(), Server::CockroachDB),
+            r#"CREATE INDEX IF NOT EXISTS "chat_activity_idx" ON "public"."chat" (created_at) USING HASH"#
+        );
+        assert_eq!(
+            activity_index(&table(), Server::PostgreSQL),
+            r#"CREATE INDEX IF NOT EXISTS "chat_activity_idx" ON "public"."chat" (created_at)"#
+        );
+    }
+
+    #[test]
+    fn row_level_ttl_is_cockroachdbs_and_refused_on_postgresql() {
+        let thirty_days = Duration::from_secs(30 * 24 * 3600);
+        assert_eq!(
+            row_ttl(&table(), Server::CockroachDB, thirty_days).unwrap(),
+            "ALTER TABLE \"public\".\"chat\" SET (ttl_expiration_expression = \
+             '(created_at + INTERVAL ''2592000 seconds'')', ttl_job_cron = '@hourly', \
+             ttl_delete_batch_size = 1000, ttl_select_batch_size = 1000)"
+        );
+        let err = row_ttl(&table(), Server::PostgreSQL, thirty_days).unwrap_err();
+        assert!(
+            err.to_string().contains("delete_messages_older_than"),
+            "{err}"
+        );
+    }
 }

@@ -4,6 +4,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::Request;
+use crate::catalog::Table;
 
 /// The server's clock decides what is old, once per cleanup.
 const CUTOFF: &str = "SELECT now() - $1::FLOAT8 * INTERVAL '1 second'";
@@ -49,8 +50,20 @@ const DELETE_OLD_FIRST: &str = "DELETE FROM {t} WHERE id IN (
 pub(crate) const DELETE_OLD_NEXT: &str = "DELETE FROM {t} WHERE id IN (
     SELECT id FROM {t} WHERE created_at < $1 AND id > $3 ORDER BY id LIMIT $2) RETURNING id";
 
-pub(crate) fn delete_old<'a>(cutoff: &'a Cutoff, after: Option<&'a Uuid>) -> Request<'a> {
+/// With the activity index: the oldest rows through it, so that a cleanup
+/// reads only what it deletes (and nothing when nothing is old).
+const DELETE_OLD_BY_AGE: &str = "DELETE FROM {t} WHERE id IN (
+    SELECT id FROM {t} WHERE created_at < $1 ORDER BY created_at LIMIT $2) RETURNING id";
+
+pub(crate) fn delete_old<'a>(
+    table: &Table,
+    cutoff: &'a Cutoff,
+    after: Option<&'a Uuid>,
+) -> Request<'a> {
     match after {
+        _ if table.activity_index => {
+            Request::Statement(DELETE_OLD_BY_AGE, vec![&cutoff.at, &cutoff.batch])
+        }
         None => Request::Statement(DELETE_OLD_FIRST, vec![&cutoff.at, &cutoff.batch]),
         Some(id) => Request::Statement(DELETE_OLD_NEXT, vec![&cutoff.at, &cutoff.batch, id]),
     }

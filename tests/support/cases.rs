@@ -135,6 +135,48 @@ pub fn one_index_whoever_creates_the_table<F: Face>() {
     }
 }
 
+/// The activity index is made on request, and old messages go through it;
+/// row-level TTL is refused on PostgreSQL before anything is created.
+pub fn activity_index_and_row_ttl<F: Face>() {
+    let table = TempTable::new("activity");
+    let options = table.options().activity_index(true).delete_batch_size(3);
+    let history = F::open("s", &database_url(), options.clone()).unwrap();
+    history.add_user_message("new").unwrap();
+    bulk_load(&table, 10, 2, 40);
+    let indexes: Vec<String> = raw_query(
+        "SELECT indexname FROM pg_indexes WHERE tablename = $1 ORDER BY indexname",
+        &[&table.name],
+    )
+    .iter()
+    .map(|r| r.get(0))
+    .collect();
+    assert!(
+        indexes.contains(&format!("{}_activity_idx", table.name)),
+        "{indexes:?}"
+    );
+    let thirty_days = Duration::from_secs(30 * 24 * 3600);
+    assert_eq!(
+        history
+            .delete_messages_older_than(&options, thirty_days)
+            .unwrap(),
+        10
+    );
+    assert_eq!(texts(&history.messages().unwrap()), ["new"]);
+
+    let ttl = TempTable::new("ttl");
+    let options = ttl.options().ttl(thirty_days);
+    let refused = F::open("s", &database_url(), options).unwrap();
+    match refused.add_user_message("x") {
+        Err(Error::Config(reason)) => {
+            assert!(reason.contains("delete_messages_older_than"), "{reason}")
+        }
+        other => panic!("expected a configuration error, got {other:?}"),
+    }
+    let exists: Option<String> =
+        raw_query("SELECT to_regclass($1)::TEXT", &[&ttl.qualified()])[0].get(0);
+    assert_eq!(exists, None, "a refused option created the table");
+}
+
 pub fn create_and_drop_tables<F: Face>() {
     let table = TempTable::new("explicit");
     let exists = || {
@@ -1285,6 +1327,7 @@ macro_rules! face_tests {
             basic_usage,
             table_is_created_on_first_use_with_the_guide_schema,
             one_index_whoever_creates_the_table,
+            activity_index_and_row_ttl,
             create_and_drop_tables,
             concurrent_creates_of_one_table_all_succeed,
             sessions_are_isolated,
