@@ -138,7 +138,20 @@ fn parse_rows(rows: &[postgres::Row]) -> Result<Vec<Value>> {
         .collect::<std::result::Result<_, _>>()?)
 }
 
-const INSERT: &str =
+/// The same guarantee as the crate's insert: a message lands just after the
+/// session's newest one, never before it, and a retry writes nothing twice.
+const INSERT: &str = "INSERT INTO {t} (id, session_id, message, created_at)
+VALUES ($1, $2, $3::TEXT::JSONB, GREATEST(now(), COALESCE((SELECT max(created_at) FROM {t}
+    WHERE session_id = $2::TEXT) + INTERVAL '1 microsecond', now())))
+ON CONFLICT (id) DO NOTHING";
+/// The same guarantee for a batch, each row one microsecond after the last.
+const INSERT_BATCH: &str = "INSERT INTO {t} (id, session_id, message, created_at)
+SELECT m.id, $1, m.message::JSONB, GREATEST(now(), COALESCE((SELECT max(created_at) FROM {t}
+    WHERE session_id = $1::TEXT) + INTERVAL '1 microsecond', now())) + (m.ord - 1) * INTERVAL '1 microsecond'
+FROM unnest($2::UUID[], $3::TEXT[]) WITH ORDINALITY AS m (id, message, ord)
+ON CONFLICT (id) DO NOTHING";
+/// Without the ordering guard, for information: what order costs.
+const INSERT_UNGUARDED: &str =
     "INSERT INTO {t} (id, session_id, message, created_at) VALUES ($1, $2, $3::TEXT::JSONB, now())";
 const SELECT_ALL: &str =
     "SELECT id, message FROM {t} WHERE session_id = $1 ORDER BY created_at, id";
@@ -164,13 +177,13 @@ fn main() -> Result<()> {
 
     let mut outcomes = Vec::new();
 
-    // seq_add: one message per call.
+    // seq_add: one message per call, against the same guarantee.
     let insert = raw.prepare(&sql(INSERT))?;
     let messages: Vec<Message> = (0..2000).map(message).collect();
     outcomes.push(compare(
         "seq_add",
         2000,
-        0.9,
+        0.95,
         |rep, slice| {
             let s = format!("raw-seq-{rep}");
             for m in slice_of(&messages, slice) {
@@ -191,29 +204,45 @@ fn main() -> Result<()> {
         },
     )?);
 
+    // The same, against an INSERT without the ordering guard: for
+    // information, what keeping order costs (no target).
+    let unguarded = raw.prepare(&sql(INSERT_UNGUARDED))?;
+    outcomes.push(compare(
+        "seq_add_vs_guard_free",
+        2000,
+        0.0,
+        |rep, slice| {
+            let s = format!("raw-free-{rep}");
+            for m in slice_of(&messages, slice) {
+                raw.execute(
+                    &unguarded,
+                    &[&Uuid::new_v4(), &s, &serde_json::to_string(m)?],
+                )?;
+            }
+            Ok(())
+        },
+        |rep, slice| {
+            let history = CockroachDBChatMessageHistory::with_engine(
+                format!("seq-free-{rep}"),
+                &engine,
+                options.clone(),
+            )?;
+            for m in slice_of(&messages, slice) {
+                history.add_message(m)?;
+            }
+            Ok(())
+        },
+    )?);
+
     // batch_add: ten messages per call.
-    let mut values = String::new();
-    for row in 0..10 {
-        let p = row * 3;
-        let _ = write!(
-            values,
-            "{}(${}, ${}, ${}::TEXT::JSONB, now())",
-            if row > 0 { ", " } else { "" },
-            p + 1,
-            p + 2,
-            p + 3
-        );
-    }
-    let insert10 = raw.prepare(&sql(&format!(
-        "INSERT INTO {{t}} (id, session_id, message, created_at) VALUES {values}"
-    )))?;
+    let insert10 = raw.prepare(&sql(INSERT_BATCH))?;
     let batches: Vec<Vec<Message>> = (0..200)
         .map(|b| (0..10).map(|i| message(b * 10 + i)).collect())
         .collect();
     outcomes.push(compare(
         "batch_add",
         200,
-        0.9,
+        0.95,
         |rep, slice| {
             let s = format!("raw-batch-{rep}");
             for batch in slice_of(&batches, slice) {
@@ -222,11 +251,7 @@ fn main() -> Result<()> {
                     .iter()
                     .map(serde_json::to_string)
                     .collect::<std::result::Result<_, _>>()?;
-                let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = Vec::with_capacity(30);
-                for (id, text) in ids.iter().zip(&texts) {
-                    params.extend([id as &(dyn postgres::types::ToSql + Sync), &s, text]);
-                }
-                raw.execute(&insert10, &params)?;
+                raw.execute(&insert10, &[&s, &ids, &texts])?;
             }
             Ok(())
         },
@@ -252,7 +277,7 @@ fn main() -> Result<()> {
     outcomes.push(compare(
         "read_all",
         50,
-        0.8,
+        0.95,
         |_, _| {
             for _ in 0..50 / SLICES {
                 let rows = raw.query(&select_all, &[&"read-all"])?;
@@ -282,7 +307,7 @@ fn main() -> Result<()> {
     outcomes.push(compare(
         "read_last_10",
         500,
-        0.9,
+        0.95,
         |_, _| {
             for _ in 0..500 / SLICES {
                 let rows = raw.query(&select_last, &[&"many-417", &10i64])?;
@@ -358,7 +383,9 @@ fn main() -> Result<()> {
         println!("| workload | ops per run | crate ops/s | raw ops/s | ratio | target |");
         println!("|---|---:|---:|---:|---:|---:|");
         for o in &outcomes {
-            let mark = if o.ratio() >= o.target {
+            let mark = if o.target == 0.0 {
+                "for information"
+            } else if o.ratio() >= o.target {
                 "met"
             } else {
                 "MISSED"
@@ -469,7 +496,7 @@ async fn concurrent(
         ops,
         crate_ops_per_s: median(our_rates),
         raw_ops_per_s: median(raw_rates),
-        target: 0.85,
+        target: 0.95,
     })
 }
 
