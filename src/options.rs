@@ -480,6 +480,10 @@ pub struct SessionFilter {
     pub prefix: Option<String>,
     /// At most this many, newest activity first (default 100).
     pub limit: usize,
+    /// Only sessions with a message stored at or after this time ("active
+    /// in the last day"). With the table's activity index, only those rows
+    /// are read to find them.
+    pub since: Option<time::OffsetDateTime>,
 }
 
 impl Default for SessionFilter {
@@ -487,6 +491,7 @@ impl Default for SessionFilter {
         SessionFilter {
             prefix: None,
             limit: 100,
+            since: None,
         }
     }
 }
@@ -511,6 +516,19 @@ impl SessionFilter {
     /// ```
     pub fn limit(mut self, limit: usize) -> Self {
         self.limit = limit;
+        self
+    }
+
+    /// Sets `since`.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::SessionFilter;
+    /// use langchain_cockroachdb::time::{Duration, OffsetDateTime};
+    /// let active_today = SessionFilter::default().since(OffsetDateTime::now_utc() - Duration::days(1));
+    /// assert!(active_today.since.is_some());
+    /// ```
+    pub fn since(mut self, since: time::OffsetDateTime) -> Self {
+        self.since = Some(since);
         self
     }
 }

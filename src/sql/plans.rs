@@ -56,9 +56,10 @@ async fn last_messages_and_session_listing_use_the_index() {
     let table = Table::new("plans", &HistoryOptions::default().table_name(&name)).unwrap();
     client
         .batch_execute(&format!(
-            "{}; {}",
+            "{}; {}; {}",
             ddl::create_table(&table),
-            ddl::create_index(&table)
+            ddl::create_index(&table),
+            ddl::activity_index(&table, ddl::Server::PostgreSQL)
         ))
         .await
         .unwrap();
@@ -84,6 +85,7 @@ async fn last_messages_and_session_listing_use_the_index() {
             .await
             .unwrap();
         let index = table.name.python_index_name().as_str().to_owned();
+        let activity = table.name.activity_index_name().as_str().to_owned();
         for mode in ["auto", "force_custom_plan", "force_generic_plan"] {
             client
                 .batch_execute(&format!("SET plan_cache_mode = {mode}"))
@@ -143,6 +145,19 @@ async fn last_messages_and_session_listing_use_the_index() {
             assert!(
                 old.contains("_pkey") && old.contains("id > "),
                 "{mode}: delete old:\n{old}"
+            );
+            // Sessions active lately come from the recent rows of the
+            // activity index.
+            let since = plan(
+                &client,
+                &render(sessions::LIST_SINCE[0], &table),
+                "text, text, bigint, timestamptz",
+                "'', NULL, 50, now() + interval '99 seconds'",
+            )
+            .await;
+            assert!(
+                since.contains(&activity) && !since.contains("Seq Scan"),
+                "{mode}: sessions since:\n{since}"
             );
         }
     }})
