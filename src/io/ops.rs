@@ -13,7 +13,7 @@ use crate::message::{Message, MessageType, TrimOptions, trim_messages};
 use crate::options::{HistoryOptions, SessionFilter};
 use crate::rows;
 use crate::sql::retention::Cutoff;
-use crate::sql::sessions::Listing;
+use crate::sql::sessions::{self, Listing};
 use crate::sql::transfer::{ExportScan, ImportBatch};
 use crate::sql::write::InsertBatch;
 use crate::sql::{self, Request, ddl, delete, read, retention, write};
@@ -226,7 +226,45 @@ impl Shared {
     ) -> Result<Vec<SessionInfo>> {
         let table = self.table(options)?;
         let listing = Listing::new(filter);
+        if table.activity_index && listing.newest_overall() {
+            return self.newest_sessions(&table, listing.limit()).await;
+        }
         rows::decode_sessions(&self.run(&table, self.call(), &listing.request()).await?)
+    }
+
+    /// The `limit` most recently active sessions, found by walking the
+    /// newest rows back through the activity index until that many sessions
+    /// turned up: the first row met of a session is its newest, so they
+    /// turn up newest first. The cost follows recent activity, not the table.
+    async fn newest_sessions(&self, table: &Table, limit: usize) -> Result<Vec<SessionInfo>> {
+        let (mut found, mut seen) = (Vec::new(), std::collections::HashSet::new());
+        let mut walk = sessions::Recent {
+            page: 1000,
+            after: None,
+        };
+        while found.len() < limit {
+            let rows = self.run(table, self.call(), &walk.request()).await?;
+            for row in &rows {
+                let session: String = row.try_get(0)?;
+                if found.len() < limit && seen.insert(session.clone()) {
+                    found.push(session);
+                }
+            }
+            match rows.last() {
+                Some(last) if rows.len() as i64 == walk.page => {
+                    walk.after = Some((last.try_get(1)?, last.try_get(2)?));
+                }
+                _ => break,
+            }
+        }
+        if found.is_empty() {
+            return Ok(Vec::new());
+        }
+        rows::decode_sessions(
+            &self
+                .run(table, self.call(), &sessions::of_sessions(&found))
+                .await?,
+        )
     }
 
     /// The server's time `age` ago: one clock for the whole cleanup.

@@ -159,6 +159,17 @@ async fn last_messages_and_session_listing_use_the_index() {
                 since.contains(&activity) && !since.contains("Seq Scan"),
                 "{mode}: sessions since:\n{since}"
             );
+            let recent = plan(
+                &client,
+                &render(sessions::RECENT_NEXT, &table),
+                "bigint, timestamptz, uuid",
+                "1000, now(), gen_random_uuid()",
+            )
+            .await;
+            assert!(
+                recent.contains(&activity) && !recent.contains("Seq Scan"),
+                "{mode}: newest sessions:\n{recent}"
+            );
         }
     }})
     .await;

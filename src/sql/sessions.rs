@@ -54,3 +54,48 @@ impl Listing {
         }
     }
 }
+
+/// The newest rows, newest first, through the activity index: where
+/// `list_sessions` without a prefix finds the most recently active sessions
+/// without aggregating the table.
+pub(crate) const RECENT_FIRST: &str =
+    "SELECT session_id, created_at, id FROM {t} ORDER BY created_at DESC, id DESC LIMIT $1";
+
+pub(crate) const RECENT_NEXT: &str = "SELECT session_id, created_at, id FROM {t}
+WHERE (created_at, id) < ($2, $3) ORDER BY created_at DESC, id DESC LIMIT $1";
+
+/// The given sessions, aggregated through the session index.
+pub(crate) const OF_SESSIONS: &str =
+    "SELECT session_id, count(*), min(created_at), max(created_at) FROM {t}
+WHERE session_id = ANY($1) GROUP BY session_id ORDER BY max(created_at) DESC, session_id";
+
+/// A walk back through the newest rows, a page at a time.
+pub(crate) struct Recent {
+    pub(crate) page: i64,
+    pub(crate) after: Option<(OffsetDateTime, uuid::Uuid)>,
+}
+
+impl Recent {
+    pub(crate) fn request(&self) -> Request<'_> {
+        match &self.after {
+            None => Request::Statement(RECENT_FIRST, vec![&self.page]),
+            Some((at, id)) => Request::Statement(RECENT_NEXT, vec![&self.page, at, id]),
+        }
+    }
+}
+
+pub(crate) fn of_sessions(sessions: &Vec<String>) -> Request<'_> {
+    Request::Statement(OF_SESSIONS, vec![sessions])
+}
+
+impl Listing {
+    /// Whether the newest sessions of the whole table are asked for, which
+    /// the activity index answers from the recent rows.
+    pub(crate) fn newest_overall(&self) -> bool {
+        self.range.0.is_empty() && self.since.is_none()
+    }
+
+    pub(crate) fn limit(&self) -> usize {
+        usize::try_from(self.limit).unwrap_or(usize::MAX)
+    }
+}
