@@ -177,62 +177,43 @@ fn main() -> Result<()> {
 
     let mut outcomes = Vec::new();
 
-    // seq_add: one message per call, against the same guarantee.
+    // seq_add: one message per call, against the same guarantee; then the
+    // same against an INSERT without the ordering guard, for information:
+    // what keeping order costs (no target).
     let insert = raw.prepare(&sql(INSERT))?;
-    let messages: Vec<Message> = (0..2000).map(message).collect();
-    outcomes.push(compare(
-        "seq_add",
-        2000,
-        0.95,
-        |rep, slice| {
-            let s = format!("raw-seq-{rep}");
-            for m in slice_of(&messages, slice) {
-                raw.execute(&insert, &[&Uuid::new_v4(), &s, &serde_json::to_string(m)?])?;
-            }
-            Ok(())
-        },
-        |rep, slice| {
-            let history = CockroachDBChatMessageHistory::with_engine(
-                format!("seq-{rep}"),
-                &engine,
-                options.clone(),
-            )?;
-            for m in slice_of(&messages, slice) {
-                history.add_message(m)?;
-            }
-            Ok(())
-        },
-    )?);
-
-    // The same, against an INSERT without the ordering guard: for
-    // information, what keeping order costs (no target).
     let unguarded = raw.prepare(&sql(INSERT_UNGUARDED))?;
-    outcomes.push(compare(
-        "seq_add_vs_guard_free",
-        2000,
-        0.0,
-        |rep, slice| {
-            let s = format!("raw-free-{rep}");
-            for m in slice_of(&messages, slice) {
-                raw.execute(
-                    &unguarded,
-                    &[&Uuid::new_v4(), &s, &serde_json::to_string(m)?],
+    let messages: Vec<Message> = (0..2000).map(message).collect();
+    for (name, target, statement) in [
+        ("seq_add", 0.95, &insert),
+        ("seq_add_vs_guard_free", 0.0, &unguarded),
+    ] {
+        outcomes.push(compare(
+            name,
+            2000,
+            target,
+            |rep, slice| {
+                let s = format!("raw-{name}-{rep}");
+                for m in slice_of(&messages, slice) {
+                    raw.execute(
+                        statement,
+                        &[&Uuid::new_v4(), &s, &serde_json::to_string(m)?],
+                    )?;
+                }
+                Ok(())
+            },
+            |rep, slice| {
+                let history = CockroachDBChatMessageHistory::with_engine(
+                    format!("{name}-{rep}"),
+                    &engine,
+                    options.clone(),
                 )?;
-            }
-            Ok(())
-        },
-        |rep, slice| {
-            let history = CockroachDBChatMessageHistory::with_engine(
-                format!("seq-free-{rep}"),
-                &engine,
-                options.clone(),
-            )?;
-            for m in slice_of(&messages, slice) {
-                history.add_message(m)?;
-            }
-            Ok(())
-        },
-    )?);
+                for m in slice_of(&messages, slice) {
+                    history.add_message(m)?;
+                }
+                Ok(())
+            },
+        )?);
+    }
 
     // batch_add: ten messages per call.
     let insert10 = raw.prepare(&sql(INSERT_BATCH))?;
