@@ -22,7 +22,17 @@ pub(super) fn clone(value: &Value) -> Value {
 }
 
 /// Drops `value` without recursion: its children are taken apart first.
+/// (A value without nested containers, the common case, is dropped as it is.)
 pub(super) fn dismantle(value: Value) {
+    let nested = |v: &Value| matches!(v, Value::Array(_) | Value::Object(_));
+    let shallow = match &value {
+        Value::Array(items) => !items.iter().any(nested),
+        Value::Object(map) => !map.values().any(nested),
+        _ => true,
+    };
+    if shallow {
+        return;
+    }
     let mut pending = vec![value];
     while let Some(value) = pending.pop() {
         match value {

@@ -20,6 +20,9 @@ fn invalid(reason: impl Into<String>) -> Error {
 /// Turns the `data` of a `kind` message into what LangChain's model would
 /// hold, or says why LangChain would refuse it.
 pub(super) fn normalize(kind: MessageType, data: &mut Map<String, Value>) -> Result<()> {
+    if already_normal(kind, data) {
+        return Ok(());
+    }
     if let Some(t) = data
         .get("type")
         .filter(|t| t.as_str() != Some(kind.as_str()))
@@ -47,8 +50,47 @@ pub(super) fn normalize(kind: MessageType, data: &mut Map<String, Value>) -> Res
     if kind == MessageType::AiChunk {
         init_tool_calls(data);
     }
-    data.insert("type".into(), Value::String(kind.as_str().into()));
+    if data.get("type").and_then(Value::as_str) != Some(kind.as_str()) {
+        data.insert("type".into(), Value::String(kind.as_str().into()));
+    }
     Ok(())
+}
+
+/// Whether `data` is already what LangChain holds for a human, system,
+/// chat or function message (as every row this crate or Python wrote is):
+/// one pass over its fields instead of a lookup per field, the common case
+/// of every read.
+fn already_normal(kind: MessageType, data: &Map<String, Value>) -> bool {
+    let required = match kind.base() {
+        MessageType::Human | MessageType::System => None,
+        MessageType::Chat => Some("role"),
+        MessageType::Function => Some("name"),
+        _ => return false,
+    };
+    let mut seen = 0;
+    for (key, value) in data {
+        let ok = match key.as_str() {
+            "content" => match value {
+                Value::String(_) => true,
+                Value::Array(parts) => parts
+                    .iter()
+                    .all(|p| matches!(p, Value::String(_) | Value::Object(_))),
+                _ => false,
+            },
+            "additional_kwargs" | "response_metadata" => value.is_object(),
+            "type" => value.as_str() == Some(kind.as_str()),
+            "id" => matches!(value, Value::String(_) | Value::Null),
+            "name" if required == Some("name") => value.is_string(),
+            "name" => matches!(value, Value::String(_) | Value::Null),
+            "role" if required == Some("role") => value.is_string(),
+            _ => continue,
+        };
+        if !ok {
+            return false;
+        }
+        seen += 1;
+    }
+    seen == 6 + usize::from(required == Some("role"))
 }
 
 /// `content: str | list[str | dict]`.
