@@ -118,7 +118,14 @@ fn convert(i: usize, message: &Message) -> Result<Vec<Value>> {
         oai.insert("refusal".into(), refusal.clone());
     }
     if message.kind.base() == MessageType::Tool {
-        oai.insert("tool_call_id".into(), message.data["tool_call_id"].clone());
+        oai.insert(
+            "tool_call_id".into(),
+            message
+                .data
+                .get("tool_call_id")
+                .cloned()
+                .unwrap_or(Value::Null),
+        );
     }
     let mut tool_messages = Vec::new();
     let content = message.content();
