@@ -1,20 +1,25 @@
-//! TLS for both faces: libpq's `sslmode`s over rustls, with CA files and
-//! client certificates, the way CockroachDB clusters hand them out.
-
-#[cfg(feature = "tls")]
-pub(crate) use rustls_impl::MakeRustls as Tls;
-#[cfg(not(feature = "tls"))]
-pub(crate) use tokio_postgres::NoTls as Tls;
+//! How both faces reach the server: libpq's `sslmode`s over rustls, with CA
+//! files and client certificates the way CockroachDB clusters hand them
+//! out, and for the blocking face a stream that keeps each connection's
+//! deadline, over TLS and plain text alike.
 
 use std::cell::RefCell;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_postgres::Socket;
+use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream};
 
 use crate::config::{ConnectionConfig, SslMode};
 use crate::error::{Error, Result};
 
-/// When reads and writes of one TLS connection give up: the blocking driver
+/// When reads and writes of one connection give up: the blocking driver
 /// cannot abandon a statement, so its stream does, failing with `TimedOut`
 /// once the deadline passes, which breaks the connection. (The async face
 /// abandons the statement instead and needs none.)
@@ -39,8 +44,6 @@ impl Deadline {
         self.0.store(0, Ordering::Relaxed);
     }
 
-    // Read by the TLS streams only.
-    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     fn get(&self) -> Option<Instant> {
         match self.0.load(Ordering::Relaxed) {
             0 => None,
@@ -50,19 +53,19 @@ impl Deadline {
 }
 
 thread_local! {
-    /// The deadline of the TLS connection this thread opened last: the
-    /// blocking driver connects on the calling thread and hands back only
-    /// its client, so the face picks the deadline up here.
+    /// The deadline of the connection this thread opened last: the blocking
+    /// driver connects on the calling thread and hands back only its
+    /// client, so the face picks the deadline up here.
     static OPENED: RefCell<Option<Deadline>> = const { RefCell::new(None) };
 }
 
-/// The deadline of the TLS connection this thread opened last, if any.
+/// The deadline of the connection this thread opened last, if any.
 #[cfg(feature = "blocking")]
 pub(crate) fn take_opened_deadline() -> Option<Deadline> {
     OPENED.with(|opened| opened.borrow_mut().take())
 }
 
-/// The driver config and TLS connector for `config`, with `connect_timeout`
+/// The driver config and connector for `config`, with `connect_timeout`
 /// filled in unless the string set one, and TCP keepalives and a TCP user
 /// timeout of `operation_timeout`, so that the kernel closes a connection
 /// to a peer that stopped acknowledging (a partition, a dead node).
@@ -71,7 +74,7 @@ pub(crate) fn driver(
     connect_timeout: Duration,
     operation_timeout: Duration,
 ) -> Result<(tokio_postgres::Config, Tls)> {
-    let tls = connector(config)?;
+    let tls = Tls::new(config)?;
     let mut pg = config.pg.clone();
     pg.ssl_mode(driver_mode(config.ssl_mode()));
     if pg.get_connect_timeout().is_none() {
@@ -87,17 +90,40 @@ pub(crate) fn driver(
     Ok((pg, tls))
 }
 
-/// `tls`, whose connections each get a `Deadline`, set to `handshake` from
-/// the start of their TLS handshake (see `take_opened_deadline`).
-#[cfg(all(feature = "tls", feature = "blocking"))]
-pub(crate) fn with_deadlines(tls: Tls, handshake: Duration) -> Tls {
-    tls.with_deadlines(handshake)
-}
-
-/// Without TLS there is no stream of this crate's to give a deadline.
-#[cfg(all(not(feature = "tls"), feature = "blocking"))]
-pub(crate) fn with_deadlines(tls: Tls, _handshake: Duration) -> Tls {
-    tls
+/// `pg` and `tls` for the blocking face: every connection gets a
+/// `Deadline`, set to `handshake` from its first byte (see
+/// `take_opened_deadline`).
+///
+/// The driver hands a socket to the connector only for TLS, after its own
+/// `SSLRequest`; a plain connection would stay the driver's bare socket,
+/// which no deadline reaches. So the driver is told to connect "directly"
+/// (`sslnegotiation=direct`, `sslmode=require`), which hands the socket
+/// over at once, and the connector negotiates as libpq would (see
+/// `negotiate`). Unix sockets keep the driver's negotiation: no TLS goes
+/// over them, and no network partition either.
+#[cfg(feature = "blocking")]
+pub(crate) fn with_deadlines(
+    mut pg: tokio_postgres::Config,
+    tls: Tls,
+    handshake: Duration,
+) -> (tokio_postgres::Config, Tls) {
+    use tokio_postgres::config::{Host, SslNegotiation};
+    let over_tcp = !pg.get_hosts().is_empty()
+        && pg
+            .get_hosts()
+            .iter()
+            .all(|host| matches!(host, Host::Tcp(_)));
+    let negotiate = over_tcp && pg.get_ssl_negotiation() == SslNegotiation::Postgres;
+    if negotiate {
+        pg.ssl_mode(tokio_postgres::config::SslMode::Require)
+            .ssl_negotiation(SslNegotiation::Direct);
+    }
+    let tls = Tls {
+        deadlines: Some(handshake),
+        negotiate,
+        ..tls
+    };
+    (pg, tls)
 }
 
 /// The driver's `sslmode` for ours: it knows only disable/prefer/require;
@@ -112,34 +138,246 @@ fn driver_mode(mode: SslMode) -> tokio_postgres::config::SslMode {
     }
 }
 
-/// The TLS connector for `config`, its certificate files read now so that a
-/// missing or bad file is a configuration error, not a connection failure.
-#[cfg(not(feature = "tls"))]
-pub(crate) fn connector(config: &ConnectionConfig) -> Result<Tls> {
-    match config.ssl_mode() {
-        SslMode::Disable | SslMode::Prefer => Ok(Tls),
-        mode => Err(Error::Config(format!(
-            "sslmode={} needs TLS: enable this crate's `tls` feature",
-            mode.as_str()
-        ))),
+/// What the driver calls its TLS connector: makes one connector per
+/// connection attempt, for the host tried.
+#[derive(Clone)]
+pub(crate) struct Tls {
+    mode: SslMode,
+    #[cfg(feature = "tls")]
+    rustls: Arc<rustls::ClientConfig>,
+    /// For the blocking face: a deadline per connection, starting as this
+    /// long for the handshake.
+    deadlines: Option<Duration>,
+    /// Whether the connector sends the `SSLRequest` itself (see
+    /// `with_deadlines`), rather than the driver.
+    negotiate: bool,
+}
+
+impl Tls {
+    /// The connector for `config`, its certificate files read now so that a
+    /// missing or bad file is a configuration error, not a connection
+    /// failure.
+    fn new(config: &ConnectionConfig) -> Result<Tls> {
+        let mode = config.ssl_mode();
+        #[cfg(not(feature = "tls"))]
+        if !matches!(mode, SslMode::Disable | SslMode::Prefer) {
+            return Err(Error::Config(format!(
+                "sslmode={} needs TLS: enable this crate's `tls` feature",
+                mode.as_str()
+            )));
+        }
+        Ok(Tls {
+            mode,
+            #[cfg(feature = "tls")]
+            rustls: rustls_impl::client_config(config)?,
+            deadlines: None,
+            negotiate: false,
+        })
     }
 }
 
-/// The TLS connector for `config`, its certificate files read now so that a
-/// missing or bad file is a configuration error, not a connection failure.
-#[cfg(feature = "tls")]
-pub(crate) fn connector(config: &ConnectionConfig) -> Result<Tls> {
-    rustls_impl::MakeRustls::new(config)
+impl MakeTlsConnect<Socket> for Tls {
+    type Stream = Stream;
+    type TlsConnect = Connect;
+    type Error = io::Error;
+
+    #[cfg_attr(not(feature = "tls"), allow(unused_variables))]
+    fn make_tls_connect(&mut self, domain: &str) -> io::Result<Connect> {
+        let deadline = self.deadlines.map(|handshake| {
+            let deadline = Deadline::default();
+            deadline.set(Instant::now() + handshake);
+            OPENED.with(|opened| *opened.borrow_mut() = Some(deadline.clone()));
+            deadline
+        });
+        Ok(Connect {
+            tls: self.clone(),
+            #[cfg(feature = "tls")]
+            domain: domain.to_owned(),
+            deadline,
+        })
+    }
 }
 
+/// Connects one socket to one host.
+pub(crate) struct Connect {
+    tls: Tls,
+    /// The host name a certificate must be for.
+    #[cfg(feature = "tls")]
+    domain: String,
+    deadline: Option<Deadline>,
+}
+
+/// libpq's `SSLRequest`: length 8, then the code 1234.5679.
+const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
+
+impl Connect {
+    /// As libpq: `disable` stays plain; otherwise ask for TLS, and take a
+    /// refusal as plain text for `prefer`, as an error for the rest.
+    async fn negotiate(self, mut socket: Socket) -> io::Result<Inner> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        if self.tls.mode == SslMode::Disable || !cfg!(feature = "tls") {
+            return Ok(Inner::Plain(socket));
+        }
+        socket.write_all(&SSL_REQUEST).await?;
+        let mut answer = [0];
+        socket.read_exact(&mut answer).await?;
+        match (answer[0], self.tls.mode) {
+            (b'S', _) => self.handshake(socket).await,
+            (_, SslMode::Prefer) => Ok(Inner::Plain(socket)),
+            _ => Err(io::Error::other("server does not support TLS")),
+        }
+    }
+
+    #[cfg(feature = "tls")]
+    async fn handshake(self, socket: Socket) -> io::Result<Inner> {
+        let stream = rustls_impl::handshake(self.tls.rustls, &self.domain, socket).await?;
+        Ok(Inner::Tls(Box::new(stream)))
+    }
+
+    #[cfg(not(feature = "tls"))]
+    async fn handshake(self, _socket: Socket) -> io::Result<Inner> {
+        Err(io::Error::other("TLS needs this crate's `tls` feature"))
+    }
+}
+
+impl TlsConnect<Socket> for Connect {
+    type Stream = Stream;
+    type Error = io::Error;
+    type Future = Pin<Box<dyn Future<Output = io::Result<Stream>> + Send>>;
+
+    fn connect(self, socket: Socket) -> Self::Future {
+        Box::pin(async move {
+            let deadline = self.deadline.clone();
+            let connected = async {
+                if self.tls.negotiate {
+                    self.negotiate(socket).await
+                } else {
+                    self.handshake(socket).await
+                }
+            };
+            let inner = match deadline.as_ref().and_then(Deadline::get) {
+                Some(at) => tokio::time::timeout_at(at.into(), connected)
+                    .await
+                    .map_err(|_| timed_out())??,
+                None => connected.await?,
+            };
+            Ok(Stream {
+                inner,
+                deadline,
+                timer: None,
+            })
+        })
+    }
+}
+
+/// The socket, plain or in a TLS session.
+enum Inner {
+    Plain(Socket),
+    #[cfg(feature = "tls")]
+    Tls(Box<tokio_rustls::client::TlsStream<Socket>>),
+}
+
+/// A connection's stream, with its deadline when it has one.
+pub(crate) struct Stream {
+    inner: Inner,
+    deadline: Option<Deadline>,
+    /// The timer of the deadline it was armed for.
+    timer: Option<(Instant, Pin<Box<tokio::time::Sleep>>)>,
+}
+
+fn timed_out() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, "the operation's deadline passed")
+}
+
+impl Stream {
+    /// After the inner stream said Pending: an error once the deadline
+    /// passed, else Pending (with the timer registered to wake us).
+    fn past_deadline<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        let Some(at) = self.deadline.as_ref().and_then(Deadline::get) else {
+            return Poll::Pending;
+        };
+        let timer = match &mut self.timer {
+            Some((armed, timer)) if *armed == at => timer,
+            slot => {
+                let timer = Box::pin(tokio::time::sleep_until(at.into()));
+                &mut slot.insert((at, timer)).1
+            }
+        };
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(timed_out())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// `poll` on the inner stream, given up at the deadline.
+    fn guarded<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: impl FnOnce(Pin<&mut dyn Io>, &mut Context<'_>) -> Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        // One arm without the `tls` feature.
+        #[allow(clippy::infallible_destructuring_match)]
+        let inner: &mut dyn Io = match &mut self.inner {
+            Inner::Plain(socket) => socket,
+            #[cfg(feature = "tls")]
+            Inner::Tls(stream) => &mut **stream,
+        };
+        match poll(Pin::new(inner), cx) {
+            Poll::Pending => self.past_deadline(cx),
+            ready => ready,
+        }
+    }
+}
+
+/// What both inner streams are.
+trait Io: AsyncRead + AsyncWrite + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Unpin> Io for T {}
+
+impl TlsStream for Stream {
+    fn channel_binding(&self) -> ChannelBinding {
+        // SCRAM then authenticates without channel binding, as libpq does
+        // with channel_binding=prefer when none is offered.
+        ChannelBinding::none()
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.get_mut()
+            .guarded(cx, |inner, cx| inner.poll_read(cx, buf))
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut()
+            .guarded(cx, |inner, cx| inner.poll_write(cx, buf))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().guarded(cx, |inner, cx| inner.poll_flush(cx))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut()
+            .guarded(cx, |inner, cx| inner.poll_shutdown(cx))
+    }
+}
+
+/// rustls for the sslmodes that want TLS.
 #[cfg(feature = "tls")]
 mod rustls_impl {
-    use std::future::Future;
     use std::io;
     use std::path::{Path, PathBuf};
-    use std::pin::Pin;
     use std::sync::Arc;
-    use std::task::{Context, Poll};
 
     use rustls::client::WebPkiServerVerifier;
     use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -149,79 +387,65 @@ mod rustls_impl {
     use rustls::{
         CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
     };
-    use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
     use tokio_postgres::Socket;
-    use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream};
 
-    use super::{ConnectionConfig, Deadline, Error, OPENED, Result, SslMode};
-    use std::time::{Duration, Instant};
+    use super::{ConnectionConfig, Error, Result, SslMode};
 
-    /// Makes one TLS connector per connection attempt, for the host tried.
-    #[derive(Clone)]
-    pub(crate) struct MakeRustls {
+    /// The TLS session over `socket` to `domain`.
+    pub(super) async fn handshake(
         config: Arc<ClientConfig>,
-        /// For the blocking face: a deadline per connection, starting as
-        /// this long for the handshake.
-        deadlines: Option<Duration>,
+        domain: &str,
+        socket: Socket,
+    ) -> io::Result<tokio_rustls::client::TlsStream<Socket>> {
+        let name = ServerName::try_from(domain.to_owned())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        tokio_rustls::TlsConnector::from(config)
+            .connect(name, socket)
+            .await
     }
 
-    impl MakeRustls {
-        pub(crate) fn new(config: &ConnectionConfig) -> Result<MakeRustls> {
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let [root, cert, key] = config.ssl_files();
-            // As libpq: `require` with a CA file checks the chain like verify-ca.
-            let (roots, check_name) = match (config.ssl_mode(), root) {
-                (SslMode::VerifyFull, _) => (Some(roots(root)?), true),
-                (SslMode::VerifyCa, _) | (SslMode::Require, Some(_)) => (Some(roots(root)?), false),
-                _ => (None, false),
-            };
-            let inner = match roots {
-                Some(roots) => Some(
-                    WebPkiServerVerifier::builder_with_provider(
-                        Arc::new(roots),
-                        Arc::clone(&provider),
-                    )
+    /// The rustls configuration `config`'s sslmode and files ask for.
+    pub(super) fn client_config(config: &ConnectionConfig) -> Result<Arc<ClientConfig>> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let [root, cert, key] = config.ssl_files();
+        // As libpq: `require` with a CA file checks the chain like verify-ca.
+        let (roots, check_name) = match (config.ssl_mode(), root) {
+            (SslMode::VerifyFull, _) => (Some(roots(root)?), true),
+            (SslMode::VerifyCa, _) | (SslMode::Require, Some(_)) => (Some(roots(root)?), false),
+            _ => (None, false),
+        };
+        let inner = match roots {
+            Some(roots) => Some(
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
                     .build()
                     .map_err(|e| Error::Config(format!("TLS: {e}")))?,
-                ),
-                None => None,
-            };
-            let verifier = Arc::new(Verifier {
-                inner,
-                check_name,
-                provider: Arc::clone(&provider),
-            });
-            let builder = ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map_err(|e| Error::Config(format!("TLS: {e}")))?
-                .dangerous()
-                .with_custom_certificate_verifier(verifier);
-            let tls = match (cert, key) {
-                (Some(cert), Some(key)) => builder
-                    .with_client_auth_cert(certificates(cert)?, private_key(key)?)
-                    .map_err(|e| {
-                        Error::Config(format!("TLS client certificate {}: {e}", cert.display()))
-                    })?,
-                (None, None) => builder.with_no_client_auth(),
-                _ => {
-                    return Err(Error::Config(
-                        "sslcert and sslkey go together: give both or neither".into(),
-                    ));
-                }
-            };
-            Ok(MakeRustls {
-                config: Arc::new(tls),
-                deadlines: None,
-            })
-        }
-
-        #[cfg(feature = "blocking")]
-        pub(crate) fn with_deadlines(self, handshake: Duration) -> MakeRustls {
-            MakeRustls {
-                deadlines: Some(handshake),
-                ..self
+            ),
+            None => None,
+        };
+        let verifier = Arc::new(Verifier {
+            inner,
+            check_name,
+            provider: Arc::clone(&provider),
+        });
+        let builder = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::Config(format!("TLS: {e}")))?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier);
+        let tls = match (cert, key) {
+            (Some(cert), Some(key)) => builder
+                .with_client_auth_cert(certificates(cert)?, private_key(key)?)
+                .map_err(|e| {
+                    Error::Config(format!("TLS client certificate {}: {e}", cert.display()))
+                })?,
+            (None, None) => builder.with_no_client_auth(),
+            _ => {
+                return Err(Error::Config(
+                    "sslcert and sslkey go together: give both or neither".into(),
+                ));
             }
-        }
+        };
+        Ok(Arc::new(tls))
     }
 
     /// The CA certificates to trust: `sslrootcert`, `system` for the
@@ -351,141 +575,6 @@ mod rustls_impl {
             self.provider
                 .signature_verification_algorithms
                 .supported_schemes()
-        }
-    }
-
-    impl MakeTlsConnect<Socket> for MakeRustls {
-        type Stream = RustlsStream;
-        type TlsConnect = RustlsConnect;
-        type Error = io::Error;
-
-        fn make_tls_connect(&mut self, domain: &str) -> io::Result<RustlsConnect> {
-            let name = ServerName::try_from(domain.to_owned())
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-            let deadline = self.deadlines.map(|handshake| {
-                let deadline = Deadline::default();
-                deadline.set(Instant::now() + handshake);
-                OPENED.with(|opened| *opened.borrow_mut() = Some(deadline.clone()));
-                deadline
-            });
-            Ok(RustlsConnect {
-                config: Arc::clone(&self.config),
-                name,
-                deadline,
-            })
-        }
-    }
-
-    /// Connects one socket to one host.
-    pub(crate) struct RustlsConnect {
-        config: Arc<ClientConfig>,
-        name: ServerName<'static>,
-        deadline: Option<Deadline>,
-    }
-
-    impl TlsConnect<Socket> for RustlsConnect {
-        type Stream = RustlsStream;
-        type Error = io::Error;
-        type Future = Pin<Box<dyn Future<Output = io::Result<RustlsStream>> + Send>>;
-
-        fn connect(self, socket: Socket) -> Self::Future {
-            Box::pin(async move {
-                let handshake =
-                    tokio_rustls::TlsConnector::from(self.config).connect(self.name, socket);
-                let stream = match self.deadline.as_ref().and_then(Deadline::get) {
-                    Some(at) => tokio::time::timeout_at(at.into(), handshake)
-                        .await
-                        .map_err(|_| timed_out())??,
-                    None => handshake.await?,
-                };
-                Ok(RustlsStream {
-                    inner: stream,
-                    deadline: self.deadline,
-                    timer: None,
-                })
-            })
-        }
-    }
-
-    /// A TLS session over the driver's socket, with the connection's
-    /// deadline when it has one.
-    pub(crate) struct RustlsStream {
-        inner: tokio_rustls::client::TlsStream<Socket>,
-        deadline: Option<Deadline>,
-        /// The timer of the deadline it was armed for.
-        timer: Option<(Instant, Pin<Box<tokio::time::Sleep>>)>,
-    }
-
-    fn timed_out() -> io::Error {
-        io::Error::new(io::ErrorKind::TimedOut, "the operation's deadline passed")
-    }
-
-    impl RustlsStream {
-        /// After the inner stream said Pending: an error once the deadline
-        /// passed, else Pending (with the timer registered to wake us).
-        fn past_deadline<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
-            let Some(at) = self.deadline.as_ref().and_then(Deadline::get) else {
-                return Poll::Pending;
-            };
-            let timer = match &mut self.timer {
-                Some((armed, timer)) if *armed == at => timer,
-                slot => {
-                    let timer = Box::pin(tokio::time::sleep_until(at.into()));
-                    &mut slot.insert((at, timer)).1
-                }
-            };
-            match timer.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Err(timed_out())),
-                Poll::Pending => Poll::Pending,
-            }
-        }
-    }
-
-    impl TlsStream for RustlsStream {
-        fn channel_binding(&self) -> ChannelBinding {
-            // SCRAM then authenticates without channel binding, as libpq
-            // does with channel_binding=prefer when none is offered.
-            ChannelBinding::none()
-        }
-    }
-
-    impl AsyncRead for RustlsStream {
-        fn poll_read(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &mut ReadBuf<'_>,
-        ) -> Poll<io::Result<()>> {
-            let this = self.get_mut();
-            match Pin::new(&mut this.inner).poll_read(cx, buf) {
-                Poll::Pending => this.past_deadline(cx),
-                ready => ready,
-            }
-        }
-    }
-
-    impl AsyncWrite for RustlsStream {
-        fn poll_write(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &[u8],
-        ) -> Poll<io::Result<usize>> {
-            let this = self.get_mut();
-            match Pin::new(&mut this.inner).poll_write(cx, buf) {
-                Poll::Pending => this.past_deadline(cx),
-                ready => ready,
-            }
-        }
-
-        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            let this = self.get_mut();
-            match Pin::new(&mut this.inner).poll_flush(cx) {
-                Poll::Pending => this.past_deadline(cx),
-                ready => ready,
-            }
-        }
-
-        fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
         }
     }
 }

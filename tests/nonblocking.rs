@@ -11,15 +11,6 @@ use support::{TempTable, database_url};
 
 face_tests!(AsyncCockroachDBChatMessageHistory);
 
-/// On the async face every statement is abandoned at its deadline, whatever
-/// the network does. (The blocking face checks it over TLS: tests/tls.rs.)
-#[test]
-fn a_frozen_peer_is_a_timeout_within_the_deadline() {
-    support::network::a_frozen_peer_is_a_timeout_within_the_deadline::<
-        AsyncCockroachDBChatMessageHistory,
-    >();
-}
-
 #[test]
 fn outside_a_runtime_is_a_clear_error_not_a_panic() {
     let err = AsyncCockroachDBChatMessageHistory::new("s", &database_url()).unwrap_err();

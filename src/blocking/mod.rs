@@ -52,9 +52,9 @@ struct Connector {
 }
 
 fn manager(config: tokio_postgres::Config, tls: Tls, options: &EngineOptions) -> PgManager {
-    // TLS streams carry each connection's deadline: this driver cannot
-    // abandon a statement, its stream can.
-    let tls = tls::with_deadlines(tls, options.connect_timeout);
+    // Streams carry each connection's deadline: this driver cannot abandon
+    // a statement, its stream can.
+    let (config, tls) = tls::with_deadlines(config, tls, options.connect_timeout);
     Arc::new(Connector {
         manager: r2d2_postgres::PostgresConnectionManager::new(config.into(), tls),
         hanging: AtomicUsize::new(0),
@@ -65,9 +65,10 @@ fn manager(config: tokio_postgres::Config, tls: Tls, options: &EngineOptions) ->
 /// Opens a connection, the whole handshake within `limit`. The blocking
 /// driver bounds only the TCP connect, so a server (or load balancer) that
 /// accepts but never answers would hang it: the attempt runs on a thread of
-/// its own, which ends when the server answers or closes the socket (or the
-/// TCP user timeout closes it). At most `pool_size` such threads wait at
-/// once; past that, attempts fail at once instead of adding threads.
+/// its own, which ends when the server answers or closes the socket, or
+/// when the stream's handshake deadline passes (TCP hosts; see
+/// `tls::with_deadlines`). At most `pool_size` such threads wait at once;
+/// past that, attempts fail at once instead of adding threads.
 fn open(
     connector: &PgManager,
     limit: Duration,
@@ -102,9 +103,8 @@ fn open(
     }
 }
 
-/// The blocking driver cannot abandon a statement: over TLS the
-/// connection's stream gives up at the deadline instead (see `manager`);
-/// over plain text, TCP keepalives and the user timeout find a dead peer.
+/// The blocking driver cannot abandon a statement: the connection's stream
+/// gives up at the deadline instead (see `manager`).
 fn within<T>(_limit: Duration, done: T) -> Option<T> {
     Some(done)
 }

@@ -1369,6 +1369,8 @@ macro_rules! face_tests {
             deletes_count_what_they_deleted_after_a_lost_reply,
             no_retry_policy_is_exactly_one_attempt,
             errors_carry_sqlstate_message_and_source,
+            a_frozen_peer_is_a_timeout_within_the_deadline,
+            sslmode_is_negotiated_as_libpq_does,
         );
     };
     (@each $face:ty, $module:ident; $($case:ident),* $(,)?) => {

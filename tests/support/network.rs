@@ -284,3 +284,57 @@ pub fn errors_carry_sqlstate_message_and_source<F: Face>() {
     assert_eq!(err.code().map(|c| c.code()), Some("28000"), "{err:?}");
     assert!(std::error::Error::source(&err).is_some());
 }
+
+/// Each `sslmode` does what libpq's does: `disable` never asks for TLS;
+/// `prefer` asks and goes on in plain text when the server has none;
+/// `require` asks and fails, with a connection error, when it has none.
+pub fn sslmode_is_negotiated_as_libpq_does<F: Face>() {
+    let table = TempTable::new("sslmode");
+    let engine = || {
+        EngineOptions::default()
+            .pool_size(1)
+            .connect_timeout(Duration::from_secs(2))
+            .operation_timeout(Duration::from_secs(5))
+    };
+    let round_trip = |url: &str| {
+        let history = F::open_pooled("s", url, table.options(), engine())?;
+        history.add_user_message("hello")?;
+        let read = history.messages()?;
+        history.clear()?;
+        Ok::<_, Error>(read.len())
+    };
+
+    let proxy = Proxy::start();
+    assert_eq!(round_trip(&proxy.url_with("test", "disable")).unwrap(), 1);
+    assert_eq!(proxy.tls_requests(), 0, "sslmode=disable asked for TLS");
+    if !cfg!(feature = "tls") {
+        // Without TLS, `prefer` cannot ask, and `require` is refused early.
+        assert_eq!(round_trip(&proxy.url_with("test", "prefer")).unwrap(), 1);
+        assert_eq!(proxy.tls_requests(), 0, "asked for TLS without TLS");
+        let err = round_trip(&proxy.url_with("test", "require")).unwrap_err();
+        assert!(matches!(err, Error::Config(_)), "{err:?}");
+        return;
+    }
+
+    // The test server speaks TLS.
+    for mode in ["prefer", "require"] {
+        let asked = proxy.tls_requests();
+        assert_eq!(round_trip(&proxy.url_with("test", mode)).unwrap(), 1);
+        assert!(proxy.tls_requests() > asked, "sslmode={mode} never asked");
+    }
+
+    // A server without TLS.
+    let proxy = Proxy::start();
+    proxy.refuse_tls();
+    assert_eq!(round_trip(&proxy.url_with("test", "prefer")).unwrap(), 1);
+    assert!(proxy.tls_requests() > 0);
+    let started = Instant::now();
+    let err = round_trip(&proxy.url_with("test", "require")).unwrap_err();
+    assert!(err.is_connection(), "{err:?}");
+    assert!(err.to_string().contains("TLS"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "a refused sslmode=require took {:?}",
+        started.elapsed()
+    );
+}

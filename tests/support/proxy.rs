@@ -22,6 +22,11 @@ struct State {
     stopped: AtomicBool,
     /// Connections still to cut as soon as the client sends its first bytes.
     handshake_cuts: AtomicUsize,
+    /// Answer a client's `SSLRequest` "N" instead of the server, as a server
+    /// without TLS would.
+    refuse_tls: AtomicBool,
+    /// Connections that opened with an `SSLRequest`.
+    tls_requests: AtomicUsize,
     /// Chance, in millionths, that a chunk a client sends cuts its connection.
     random_cut_ppm: AtomicU64,
     rng: AtomicU64,
@@ -136,10 +141,21 @@ impl Proxy {
     }
 
     pub fn url(&self, dbname: &str) -> String {
+        self.url_with(dbname, "disable")
+    }
+
+    /// The URL through the proxy with this `sslmode`.
+    pub fn url_with(&self, dbname: &str, sslmode: &str) -> String {
         format!(
-            "postgresql://root@127.0.0.1:{}/{dbname}?sslmode=disable",
+            "postgresql://root@127.0.0.1:{}/{dbname}?sslmode={sslmode}",
             self.port
         )
+    }
+
+    /// From now on the proxy answers each `SSLRequest` itself with "N", as a
+    /// server without TLS does, and the connection goes on in plain text.
+    pub fn refuse_tls(&self) {
+        self.state.refuse_tls.store(true, Ordering::SeqCst);
     }
 
     /// The next request a started connection sends (not a startup packet)
@@ -177,6 +193,11 @@ impl Proxy {
         self.state.frozen.store(false, Ordering::SeqCst);
     }
 
+    /// How many connections opened with an `SSLRequest` so far.
+    pub fn tls_requests(&self) -> usize {
+        self.state.tls_requests.load(Ordering::SeqCst)
+    }
+
     /// How many connections were cut so far.
     pub fn cuts(&self) -> usize {
         self.state.cuts.load(Ordering::SeqCst)
@@ -211,6 +232,9 @@ impl Drop for Proxy {
     }
 }
 
+/// libpq's `SSLRequest` packet: length 8, code 80877103.
+const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
+
 fn count(counts: &Mutex<HashMap<u8, usize>>, kind: u8) -> usize {
     counts.lock().unwrap().get(&kind).copied().unwrap_or(0)
 }
@@ -232,6 +256,7 @@ fn pipe(client: TcpStream, server: TcpStream, state: Arc<State>) {
         client.try_clone().expect("clone"),
         server.try_clone().expect("clone"),
     );
+    let mut c_answer = client.try_clone().expect("clone");
     let (mut s_read, mut c_write) = (server, client);
     let (to_client, counter) = (Arc::clone(&swallow), Arc::clone(&state));
     thread::spawn(move || {
@@ -264,9 +289,23 @@ fn pipe(client: TcpStream, server: TcpStream, state: Arc<State>) {
             pending: Vec::new(),
             untyped_first: true,
         };
-        while let Ok(n @ 1..) = c_read.read(&mut buf) {
+        while let Ok(mut n @ 1..) = c_read.read(&mut buf) {
             if !state.wait_while_frozen() {
                 break;
+            }
+            let tls_request = !started && buf[..n].starts_with(&SSL_REQUEST);
+            if tls_request {
+                state.tls_requests.fetch_add(1, Ordering::SeqCst);
+            }
+            if tls_request && state.refuse_tls.load(Ordering::SeqCst) {
+                if c_answer.write_all(b"N").is_err() {
+                    break;
+                }
+                buf.copy_within(SSL_REQUEST.len()..n, 0);
+                n -= SSL_REQUEST.len();
+                if n == 0 {
+                    continue;
+                }
             }
             if !started
                 && state
