@@ -53,16 +53,25 @@ impl Deadline {
 }
 
 thread_local! {
-    /// The deadline of the connection this thread opened last: the blocking
-    /// driver connects on the calling thread and hands back only its
-    /// client, so the face picks the deadline up here.
-    static OPENED: RefCell<Option<Deadline>> = const { RefCell::new(None) };
+    /// The deadline of the connection attempt running on this thread: the
+    /// blocking driver connects on the calling thread and hands back only
+    /// its client, so the face hands the deadline in and picks it up here.
+    static ATTEMPT: RefCell<Option<Deadline>> = const { RefCell::new(None) };
 }
 
-/// The deadline of the connection this thread opened last, if any.
+/// Starts a blocking connection attempt on this thread, to be done by
+/// `until`: the connection it opens keeps that deadline (see `Stream`).
 #[cfg(feature = "blocking")]
-pub(crate) fn take_opened_deadline() -> Option<Deadline> {
-    OPENED.with(|opened| opened.borrow_mut().take())
+pub(crate) fn begin_attempt(until: Instant) {
+    let deadline = Deadline::default();
+    deadline.set(until);
+    ATTEMPT.with(|attempt| *attempt.borrow_mut() = Some(deadline));
+}
+
+/// The deadline of the attempt this thread began, to set per statement.
+#[cfg(feature = "blocking")]
+pub(crate) fn end_attempt() -> Option<Deadline> {
+    ATTEMPT.with(|attempt| attempt.borrow_mut().take())
 }
 
 /// The driver config and connector for `config`, with `connect_timeout`
@@ -90,9 +99,8 @@ pub(crate) fn driver(
     Ok((pg, tls))
 }
 
-/// `pg` and `tls` for the blocking face: every connection gets a
-/// `Deadline`, set to `handshake` from its first byte (see
-/// `take_opened_deadline`).
+/// `pg` and `tls` for the blocking face: every connection gets the
+/// `Deadline` of its attempt (see `begin_attempt`).
 ///
 /// The driver hands a socket to the connector only for TLS, after its own
 /// `SSLRequest`; a plain connection would stay the driver's bare socket,
@@ -105,7 +113,6 @@ pub(crate) fn driver(
 pub(crate) fn with_deadlines(
     mut pg: tokio_postgres::Config,
     tls: Tls,
-    handshake: Duration,
 ) -> (tokio_postgres::Config, Tls) {
     use tokio_postgres::config::{Host, SslNegotiation};
     let over_tcp = !pg.get_hosts().is_empty()
@@ -119,7 +126,7 @@ pub(crate) fn with_deadlines(
             .ssl_negotiation(SslNegotiation::Direct);
     }
     let tls = Tls {
-        deadlines: Some(handshake),
+        deadlines: true,
         negotiate,
         ..tls
     };
@@ -145,9 +152,8 @@ pub(crate) struct Tls {
     mode: SslMode,
     #[cfg(feature = "tls")]
     rustls: Arc<rustls::ClientConfig>,
-    /// For the blocking face: a deadline per connection, starting as this
-    /// long for the handshake.
-    deadlines: Option<Duration>,
+    /// For the blocking face: each connection keeps its attempt's deadline.
+    deadlines: bool,
     /// Whether the connector sends the `SSLRequest` itself (see
     /// `with_deadlines`), rather than the driver.
     negotiate: bool,
@@ -170,7 +176,7 @@ impl Tls {
             mode,
             #[cfg(feature = "tls")]
             rustls: rustls_impl::client_config(config)?,
-            deadlines: None,
+            deadlines: false,
             negotiate: false,
         })
     }
@@ -183,12 +189,9 @@ impl MakeTlsConnect<Socket> for Tls {
 
     #[cfg_attr(not(feature = "tls"), allow(unused_variables))]
     fn make_tls_connect(&mut self, domain: &str) -> io::Result<Connect> {
-        let deadline = self.deadlines.map(|handshake| {
-            let deadline = Deadline::default();
-            deadline.set(Instant::now() + handshake);
-            OPENED.with(|opened| *opened.borrow_mut() = Some(deadline.clone()));
-            deadline
-        });
+        let deadline = self
+            .deadlines
+            .then(|| ATTEMPT.with(|attempt| attempt.borrow_mut().get_or_insert_default().clone()));
         Ok(Connect {
             tls: self.clone(),
             #[cfg(feature = "tls")]

@@ -7,7 +7,7 @@ use std::fmt;
 use std::io::{BufRead, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use maybe_async::must_be_sync as face;
 use postgres::Client;
@@ -54,7 +54,7 @@ struct Connector {
 fn manager(config: tokio_postgres::Config, tls: Tls, options: &EngineOptions) -> PgManager {
     // Streams carry each connection's deadline: this driver cannot abandon
     // a statement, its stream can.
-    let (config, tls) = tls::with_deadlines(config, tls, options.connect_timeout);
+    let (config, tls) = tls::with_deadlines(config, tls);
     Arc::new(Connector {
         manager: r2d2_postgres::PostgresConnectionManager::new(config.into(), tls),
         hanging: AtomicUsize::new(0),
@@ -66,7 +66,7 @@ fn manager(config: tokio_postgres::Config, tls: Tls, options: &EngineOptions) ->
 /// driver bounds only the TCP connect, so a server (or load balancer) that
 /// accepts but never answers would hang it: the attempt runs on a thread of
 /// its own, which ends when the server answers or closes the socket, or
-/// when the stream's handshake deadline passes (TCP hosts; see
+/// at the same `limit`, when its stream gives up (TCP hosts; see
 /// `tls::with_deadlines`). At most `pool_size` such threads wait at once;
 /// past that, attempts fail at once instead of adding threads.
 fn open(
@@ -82,12 +82,14 @@ fn open(
     }
     let (sender, receiver) = std::sync::mpsc::sync_channel(1);
     let thread_connector = Arc::clone(connector);
+    let until = Instant::now() + limit;
     let spawned = std::thread::Builder::new()
         .name("langchain-cockroachdb-connect".into())
         .spawn(move || {
+            tls::begin_attempt(until);
             let connected = thread_connector.manager.connect();
             thread_connector.hanging.fetch_sub(1, Ordering::SeqCst);
-            let deadline = tls::take_opened_deadline();
+            let deadline = tls::end_attempt();
             deadline.iter().for_each(Deadline::clear);
             let _ = sender.send(connected.map(|client| (client, deadline)));
         });
