@@ -298,7 +298,7 @@ fn main() -> Result<()> {
         &table,
         &[
             "'pgbench-batch'",
-            &format!("ARRAY[{}]", vec!["gen_random_uuid()"; 10].join(", ")),
+            &format!("ARRAY[{}]", ["gen_random_uuid()"; 10].join(", ")),
             &format!("ARRAY[{}]", ten.join(", ")),
         ],
     );
