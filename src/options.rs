@@ -165,7 +165,9 @@ pub struct HistoryOptions {
     pub delete_batch_size: usize,
     /// Create an index on `created_at` with the table (default `false`, so
     /// that the guide's schema stays the default): `delete_messages_older_than`
-    /// then reads only the old rows. On CockroachDB it is hash-sharded, as a
+    /// and `delete_sessions_idle_since` then read only the old rows, and the
+    /// newest sessions are listed from recent rows. On CockroachDB it is
+    /// hash-sharded, as a
     /// plain index on a timestamp is a write hot spot there.
     pub activity_index: bool,
     /// CockroachDB's row-level TTL: rows expire this long after `created_at`

@@ -278,8 +278,12 @@ impl CockroachDBEngine {
     /// (the guide's `cleanup_old_sessions(days)`), in batches of
     /// `options.delete_batch_size` rows. Returns how many messages went.
     ///
-    /// Cost: one walk over the `(session_id, created_at)` index (each round
-    /// goes on from where the last stopped), plus the rows deleted.
+    /// Cost: without the activity index, one walk over the `(session_id,
+    /// created_at)` index (each round goes on from where the last stopped),
+    /// plus the rows deleted. With it
+    /// ([`HistoryOptions::activity_index`]), one walk over the rows older
+    /// than `idle`, each session found checked through the session index:
+    /// when nothing is old, one index probe.
     ///
     /// ```
     /// # use langchain_cockroachdb::blocking::CockroachDBEngine;

@@ -322,6 +322,9 @@ impl Shared {
     ) -> Result<u64> {
         let table = self.table(options)?;
         let cutoff = self.cutoff(&table, idle, options.delete_batch_size).await?;
+        if table.activity_index {
+            return self.delete_idle_by_age(&table, &cutoff).await;
+        }
         let (mut total, mut after) = (0, String::new());
         loop {
             let found = self
@@ -341,6 +344,37 @@ impl Shared {
                 return Ok(total);
             }
             after = last;
+        }
+    }
+
+    /// Idle sessions found from the old rows, through the activity index.
+    async fn delete_idle_by_age(&self, table: &Table, cutoff: &Cutoff) -> Result<u64> {
+        let (mut total, mut after) = (0, None);
+        loop {
+            let found = self
+                .run(
+                    table,
+                    self.call(),
+                    &retention::idle_by_age(cutoff, after.as_ref()),
+                )
+                .await?;
+            let Some(batch) = found.first() else {
+                return Ok(total);
+            };
+            let (at, id, rows, sessions): (_, _, i64, Vec<String>) = (
+                batch.try_get(0)?,
+                batch.try_get(1)?,
+                batch.try_get(2)?,
+                batch.try_get(3)?,
+            );
+            if !sessions.is_empty() {
+                let delete = retention::delete_idle(&sessions, cutoff);
+                total += self.delete_in_batches(table, &delete).await?;
+            }
+            if rows < cutoff.batch {
+                return Ok(total);
+            }
+            after = Some((at, id));
         }
     }
 

@@ -146,6 +146,20 @@ async fn last_messages_and_session_listing_use_the_index() {
                 old.contains("_pkey") && old.contains("id > "),
                 "{mode}: delete old:\n{old}"
             );
+            // Idle sessions come from the old rows of the activity index,
+            // walked on from where the last round stopped; each is checked
+            // through the session index.
+            let idle = plan(
+                &client,
+                &render(retention::IDLE_BY_AGE_NEXT, &table),
+                "timestamptz, bigint, timestamptz, uuid",
+                "now() + interval '50 seconds', 1000, now() + interval '40 seconds', gen_random_uuid()",
+            )
+            .await;
+            assert!(
+                idle.contains(&activity) && idle.contains(&index) && !idle.contains("Seq Scan"),
+                "{mode}: idle sessions by age:\n{idle}"
+            );
             // Sessions active lately come from the recent rows of the
             // activity index.
             let since = plan(

@@ -1094,8 +1094,18 @@ pub fn sessions_are_listed_newest_first_by_prefix<F: Face>() {
 }
 
 pub fn retention_cleans_up_in_batches<F: Face>() {
+    retention_with::<F>(false);
+    // The same through the activity index, which finds idle sessions from
+    // their old rows.
+    retention_with::<F>(true);
+}
+
+fn retention_with<F: Face>(activity_index: bool) {
     let table = TempTable::new("retention");
-    let options = table.options().delete_batch_size(7);
+    let options = table
+        .options()
+        .activity_index(activity_index)
+        .delete_batch_size(7);
     let active: F = F::open("active", &database_url(), options.clone()).unwrap();
     active.clear().unwrap();
     bulk_load(&table, 215, 43, 40); // 43 sessions of 5 messages, 40 days old
