@@ -300,7 +300,14 @@ impl Stream {
             return Poll::Pending;
         };
         let timer = match &mut self.timer {
-            Some((armed, timer)) if *armed == at => timer,
+            Some((armed, timer)) => {
+                if *armed != at {
+                    // A new statement's deadline: the same timer, re-armed.
+                    timer.as_mut().reset(at.into());
+                    *armed = at;
+                }
+                timer
+            }
             slot => {
                 let timer = Box::pin(tokio::time::sleep_until(at.into()));
                 &mut slot.insert((at, timer)).1

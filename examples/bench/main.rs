@@ -5,13 +5,18 @@
 //! cargo run --release --example bench               # a table
 //! cargo run --release --example bench -- --json     # one JSON object per workload
 //! cargo run --release --example bench -- --plot docs/bench-concurrency.svg
+//! cargo run --release --example bench -- --scale      # the scale curve, 10^4 to 10^6 rows
+//! cargo run --release --example bench -- --scale 7 --plot docs/bench-scale.svg
 //! ```
 //!
 //! Each workload is cut in `SLICES` slices run by crate and baseline in
 //! turns (so drift of this noisy machine hits both alike), the whole
 //! repeated `REPS` times; the median rate of each side is reported.
 
-use std::fmt::Write as _;
+mod chart;
+mod scale;
+
+use chart::Series;
 use std::time::{Duration, Instant};
 use tokio_postgres::types::Type;
 
@@ -27,7 +32,8 @@ use uuid::Uuid;
 const REPS: usize = 3;
 const SLICES: usize = 10;
 
-type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type Result<T> = std::result::Result<T, BoxError>;
 
 struct Outcome {
     name: &'static str,
@@ -235,6 +241,17 @@ fn main() -> Result<()> {
         .cloned();
     let url = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgresql://root@127.0.0.1:5432/test?sslmode=disable".into());
+    if let Some(i) = args.iter().position(|a| a == "--scale") {
+        // Up to 10^6 rows unless told: 10^7 takes many minutes.
+        let max = match args.get(i + 1).filter(|a| !a.starts_with("--")) {
+            None => 6,
+            Some(a) => match a.parse() {
+                Ok(max @ 4..=8) => max,
+                _ => return Err("--scale takes the largest power of ten, 4 to 8".into()),
+            },
+        };
+        return scale::run(&url, max, plot.as_deref());
+    }
 
     let table = format!("bench_{}", &Uuid::new_v4().simple().to_string()[..8]);
     let options = HistoryOptions::default().table_name(&table);
@@ -406,7 +423,9 @@ fn main() -> Result<()> {
         if tasks == 64 {
             let session = "('pgbench-async-' || :client_id)";
             let floor = inline(INSERT, &table, &["gen_random_uuid()", session, &one]);
-            outcome.floor_ops_per_s = pgbench(&url, &floor, 64, 3200)?;
+            // As many connections as the pool has: 64 backends on this
+            // machine's two cores would measure their contention instead.
+            outcome.floor_ops_per_s = pgbench(&url, &floor, 16, 3200)?;
             outcomes.push(outcome);
         }
     }
@@ -495,7 +514,29 @@ fn main() -> Result<()> {
         );
     }
     if let Some(path) = plot {
-        std::fs::write(&path, svg(&curve))?;
+        let series = |name: &str, color, dashed, pick: fn(&(usize, f64, f64)) -> f64| Series {
+            name: name.into(),
+            color,
+            dashed,
+            values: curve.iter().map(|c| Some(pick(c))).collect(),
+        };
+        let chart = chart::svg(
+            "Async face: inserts per second by concurrent tasks (pool of 16)",
+            &curve.iter().map(|c| c.0.to_string()).collect::<Vec<_>>(),
+            "concurrent tasks",
+            "inserts per second",
+            &[
+                series(
+                    "crate (AsyncCockroachDBChatMessageHistory)",
+                    "#1565c0",
+                    false,
+                    |c| c.1,
+                ),
+                series("raw tokio-postgres over bb8", "#888", true, |c| c.2),
+            ],
+            false,
+        );
+        std::fs::write(&path, chart)?;
         eprintln!("plot written to {path}");
     }
     Ok(())
@@ -620,86 +661,4 @@ impl bb8::ManageConnection for Prepared {
     fn has_broken(&self, conn: &mut Self::Connection) -> bool {
         conn.0.is_closed()
     }
-}
-
-/// A small line chart of throughput against tasks, crate and raw.
-fn svg(curve: &[(usize, f64, f64)]) -> String {
-    let (w, h, left, bottom, top, right) = (640.0, 360.0, 70.0, 50.0, 30.0, 20.0);
-    let max = curve.iter().map(|c| c.1.max(c.2)).fold(0.0, f64::max) * 1.1;
-    let x = |i: usize| left + (w - left - right) * i as f64 / (curve.len() - 1).max(1) as f64;
-    let y = |v: f64| h - bottom - (h - bottom - top) * v / max;
-    let line = |pick: fn(&(usize, f64, f64)) -> f64| {
-        curve
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{:.1},{:.1}", x(i), y(pick(c))))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    let mut out = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n\
-         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
-         <text x=\"{}\" y=\"18\" text-anchor=\"middle\" font-size=\"14\">Async face: inserts per second by concurrent tasks (pool of 16)</text>\n\
-         <line x1=\"{left}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>\n<line x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{}\" stroke=\"black\"/>\n",
-        w / 2.0,
-        h - bottom,
-        w - right,
-        h - bottom,
-        h - bottom
-    );
-    for k in 0..=4 {
-        let v = max * k as f64 / 4.0;
-        let _ = writeln!(
-            out,
-            "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{v:.0}</text>",
-            left - 6.0,
-            y(v) + 4.0
-        );
-        let _ = writeln!(
-            out,
-            "<line x1=\"{left}\" y1=\"{:.1}\" x2=\"{}\" y2=\"{:.1}\" stroke=\"#ddd\"/>",
-            y(v),
-            w - right,
-            y(v)
-        );
-    }
-    for (i, c) in curve.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
-            x(i),
-            h - bottom + 18.0,
-            c.0
-        );
-    }
-    let _ = writeln!(
-        out,
-        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">concurrent tasks</text>",
-        (left + w - right) / 2.0,
-        h - 10.0
-    );
-    let _ = writeln!(
-        out,
-        "<polyline points=\"{}\" fill=\"none\" stroke=\"#888\" stroke-width=\"2\" stroke-dasharray=\"6 4\"/>",
-        line(|c| c.2)
-    );
-    let _ = writeln!(
-        out,
-        "<polyline points=\"{}\" fill=\"none\" stroke=\"#1565c0\" stroke-width=\"2.5\"/>",
-        line(|c| c.1)
-    );
-    let _ = writeln!(
-        out,
-        "<text x=\"{}\" y=\"{}\" fill=\"#1565c0\">crate (AsyncCockroachDBChatMessageHistory)</text>",
-        left + 10.0,
-        top + 16.0
-    );
-    let _ = writeln!(
-        out,
-        "<text x=\"{}\" y=\"{}\" fill=\"#888\">raw tokio-postgres over bb8</text>",
-        left + 10.0,
-        top + 32.0
-    );
-    out.push_str("</svg>\n");
-    out
 }
