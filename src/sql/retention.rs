@@ -29,32 +29,36 @@ pub(crate) fn idle_sessions<'a>(cutoff: &'a Cutoff, after: &'a String) -> Reques
     Request::Statement(IDLE_SESSIONS, vec![&cutoff.at, &cutoff.batch, after])
 }
 
+/// The text of `IDLE_BY_AGE`, its old rows bounded by `$after` too.
+macro_rules! idle_by_age {
+    ($after:literal) => {
+        concat!(
+            "WITH old AS (
+    SELECT session_id, created_at, id FROM {t} WHERE created_at < $1",
+            $after,
+            "
+    ORDER BY created_at, id LIMIT $2)
+SELECT last.created_at, last.id, (SELECT count(*) FROM old),
+    ARRAY(SELECT DISTINCT o.session_id FROM old AS o WHERE NOT EXISTS (
+        SELECT 1 FROM {t} AS newer WHERE newer.session_id = o.session_id
+        AND newer.created_at >= $1))
+FROM (SELECT created_at, id FROM old ORDER BY created_at DESC, id DESC LIMIT 1) AS last"
+        )
+    };
+}
+
 /// With the activity index: a batch of old rows in the index's order, and
 /// which of their sessions have nothing newer. One row (none when nothing
 /// is old): where the batch ended, how many rows it held, the idle
 /// sessions. A cleanup walks the old rows once, so its cost follows what is
 /// old, and nothing being old costs one index probe. (On CockroachDB the
 /// hash-sharded index yields this order by merging its buckets.)
-const IDLE_BY_AGE: &str = "WITH old AS (
-    SELECT session_id, created_at, id FROM {t} WHERE created_at < $1
-    ORDER BY created_at, id LIMIT $2)
-SELECT last.created_at, last.id, (SELECT count(*) FROM old),
-    ARRAY(SELECT DISTINCT o.session_id FROM old AS o WHERE NOT EXISTS (
-        SELECT 1 FROM {t} AS newer WHERE newer.session_id = o.session_id
-        AND newer.created_at >= $1))
-FROM (SELECT created_at, id FROM old ORDER BY created_at DESC, id DESC LIMIT 1) AS last";
+const IDLE_BY_AGE: &str = idle_by_age!("");
 
 /// As `IDLE_BY_AGE`, after the row at `($3, $4)`: the bare `created_at >=
 /// $3` is what bounds the index scan.
-pub(crate) const IDLE_BY_AGE_NEXT: &str = "WITH old AS (
-    SELECT session_id, created_at, id FROM {t} WHERE created_at < $1
-    AND created_at >= $3 AND (created_at, id) > ($3, $4)
-    ORDER BY created_at, id LIMIT $2)
-SELECT last.created_at, last.id, (SELECT count(*) FROM old),
-    ARRAY(SELECT DISTINCT o.session_id FROM old AS o WHERE NOT EXISTS (
-        SELECT 1 FROM {t} AS newer WHERE newer.session_id = o.session_id
-        AND newer.created_at >= $1))
-FROM (SELECT created_at, id FROM old ORDER BY created_at DESC, id DESC LIMIT 1) AS last";
+pub(crate) const IDLE_BY_AGE_NEXT: &str =
+    idle_by_age!(" AND created_at >= $3 AND (created_at, id) > ($3, $4)");
 
 /// Where a walk over old rows stands: the last row it read.
 pub(crate) type Position = (OffsetDateTime, Uuid);
