@@ -35,7 +35,8 @@ mod retry; // what to retry, and when
 mod rows; // decoding rows
 
 mod sql; // every statement, beside its parameters
-mod tls; // rustls for both drivers
+#[cfg(any(feature = "blocking", feature = "async"))]
+mod tls; // how both drivers connect: rustls, and the connection's deadline
 mod trace; // spans and events (feature `tracing`)
 
 // The faces: each compiles the shared I/O of `src/io/` as its own module,
