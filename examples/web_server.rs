@@ -39,9 +39,9 @@ impl From<Error> for ApiError {
     fn from(err: Error) -> Self {
         let status = match &err {
             Error::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Error::InvalidMessage(_) | Error::InvalidIdentifier { .. } | Error::Config(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            Error::InvalidMessage(_)
+            | Error::InvalidIdentifier { .. }
+            | Error::InvalidArgument(_) => StatusCode::BAD_REQUEST,
             e if e.is_connection() || e.is_timeout() => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };

@@ -22,9 +22,14 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// [`is_retryable`](Error::is_retryable), [`is_ambiguous`](Error::is_ambiguous))
 /// for the questions a caller asks of any of them.
 ///
-/// Input problems (`Config`, `InvalidIdentifier`, `InvalidMessage`,
-/// `TooLarge`) are found before anything is sent, so they never change the
-/// database. Server errors keep their SQLSTATE, reachable through
+/// Errors are grouped by what went wrong, so that a service can answer by
+/// variant: the caller's input (`InvalidArgument`, `InvalidIdentifier`,
+/// `InvalidMessage`, `TooLarge`: a client error), the program's setup
+/// (`Config`, `Runtime`), the server or the network (`Connection`,
+/// `Database`, `Timeout`, `PoolTimeout`, `Ambiguous`), and data or answers
+/// that are not what they should be (`MalformedRow`, `Protocol`). Input and
+/// setup problems are found before anything is sent, so they never change
+/// the database. Server errors keep their SQLSTATE, reachable through
 /// [`Error::code`], also when they refused a connection.
 ///
 /// ```
@@ -38,14 +43,26 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A connection string or option is malformed. The text never contains
-    /// the password.
+    /// A connection string or option is malformed, or names something the
+    /// server or this build cannot do (a TLS mode without the `tls`
+    /// feature, row-level TTL on PostgreSQL). The text never contains the
+    /// password.
     #[error("invalid configuration: {0}")]
     Config(String),
+
+    /// An argument of a call is out of its range (a page of no messages).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+
+    /// The call was made where it cannot run: the async face outside a
+    /// tokio runtime.
+    #[error("{0}")]
+    Runtime(String),
 
     /// A table or schema name is not a plain SQL identifier, or a session
     /// id cannot be stored.
     #[error("invalid {what} {value:?}: {reason}")]
+    #[non_exhaustive]
     InvalidIdentifier {
         /// What the name was for: `"table name"`, `"schema name"`, `"session id"`.
         what: &'static str,
@@ -62,6 +79,7 @@ pub enum Error {
     /// A message or a batch is larger than the limit set for it (see
     /// [`HistoryOptions`](crate::HistoryOptions)). Nothing was sent.
     #[error("{what} is {size} bytes as JSON, over the limit of {limit}")]
+    #[non_exhaustive]
     TooLarge {
         /// What is too large, e.g. `"message 3"` or `"the batch"`.
         what: String,
@@ -73,6 +91,7 @@ pub enum Error {
 
     /// A row in the table holds JSON that is not a LangChain message.
     #[error("stored message {id} is malformed: {reason}")]
+    #[non_exhaustive]
     MalformedRow {
         /// The row's `id` column.
         id: uuid::Uuid,
@@ -85,6 +104,7 @@ pub enum Error {
     /// login. [`Error::code`] gives the server's SQLSTATE when it sent one
     /// (`28P01` bad password, `28000` no such role, `3D000` no such database).
     #[error("could not connect to {target}: {cause}")]
+    #[non_exhaustive]
     Connection {
         /// The host(s) and port(s) that were tried, e.g. `127.0.0.1:26257`.
         target: String,
@@ -114,6 +134,12 @@ pub enum Error {
     /// stores it exactly once.
     #[error("the write may or may not have been applied: {0}")]
     Ambiguous(#[source] Box<Error>),
+
+    /// The server answered something this crate does not expect of it (a
+    /// query that must return a row returned none): a bug or an
+    /// incompatible server, not a problem of the input.
+    #[error("unexpected answer from the server: {0}")]
+    Protocol(String),
 
     /// Reading or writing a JSON Lines export failed.
     #[error("I/O error: {0}")]
@@ -186,8 +212,14 @@ impl Error {
     ///
     /// ```
     /// # use langchain_cockroachdb::Error;
-    /// let err = Error::Connection { target: "db:26257".into(), cause: "refused".into(), source: None };
-    /// assert!(err.is_connection());
+    /// # #[cfg(feature = "blocking")] {
+    /// use langchain_cockroachdb::blocking::CockroachDBEngine;
+    ///
+    /// let engine = CockroachDBEngine::from_connection_string("postgresql://root@127.0.0.1:1/db")?;
+    /// let err = engine.ping().unwrap_err(); // nothing listens on port 1
+    /// assert!(err.is_connection() && matches!(err, Error::Connection { .. }));
+    /// # }
+    /// # Ok::<(), Error>(())
     /// ```
     pub fn is_connection(&self) -> bool {
         match self {

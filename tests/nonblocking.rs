@@ -15,7 +15,7 @@ face_tests!(AsyncCockroachDBChatMessageHistory);
 fn outside_a_runtime_is_a_clear_error_not_a_panic() {
     let err = AsyncCockroachDBChatMessageHistory::new("s", &database_url()).unwrap_err();
     assert!(
-        matches!(err, Error::Config(ref m) if m.contains("tokio runtime")),
+        matches!(err, Error::Runtime(ref m) if m.contains("tokio runtime")),
         "{err}"
     );
 }

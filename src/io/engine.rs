@@ -18,7 +18,7 @@ use crate::options::{EngineOptions, HistoryOptions, RetryPolicy};
 use crate::pool::{ConnectErrors, ConnectFailure, Counters, PoolState};
 use crate::retry::Attempts;
 use crate::rows;
-use crate::sql::{self, Request, ddl};
+use crate::sql::{self, Kind, Request, ddl};
 use crate::tls::Deadline;
 use crate::trace;
 
@@ -57,7 +57,7 @@ impl Connection {
         self.begin(until);
         let rows = match request {
             Request::Batch(sql) => self.batch(sql).await.map(|()| Vec::new()),
-            Request::Statement(text, params) => self.query(table, text, params).await,
+            Request::Statement(sql, params) => self.query(table, sql.text, params).await,
             Request::CreateTable => self.create_table(table).await.map(|()| Vec::new()),
         };
         self.end();
@@ -70,7 +70,7 @@ impl Connection {
     async fn create_table(&mut self, table: &Table) -> Result<()> {
         let mut extra = Vec::new();
         if table.activity_index || table.ttl.is_some() {
-            let version = self.query(table, ddl::VERSION, &[]).await?;
+            let version = self.query(table, ddl::VERSION.text, &[]).await?;
             let server = ddl::Server::of(&rows::decode_column::<String>(&version)?.concat());
             if table.activity_index {
                 extra.push(ddl::activity_index(table, server));
@@ -81,7 +81,7 @@ impl Connection {
         }
         self.batch(&ddl::create_table(table)).await?;
         let params = ddl::older_index_params(table);
-        let found = self.query(table, ddl::OLDER_INDEX, &params).await?;
+        let found = self.query(table, ddl::OLDER_INDEX.text, &params).await?;
         if rows::decode_count(&found)? == 0 {
             self.batch(&ddl::create_index(table)).await?;
         }
@@ -300,7 +300,7 @@ impl Shared {
         span: &trace::Operation,
     ) -> Result<(Vec<Row>, Option<Error>)> {
         let mut attempts = Attempts::new(call.retry, self.options.pool_size);
-        let write = request.is_write();
+        let write = request.kind() == Kind::Write;
         let mut maybe_applied: Option<Error> = None;
         let give_up = |err: Error, maybe_applied: bool| {
             if maybe_applied {
@@ -310,7 +310,7 @@ impl Shared {
             }
         };
         loop {
-            let creating = !request.is_ddl() && table.needs_create();
+            let creating = request.kind() != Kind::Ddl && table.needs_create();
             let step = if creating {
                 &Request::CreateTable
             } else {
@@ -347,7 +347,7 @@ impl Shared {
                 }
                 Err(err) => err,
             };
-            let ddl = creating || request.is_ddl();
+            let ddl = creating || request.kind() == Kind::Ddl;
             let wait = if !ddl && table.was_dropped(&err) {
                 // Dropped behind this process's back: create it again, at once.
                 table.forget();

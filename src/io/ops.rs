@@ -165,7 +165,9 @@ impl Shared {
         size: usize,
     ) -> Result<Page> {
         if size == 0 {
-            return Err(Error::Config("a page holds at least one message".into()));
+            return Err(Error::InvalidArgument(
+                "a page holds at least one message".into(),
+            ));
         }
         let limit = sql::limit(size);
         let rows = self
@@ -275,7 +277,7 @@ impl Shared {
             .await?;
         let at = match rows.first() {
             Some(row) => row.try_get(0)?,
-            None => return Err(Error::Config("the server returned no time".into())),
+            None => return Err(Error::Protocol("SELECT now() returned no row".into())),
         };
         Ok(Cutoff {
             at,

@@ -95,7 +95,7 @@ async fn write_all<W: Output + ?Sized>(out: &mut W, bytes: &[u8]) -> Result<()> 
 fn current_runtime() -> Result<tokio::runtime::Id> {
     tokio::runtime::Handle::try_current()
         .map(|handle| handle.id())
-        .map_err(|_| Error::Config("the async API must be used inside a tokio runtime".into()))
+        .map_err(|_| Error::Runtime("the async API must be used inside a tokio runtime".into()))
 }
 
 /// A connection pool to one database, shared by any number of histories and

@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::catalog::Table;
 use crate::error::{Error, Result};
 
-use super::{Param, Request};
+use super::{Param, Request, Sql};
 
 /// The schema (unless `public`, which CockroachDB has built in and may
 /// refuse to "create") and the table.
@@ -35,9 +35,10 @@ pub(crate) fn create_table(table: &Table) -> String {
 
 /// Whether the table has the index under the name earlier versions of
 /// this crate gave it. (`pg_indexes` is in both servers' catalogs.)
-pub(crate) const OLDER_INDEX: &str = "SELECT count(*) FROM pg_indexes
-WHERE schemaname = $1 AND tablename = $2 AND indexname = $3";
-
+pub(crate) const OLDER_INDEX: Sql = Sql::read(
+    "SELECT count(*) FROM pg_indexes
+WHERE schemaname = $1 AND tablename = $2 AND indexname = $3",
+);
 pub(crate) fn older_index_params(table: &Table) -> Vec<Param<'_>> {
     vec![&table.schema_name, &table.table_name, &table.older_index]
 }
@@ -61,8 +62,7 @@ pub(crate) enum Server {
 }
 
 /// Asked once, when a table is created with options whose DDL differs.
-pub(crate) const VERSION: &str = "SELECT version()";
-
+pub(crate) const VERSION: Sql = Sql::read("SELECT version()");
 impl Server {
     /// The server that `SELECT version()` answered `version`.
     pub(crate) fn of(version: &str) -> Server {

@@ -20,11 +20,20 @@ use crate::catalog::Table;
 /// A statement over a range of session ids, `[$1, $2)`, or `[$1, ...)` when
 /// `$2` is NULL: two texts, so that a cached generic plan bounds its index
 /// scan on both ends (`$2 IS NULL OR ...` would scan to the end).
+/// Both are reads.
 macro_rules! ranged {
     ($head:literal, $tail:literal) => {
         [
-            concat!($head, "session_id >= $1 AND $2::TEXT IS NULL", $tail),
-            concat!($head, "session_id >= $1 AND session_id < $2::TEXT", $tail),
+            $crate::sql::Sql::read(concat!(
+                $head,
+                "session_id >= $1 AND $2::TEXT IS NULL",
+                $tail
+            )),
+            $crate::sql::Sql::read(concat!(
+                $head,
+                "session_id >= $1 AND session_id < $2::TEXT",
+                $tail
+            )),
         ]
     };
 }
@@ -40,11 +49,90 @@ pub(crate) mod write;
 /// One bind parameter.
 pub(crate) type Param<'a> = &'a (dyn ToSql + Sync);
 
+/// What a statement does, declared where it is defined: the engine retries
+/// a read whose reply was lost, and reports a write's as ambiguous.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Reads rows and changes none.
+    Read,
+    /// Changes rows: a try whose reply was lost may have been applied.
+    Write,
+    /// Changes the schema.
+    Ddl,
+}
+
+/// A statement's text (naming its table `{t}`) and its kind.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Sql {
+    pub(crate) kind: Kind,
+    pub(crate) text: &'static str,
+}
+
+impl Sql {
+    /// A statement that changes no row. Checked when the constant is
+    /// evaluated: a text with a data-changing verb fails the build.
+    pub(crate) const fn read(text: &'static str) -> Sql {
+        assert!(
+            !changes_rows(text),
+            "a statement declared read changes rows"
+        );
+        Sql {
+            kind: Kind::Read,
+            text,
+        }
+    }
+
+    /// A statement that changes rows (and may read them too).
+    pub(crate) const fn write(text: &'static str) -> Sql {
+        assert!(
+            changes_rows(text),
+            "a statement declared write has no data-changing verb"
+        );
+        Sql {
+            kind: Kind::Write,
+            text,
+        }
+    }
+}
+
+/// Whether `text` holds INSERT, UPDATE, DELETE or UPSERT as a word, in any
+/// case: at the start, after `WITH ... AS (`, anywhere. A build-time check
+/// of the declared kind, never the kind itself.
+const fn changes_rows(text: &str) -> bool {
+    const VERBS: [&[u8]; 4] = [b"INSERT", b"UPDATE", b"DELETE", b"UPSERT"];
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    while at < bytes.len() {
+        let starts_word = at == 0 || !is_word_byte(bytes[at - 1]);
+        let mut v = 0;
+        while starts_word && v < VERBS.len() {
+            let verb = VERBS[v];
+            let end = at + verb.len();
+            if end <= bytes.len() && (end == bytes.len() || !is_word_byte(bytes[end])) {
+                let mut i = 0;
+                while i < verb.len() && bytes[at + i].to_ascii_uppercase() == verb[i] {
+                    i += 1;
+                }
+                if i == verb.len() {
+                    return true;
+                }
+            }
+            v += 1;
+        }
+        at += 1;
+    }
+    false
+}
+
+const fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
 /// What a connection is asked to run.
 pub(crate) enum Request<'a> {
-    /// A statement with bind parameters: its text (naming its table `{t}`),
-    /// prepared once per connection and table.
-    Statement(&'static str, Vec<Param<'a>>),
+    /// A statement with bind parameters, prepared once per connection and
+    /// table.
+    Statement(Sql, Vec<Param<'a>>),
     /// Statements without parameters (schema changes, the ping), sent
     /// together as one simple query.
     Batch(String),
@@ -54,21 +142,18 @@ pub(crate) enum Request<'a> {
 }
 
 impl Request<'_> {
-    /// Whether it changes the schema (so it never needs the table first).
-    pub(crate) fn is_ddl(&self) -> bool {
-        matches!(self, Request::Batch(_) | Request::CreateTable)
-    }
-
-    /// Whether it changes rows, so that a try whose reply was lost may
-    /// have been applied.
-    pub(crate) fn is_write(&self) -> bool {
-        matches!(self, Request::Statement(sql, _) if sql.starts_with("INSERT") || sql.starts_with("DELETE"))
+    /// What it does: batches are schema changes (and the ping).
+    pub(crate) fn kind(&self) -> Kind {
+        match self {
+            Request::Statement(sql, _) => sql.kind,
+            Request::Batch(_) | Request::CreateTable => Kind::Ddl,
+        }
     }
 
     /// The SQL verb, for traces.
     pub(crate) fn verb(&self) -> &'static str {
         match self {
-            Request::Statement(sql, _) => sql.split_whitespace().next().unwrap_or("SQL"),
+            Request::Statement(sql, _) => sql.text.split_whitespace().next().unwrap_or("SQL"),
             Request::Batch(_) | Request::CreateTable => "DDL",
         }
     }
@@ -86,3 +171,70 @@ pub(crate) fn limit(n: usize) -> i64 {
 
 #[cfg(test)]
 mod plans;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_data_changing_verb_is_found_wherever_it_stands() {
+        for text in [
+            "INSERT INTO t VALUES (1)",
+            "delete from t",
+            "WITH gone AS (DELETE FROM t RETURNING id) SELECT count(*) FROM gone",
+            "UPDATE t SET a = 1",
+            "UPSERT INTO t VALUES (1)",
+            "SELECT 1; update t set a = 2",
+        ] {
+            assert!(changes_rows(text), "{text}");
+        }
+        for text in [
+            "SELECT id FROM t",
+            "SELECT inserted_at, deleted, updates FROM t",
+            "SELECT x_delete FROM t",
+            "",
+        ] {
+            assert!(!changes_rows(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn requests_carry_the_kind_of_their_statement() {
+        let table = crate::catalog::Table::new(
+            &"postgresql://root@localhost/db"
+                .parse::<crate::config::ConnectionConfig>()
+                .unwrap()
+                .identity(),
+            &crate::options::HistoryOptions::default(),
+        )
+        .unwrap();
+        let session = crate::catalog::Session::new(
+            "s".into(),
+            table,
+            &crate::options::HistoryOptions::default(),
+            &crate::options::EngineOptions::default(),
+        )
+        .unwrap();
+        let batch = write::InsertBatch::new(&session, &[crate::Message::human("hi")]).unwrap();
+        let ids = vec![uuid::Uuid::nil()];
+        let n = 1;
+        for request in [
+            write::insert(&session, &batch),
+            write::insert_returning(&session, &batch),
+            delete::clear(&session),
+            delete::delete_ids(&session, &ids),
+        ] {
+            assert_eq!(request.kind(), Kind::Write, "{}", request.verb());
+        }
+        for request in [
+            read::messages(&session),
+            read::last(&session, &n),
+            read::count(&session),
+            delete::newest_ids(&session, &n),
+        ] {
+            assert_eq!(request.kind(), Kind::Read, "{}", request.verb());
+        }
+        assert_eq!(ddl::drop(&session.table).kind(), Kind::Ddl);
+        assert_eq!(Request::CreateTable.kind(), Kind::Ddl);
+    }
+}

@@ -91,14 +91,14 @@ async fn last_messages_and_session_listing_use_the_index() {
                 .batch_execute(&format!("SET plan_cache_mode = {mode}"))
                 .await
                 .unwrap();
-            let last = plan(&client, &render(read::LAST, &table), "text, bigint", "'user-42:chat', 10").await;
+            let last = plan(&client, &render(read::LAST.text, &table), "text, bigint", "'user-42:chat', 10").await;
             assert!(
                 last.contains(&index) && !last.contains("Seq Scan"),
                 "{mode}: last_messages:\n{last}"
             );
             let sessions = plan(
                 &client,
-                &render(sessions::LIST[1], &table),
+                &render(sessions::LIST[1].text, &table),
                 "text, text, bigint",
                 "'user-42', 'user-43', 10",
             )
@@ -114,7 +114,7 @@ async fn last_messages_and_session_listing_use_the_index() {
             );
             let page = plan(
                 &client,
-                &render(read::PAGE_NEXT, &table),
+                &render(read::PAGE_NEXT.text, &table),
                 "text, timestamptz, uuid, bigint",
                 "'user-42:chat', now(), gen_random_uuid(), 64",
             )
@@ -126,7 +126,7 @@ async fn last_messages_and_session_listing_use_the_index() {
             // Cleanups walk on from where their last round stopped.
             let idle = plan(
                 &client,
-                &render(retention::IDLE_SESSIONS, &table),
+                &render(retention::IDLE_SESSIONS.text, &table),
                 "timestamptz, bigint, text",
                 "now() - interval '30 days', 100, 'user-500'",
             )
@@ -137,7 +137,7 @@ async fn last_messages_and_session_listing_use_the_index() {
             );
             let old = plan(
                 &client,
-                &render(retention::DELETE_OLD_NEXT, &table),
+                &render(retention::DELETE_OLD_NEXT.text, &table),
                 "timestamptz, bigint, uuid",
                 "now() - interval '30 days', 100, gen_random_uuid()",
             )
@@ -151,7 +151,7 @@ async fn last_messages_and_session_listing_use_the_index() {
             // through the session index.
             let idle = plan(
                 &client,
-                &render(retention::IDLE_BY_AGE_NEXT, &table),
+                &render(retention::IDLE_BY_AGE_NEXT.text, &table),
                 "timestamptz, bigint, timestamptz, uuid",
                 "now() + interval '50 seconds', 1000, now() + interval '40 seconds', gen_random_uuid()",
             )
@@ -164,7 +164,7 @@ async fn last_messages_and_session_listing_use_the_index() {
             // activity index.
             let since = plan(
                 &client,
-                &render(sessions::LIST_SINCE[0], &table),
+                &render(sessions::LIST_SINCE[0].text, &table),
                 "text, text, bigint, timestamptz",
                 "'', NULL, 50, now() + interval '99 seconds'",
             )
@@ -175,7 +175,7 @@ async fn last_messages_and_session_listing_use_the_index() {
             );
             let recent = plan(
                 &client,
-                &render(sessions::RECENT_NEXT, &table),
+                &render(sessions::RECENT_NEXT.text, &table),
                 "bigint, timestamptz, uuid",
                 "1000, now(), gen_random_uuid()",
             )

@@ -6,51 +6,54 @@ use time::OffsetDateTime;
 use crate::catalog::Session;
 use crate::stored::PageCursor;
 
-use super::Request;
+use super::{Request, Sql};
 
-const MESSAGES: &str = "SELECT id, message FROM {t} WHERE session_id = $1 ORDER BY created_at, id";
-
+const MESSAGES: Sql =
+    Sql::read("SELECT id, message FROM {t} WHERE session_id = $1 ORDER BY created_at, id");
 pub(crate) fn messages(session: &Session) -> Request<'_> {
     Request::Statement(MESSAGES, vec![&session.id])
 }
 
-const ENTRIES: &str =
-    "SELECT id, message, created_at FROM {t} WHERE session_id = $1 ORDER BY created_at, id";
-
+const ENTRIES: Sql = Sql::read(
+    "SELECT id, message, created_at FROM {t} WHERE session_id = $1 ORDER BY created_at, id",
+);
 pub(crate) fn entries(session: &Session) -> Request<'_> {
     Request::Statement(ENTRIES, vec![&session.id])
 }
 
 /// The newest n through the index backwards, then put in order.
-pub(crate) const LAST: &str = "SELECT id, message, created_at FROM (
+pub(crate) const LAST: Sql = Sql::read(
+    "SELECT id, message, created_at FROM (
     SELECT id, message, created_at FROM {t} WHERE session_id = $1
-    ORDER BY created_at DESC, id DESC LIMIT $2) AS newest ORDER BY created_at, id";
-
+    ORDER BY created_at DESC, id DESC LIMIT $2) AS newest ORDER BY created_at, id",
+);
 pub(crate) fn last<'a>(session: &'a Session, n: &'a i64) -> Request<'a> {
     Request::Statement(LAST, vec![&session.id, n])
 }
 
-const COUNT: &str = "SELECT count(*) FROM {t} WHERE session_id = $1";
-
+const COUNT: Sql = Sql::read("SELECT count(*) FROM {t} WHERE session_id = $1");
 pub(crate) fn count(session: &Session) -> Request<'_> {
     Request::Statement(COUNT, vec![&session.id])
 }
 
-const SINCE: &str = "SELECT id, message, created_at FROM {t}
-WHERE session_id = $1 AND created_at > $2 ORDER BY created_at, id";
-
+const SINCE: Sql = Sql::read(
+    "SELECT id, message, created_at FROM {t}
+WHERE session_id = $1 AND created_at > $2 ORDER BY created_at, id",
+);
 pub(crate) fn since<'a>(session: &'a Session, since: &'a OffsetDateTime) -> Request<'a> {
     Request::Statement(SINCE, vec![&session.id, since])
 }
 
-pub(crate) const PAGE_FIRST: &str = "SELECT id, message, created_at FROM {t}
-WHERE session_id = $1 ORDER BY created_at, id LIMIT $2";
-
+pub(crate) const PAGE_FIRST: Sql = Sql::read(
+    "SELECT id, message, created_at FROM {t}
+WHERE session_id = $1 ORDER BY created_at, id LIMIT $2",
+);
 /// A keyset, not OFFSET: each page starts in the index where the last one
 /// ended.
-pub(crate) const PAGE_NEXT: &str = "SELECT id, message, created_at FROM {t}
-WHERE session_id = $1 AND (created_at, id) > ($2, $3) ORDER BY created_at, id LIMIT $4";
-
+pub(crate) const PAGE_NEXT: Sql = Sql::read(
+    "SELECT id, message, created_at FROM {t}
+WHERE session_id = $1 AND (created_at, id) > ($2, $3) ORDER BY created_at, id LIMIT $4",
+);
 pub(crate) fn page<'a>(
     session: &'a Session,
     cursor: Option<&'a PageCursor>,

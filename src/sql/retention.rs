@@ -3,12 +3,11 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::Request;
+use super::{Request, Sql};
 use crate::catalog::Table;
 
 /// The server's clock decides what is old, once per cleanup.
-const CUTOFF: &str = "SELECT now() - $1::FLOAT8 * INTERVAL '1 second'";
-
+const CUTOFF: Sql = Sql::read("SELECT now() - $1::FLOAT8 * INTERVAL '1 second'");
 pub(crate) fn cutoff(seconds: &f64) -> Request<'_> {
     Request::Statement(CUTOFF, vec![seconds])
 }
@@ -22,9 +21,10 @@ pub(crate) struct Cutoff {
 /// The next idle sessions after `$3` in the index's order: each call walks
 /// on from where the last one stopped, so a cleanup reads the index once,
 /// however many rounds it takes.
-pub(crate) const IDLE_SESSIONS: &str = "SELECT session_id FROM {t} WHERE session_id > $3
-GROUP BY session_id HAVING max(created_at) < $1 ORDER BY session_id LIMIT $2";
-
+pub(crate) const IDLE_SESSIONS: Sql = Sql::read(
+    "SELECT session_id FROM {t} WHERE session_id > $3
+GROUP BY session_id HAVING max(created_at) < $1 ORDER BY session_id LIMIT $2",
+);
 pub(crate) fn idle_sessions<'a>(cutoff: &'a Cutoff, after: &'a String) -> Request<'a> {
     Request::Statement(IDLE_SESSIONS, vec![&cutoff.at, &cutoff.batch, after])
 }
@@ -53,13 +53,12 @@ FROM (SELECT created_at, id FROM old ORDER BY created_at DESC, id DESC LIMIT 1) 
 /// sessions. A cleanup walks the old rows once, so its cost follows what is
 /// old, and nothing being old costs one index probe. (On CockroachDB the
 /// hash-sharded index yields this order by merging its buckets.)
-const IDLE_BY_AGE: &str = idle_by_age!("");
-
+const IDLE_BY_AGE: Sql = Sql::read(idle_by_age!(""));
 /// As `IDLE_BY_AGE`, after the row at `($3, $4)`: the bare `created_at >=
 /// $3` is what bounds the index scan.
-pub(crate) const IDLE_BY_AGE_NEXT: &str =
-    idle_by_age!(" AND created_at >= $3 AND (created_at, id) > ($3, $4)");
-
+pub(crate) const IDLE_BY_AGE_NEXT: Sql = Sql::read(idle_by_age!(
+    " AND created_at >= $3 AND (created_at, id) > ($3, $4)"
+));
 /// Where a walk over old rows stands: the last row it read.
 pub(crate) type Position = (OffsetDateTime, Uuid);
 
@@ -74,12 +73,13 @@ pub(crate) fn idle_by_age<'a>(cutoff: &'a Cutoff, after: Option<&'a Position>) -
 
 /// Bounded batches (CockroachDB's advice for bulk deletes), and a session
 /// that got a message meanwhile is no longer idle.
-const DELETE_IDLE: &str = "DELETE FROM {t} WHERE id IN (
+const DELETE_IDLE: Sql = Sql::write(
+    "DELETE FROM {t} WHERE id IN (
     SELECT id FROM {t} WHERE session_id = ANY($1) AND session_id IN (
         SELECT session_id FROM {t} WHERE session_id = ANY($1)
         GROUP BY session_id HAVING max(created_at) < $2)
-    LIMIT $3) RETURNING id";
-
+    LIMIT $3) RETURNING id",
+);
 pub(crate) fn delete_idle<'a>(sessions: &'a Vec<String>, cutoff: &'a Cutoff) -> Request<'a> {
     Request::Statement(DELETE_IDLE, vec![sessions, &cutoff.at, &cutoff.batch])
 }
@@ -87,17 +87,20 @@ pub(crate) fn delete_idle<'a>(sessions: &'a Vec<String>, cutoff: &'a Cutoff) -> 
 /// Old rows in the primary key's order, a batch at a time, each batch
 /// starting after the last id the one before deleted: without an index on
 /// `created_at`, a cleanup reads the table once, not once per batch.
-const DELETE_OLD_FIRST: &str = "DELETE FROM {t} WHERE id IN (
-    SELECT id FROM {t} WHERE created_at < $1 ORDER BY id LIMIT $2) RETURNING id";
-
-pub(crate) const DELETE_OLD_NEXT: &str = "DELETE FROM {t} WHERE id IN (
-    SELECT id FROM {t} WHERE created_at < $1 AND id > $3 ORDER BY id LIMIT $2) RETURNING id";
-
+const DELETE_OLD_FIRST: Sql = Sql::write(
+    "DELETE FROM {t} WHERE id IN (
+    SELECT id FROM {t} WHERE created_at < $1 ORDER BY id LIMIT $2) RETURNING id",
+);
+pub(crate) const DELETE_OLD_NEXT: Sql = Sql::write(
+    "DELETE FROM {t} WHERE id IN (
+    SELECT id FROM {t} WHERE created_at < $1 AND id > $3 ORDER BY id LIMIT $2) RETURNING id",
+);
 /// With the activity index: the oldest rows through it, so that a cleanup
 /// reads only what it deletes (and nothing when nothing is old).
-const DELETE_OLD_BY_AGE: &str = "DELETE FROM {t} WHERE id IN (
-    SELECT id FROM {t} WHERE created_at < $1 ORDER BY created_at LIMIT $2) RETURNING id";
-
+const DELETE_OLD_BY_AGE: Sql = Sql::write(
+    "DELETE FROM {t} WHERE id IN (
+    SELECT id FROM {t} WHERE created_at < $1 ORDER BY created_at LIMIT $2) RETURNING id",
+);
 pub(crate) fn delete_old<'a>(
     table: &Table,
     cutoff: &'a Cutoff,

@@ -5,12 +5,12 @@ use time::OffsetDateTime;
 use crate::ident::prefix_range;
 use crate::options::SessionFilter;
 
-use super::Request;
+use super::{Request, Sql};
 
 /// Sessions by prefix: a range of the index (byte order, as CockroachDB's
 /// and a C-collation PostgreSQL's), aggregated as it is read; only the
 /// groups are sorted, for the top `limit`.
-pub(crate) const LIST: [&str; 2] = ranged!(
+pub(crate) const LIST: [Sql; 2] = ranged!(
     "SELECT session_id, count(*), min(created_at), max(created_at) FROM {t}
 WHERE ",
     "
@@ -20,7 +20,7 @@ GROUP BY session_id ORDER BY max(created_at) DESC, session_id LIMIT $3"
 /// Sessions with activity since `$4`: the candidates come from the rows
 /// written since then (through the activity index, when the table has it),
 /// and only those sessions are aggregated.
-pub(crate) const LIST_SINCE: [&str; 2] = ranged!(
+pub(crate) const LIST_SINCE: [Sql; 2] = ranged!(
     "SELECT session_id, count(*), min(created_at), max(created_at) FROM {t}
 WHERE session_id IN (SELECT DISTINCT session_id FROM {t} WHERE created_at >= $4) AND ",
     "
@@ -58,17 +58,18 @@ impl Listing {
 /// The newest rows, newest first, through the activity index: where
 /// `list_sessions` without a prefix finds the most recently active sessions
 /// without aggregating the table.
-pub(crate) const RECENT_FIRST: &str =
-    "SELECT session_id, created_at, id FROM {t} ORDER BY created_at DESC, id DESC LIMIT $1";
-
-pub(crate) const RECENT_NEXT: &str = "SELECT session_id, created_at, id FROM {t}
-WHERE (created_at, id) < ($2, $3) ORDER BY created_at DESC, id DESC LIMIT $1";
-
+pub(crate) const RECENT_FIRST: Sql = Sql::read(
+    "SELECT session_id, created_at, id FROM {t} ORDER BY created_at DESC, id DESC LIMIT $1",
+);
+pub(crate) const RECENT_NEXT: Sql = Sql::read(
+    "SELECT session_id, created_at, id FROM {t}
+WHERE (created_at, id) < ($2, $3) ORDER BY created_at DESC, id DESC LIMIT $1",
+);
 /// The given sessions, aggregated through the session index.
-pub(crate) const OF_SESSIONS: &str =
+pub(crate) const OF_SESSIONS: Sql = Sql::read(
     "SELECT session_id, count(*), min(created_at), max(created_at) FROM {t}
-WHERE session_id = ANY($1) GROUP BY session_id ORDER BY max(created_at) DESC, session_id";
-
+WHERE session_id = ANY($1) GROUP BY session_id ORDER BY max(created_at) DESC, session_id",
+);
 /// A walk back through the newest rows, a page at a time.
 pub(crate) struct Recent {
     pub(crate) page: i64,

@@ -10,18 +10,18 @@ use crate::ident::prefix_range;
 use crate::rows::decode_entries;
 use crate::stored::StoredMessage;
 
-use super::Request;
 use super::read::{PAGE_FIRST, PAGE_NEXT};
 use super::write::storable_json;
+use super::{Request, Sql};
 
-const EXPORT_FIRST: [&str; 2] = ranged!(
+const EXPORT_FIRST: [Sql; 2] = ranged!(
     "SELECT id, message, created_at, session_id FROM {t}
 WHERE ",
     "
 ORDER BY session_id, created_at, id LIMIT $3"
 );
 
-const EXPORT_NEXT: [&str; 2] = ranged!(
+const EXPORT_NEXT: [Sql; 2] = ranged!(
     "SELECT id, message, created_at, session_id FROM {t}
 WHERE ",
     " AND (session_id, created_at, id) > ($4, $5, $6)
@@ -104,12 +104,13 @@ impl ExportScan {
 }
 
 /// Rows keep their ids and times, so a re-import writes nothing twice.
-const IMPORT: &str = "INSERT INTO {t} (id, session_id, message, created_at)
+const IMPORT: Sql = Sql::write(
+    "INSERT INTO {t} (id, session_id, message, created_at)
 SELECT u.id, u.session_id, u.message::JSONB, u.created_at
 FROM unnest($1::UUID[], $2::TEXT[], $3::TEXT[], $4::TIMESTAMPTZ[])
     AS u (id, session_id, message, created_at)
-ON CONFLICT (id) DO NOTHING RETURNING id";
-
+ON CONFLICT (id) DO NOTHING RETURNING id",
+);
 /// Exported rows read back, sent in batches that keep ids and times.
 #[derive(Default)]
 pub(crate) struct ImportBatch {

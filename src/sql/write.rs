@@ -6,7 +6,7 @@ use crate::catalog::Session;
 use crate::error::{Error, Result};
 use crate::message::Message;
 
-use super::Request;
+use super::{Request, Sql};
 
 /// The base time of a write: never earlier than just after the session's
 /// newest row. `now()` alone could go backwards between two quick calls (a
@@ -40,22 +40,19 @@ ON CONFLICT (id) DO NOTHING"
     };
 }
 
-const INSERT: &str = insert_batch!();
-
+const INSERT: Sql = Sql::write(insert_batch!());
 /// With ids the caller chose: the rows that were new, so that a caller's
 /// retry learns what an ambiguous try stored.
-const INSERT_RETURNING: &str = concat!(insert_batch!(), " RETURNING id");
-
+const INSERT_RETURNING: Sql = Sql::write(concat!(insert_batch!(), " RETURNING id"));
 /// The same for the most common call, one message, without the arrays:
 /// measurably cheaper for the server to run.
-const INSERT_ONE: &str = concat!(
+const INSERT_ONE: Sql = Sql::write(concat!(
     "INSERT INTO {t} (id, session_id, message, created_at)
 VALUES ($2::UUID, $1, $3::TEXT::JSONB, ",
     after_newest!(),
     ")
 ON CONFLICT (id) DO NOTHING"
-);
-
+));
 /// Messages ready to insert: checked, serialized, and given their row ids.
 pub(crate) struct InsertBatch {
     ids: Vec<Uuid>,

@@ -435,7 +435,7 @@ pub fn a_malformed_row_is_an_error_naming_it<F: Face>() {
     )[0]
     .get(0);
     match history.messages() {
-        Err(Error::MalformedRow { id: bad, reason }) => {
+        Err(Error::MalformedRow { id: bad, reason, .. }) => {
             assert_eq!(bad, id);
             assert!(reason.contains("role"), "{reason}");
         }
@@ -1018,7 +1018,7 @@ pub fn pages_walk_a_session_in_order<F: Face>() {
     );
     assert!(matches!(
         history.messages_page(None, 0),
-        Err(Error::Config(_))
+        Err(Error::InvalidArgument(_))
     ));
 }
 
