@@ -34,9 +34,9 @@ mod pool; // pool state, connection failures, the engine registry
 mod retry; // what to retry, and when
 mod rows; // decoding rows
 
-mod sql; // every statement, beside its parameters
 #[cfg(any(feature = "blocking", feature = "async"))]
-mod tls; // how both drivers connect: rustls, and the connection's deadline
+mod connect; // how both drivers connect: settings, sslmode, rustls, deadlines
+mod sql; // every statement, beside its parameters
 mod trace; // spans and events (feature `tracing`)
 
 // The faces: each compiles the shared I/O of `src/io/` as its own module,

@@ -2,26 +2,24 @@
 //! an `r2d2` pool, for CLI bots, workers and other code without an async
 //! runtime. Do not call it from inside an async runtime; use
 //! [`crate::nonblocking`] there.
+//!
+//! This file is the public surface; `driver.rs` is what the shared I/O
+//! asks of the face.
 
 use std::fmt;
 use std::io::{BufRead, Write};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
-
-use maybe_async::must_be_sync as face;
-use postgres::Client;
-use r2d2::ManageConnection;
+use std::time::Duration;
 
 use crate::catalog::Session;
 use crate::config::ConnectionConfig;
 use crate::error::Result;
 use crate::message::{Message, TrimOptions};
 use crate::options::{EngineOptions, HistoryOptions, SessionFilter};
-use crate::pool::{ConnectFailure, PoolState, Registry};
+use crate::pool::{PoolState, Registry};
 use crate::stored::{Page, PageCursor, SessionInfo, StoredMessage};
-use crate::tls::{self, Deadline, Tls};
 
+mod driver;
 // The shared I/O, compiled here as blocking code.
 // The other face compiles the same files: that is the point.
 #[allow(clippy::duplicate_mod)]
@@ -31,101 +29,7 @@ mod engine;
 #[path = "../io/ops.rs"]
 mod ops;
 
-use engine::{Manager, Shared};
-
-// What the shared I/O asks of a face: the driver, the pool, a sleep, a
-// deadline, and the streams of export and import.
-
-type Pool = r2d2::Pool<Manager>;
-use BufRead as Input;
-use Write as Output;
-
-/// Opens connections; shared with the threads that open them (see `open`).
-type PgManager = Arc<Connector>;
-
-struct Connector {
-    manager: r2d2_postgres::PostgresConnectionManager<crate::tls::Tls>,
-    /// Handshakes still waiting for a server that stopped answering, and
-    /// how many of them may wait at once.
-    hanging: AtomicUsize,
-    max_hanging: usize,
-}
-
-fn manager(config: tokio_postgres::Config, tls: Tls, options: &EngineOptions) -> PgManager {
-    // Streams carry each connection's deadline: this driver cannot abandon
-    // a statement, its stream can.
-    let (config, tls) = tls::with_deadlines(config, tls);
-    Arc::new(Connector {
-        manager: r2d2_postgres::PostgresConnectionManager::new(config.into(), tls),
-        hanging: AtomicUsize::new(0),
-        max_hanging: options.pool_size as usize,
-    })
-}
-
-/// Opens a connection, the whole handshake within `limit`. The blocking
-/// driver bounds only the TCP connect, so a server (or load balancer) that
-/// accepts but never answers would hang it: the attempt runs on a thread of
-/// its own, which ends when the server answers or closes the socket, or
-/// at the same `limit`, when its stream gives up (TCP hosts; see
-/// `tls::with_deadlines`). At most `pool_size` such threads wait at once;
-/// past that, attempts fail at once instead of adding threads.
-fn open(
-    connector: &PgManager,
-    limit: Duration,
-) -> Result<(Client, Option<Deadline>), ConnectFailure> {
-    if connector.hanging.fetch_add(1, Ordering::SeqCst) >= connector.max_hanging {
-        connector.hanging.fetch_sub(1, Ordering::SeqCst);
-        return Err(ConnectFailure::local(format!(
-            "{} earlier connection attempts are still waiting for the server to answer",
-            connector.max_hanging
-        )));
-    }
-    let (sender, receiver) = std::sync::mpsc::sync_channel(1);
-    let thread_connector = Arc::clone(connector);
-    let until = Instant::now() + limit;
-    let spawned = std::thread::Builder::new()
-        .name("langchain-cockroachdb-connect".into())
-        .spawn(move || {
-            tls::begin_attempt(until);
-            let connected = thread_connector.manager.connect();
-            thread_connector.hanging.fetch_sub(1, Ordering::SeqCst);
-            let deadline = tls::end_attempt();
-            deadline.iter().for_each(Deadline::clear);
-            let _ = sender.send(connected.map(|client| (client, deadline)));
-        });
-    if let Err(e) = spawned {
-        connector.hanging.fetch_sub(1, Ordering::SeqCst);
-        return Err(ConnectFailure::local(format!(
-            "cannot start a connection thread: {e}"
-        )));
-    }
-    match receiver.recv_timeout(limit) {
-        Ok(connected) => connected.map_err(ConnectFailure::from),
-        Err(_) => Err(ConnectFailure::timed_out(limit)),
-    }
-}
-
-/// The blocking driver cannot abandon a statement: the connection's stream
-/// gives up at the deadline instead (see `manager`).
-fn within<T>(_limit: Duration, done: T) -> Option<T> {
-    Some(done)
-}
-
-fn checkout(pool: &Pool, wait: Duration) -> Option<r2d2::PooledConnection<Manager>> {
-    pool.get_timeout(wait).ok()
-}
-
-fn pause(wait: Duration) {
-    std::thread::sleep(wait);
-}
-
-fn read_line<R: BufRead>(input: &mut R, line: &mut String) -> Result<usize> {
-    Ok(input.read_line(line)?)
-}
-
-fn write_all<W: Write>(out: &mut W, bytes: &[u8]) -> Result<()> {
-    Ok(out.write_all(bytes)?)
-}
+use engine::Shared;
 
 /// A connection pool to one database, shared by any number of histories and
 /// tables (the guide's "Use Connection Pooling"). Cheap to clone.

@@ -13,16 +13,16 @@ use tokio_postgres::{Row, Statement};
 
 use crate::catalog::{Session, Table};
 use crate::config::ConnectionConfig;
+use crate::connect::Deadline;
 use crate::error::{Error, Result};
 use crate::options::{EngineOptions, HistoryOptions, RetryPolicy};
 use crate::pool::{ConnectErrors, ConnectFailure, Counters, PoolState};
 use crate::retry::Attempts;
 use crate::rows;
 use crate::sql::{self, Kind, Request, ddl};
-use crate::tls::Deadline;
 use crate::trace;
 
-use super::{
+use super::driver::{
     Client, ManageConnection, PgManager, Pool, checkout, face, manager, open, pause, within,
 };
 
@@ -227,7 +227,7 @@ impl Shared {
         let errors = Arc::default();
         let counters = Arc::default();
         let (driver_config, tls) =
-            crate::tls::driver(&config, options.connect_timeout, options.operation_timeout)?;
+            crate::connect::driver(&config, options.connect_timeout, options.operation_timeout)?;
         let manager = Manager {
             target: config.target(),
             connect_timeout: options.connect_timeout,

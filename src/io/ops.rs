@@ -19,8 +19,8 @@ use crate::sql::write::InsertBatch;
 use crate::sql::{self, Request, ddl, delete, read, retention, write};
 use crate::stored::{Page, PageCursor, SessionInfo, StoredMessage};
 
+use super::driver::{Input, Output, face, read_line, write_all};
 use super::engine::{Call, Shared};
-use super::{Input, Output, face, read_line, write_all};
 
 #[face(AFIT)]
 impl Shared {

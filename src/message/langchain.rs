@@ -9,13 +9,10 @@
 
 use serde_json::{Map, Number, Value};
 
+use super::MessageType;
+use super::json::{invalid, json_kind};
 use super::python::{json_dumps, number_str, object, parse_partial_json, str_of, truthy};
-use super::{MessageType, json_kind};
-use crate::error::{Error, Result};
-
-fn invalid(reason: impl Into<String>) -> Error {
-    Error::InvalidMessage(reason.into())
-}
+use crate::error::Result;
 
 /// Turns the `data` of a `kind` message into what LangChain's model would
 /// hold, or says why LangChain would refuse it.

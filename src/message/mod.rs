@@ -7,7 +7,6 @@
 //! turns on `serde_json`'s `arbitrary_precision`.
 
 use std::borrow::Cow;
-use std::fmt;
 
 use serde::de::Error as _;
 use serde::ser::SerializeMap;
@@ -16,132 +15,21 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 
+use json::{invalid, json_kind, map_eq, object_field, storage_problem};
+
+mod content;
 mod deep;
+mod json;
+mod kind;
 mod langchain;
 mod openai;
 mod python;
 mod trim;
 
+pub use content::Content;
+pub use kind::MessageType;
 pub use openai::{from_openai_messages, to_openai_messages};
 pub use trim::{TrimOptions, count_tokens_approximately, trim_messages};
-
-/// The `type` of a LangChain message, as `messages_to_dict` spells it.
-///
-/// ```
-/// use langchain_cockroachdb::MessageType;
-///
-/// assert_eq!(MessageType::Ai.as_str(), "ai");
-/// assert_eq!("AIMessageChunk".parse::<MessageType>().unwrap(), MessageType::AiChunk);
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum MessageType {
-    /// `human` (`HumanMessage`).
-    Human,
-    /// `ai` (`AIMessage`).
-    Ai,
-    /// `system` (`SystemMessage`).
-    System,
-    /// `chat` (`ChatMessage`, with a free-form `role`).
-    Chat,
-    /// `function` (`FunctionMessage`, with a `name`).
-    Function,
-    /// `tool` (`ToolMessage`, with a `tool_call_id`).
-    Tool,
-    /// `remove` (`RemoveMessage`, naming the `id` to remove).
-    Remove,
-    /// `HumanMessageChunk`.
-    HumanChunk,
-    /// `AIMessageChunk`.
-    AiChunk,
-    /// `SystemMessageChunk`.
-    SystemChunk,
-    /// `ChatMessageChunk`.
-    ChatChunk,
-    /// `FunctionMessageChunk`.
-    FunctionChunk,
-    /// `ToolMessageChunk`.
-    ToolChunk,
-}
-
-const ALL_TYPES: [MessageType; 13] = [
-    MessageType::Human,
-    MessageType::Ai,
-    MessageType::System,
-    MessageType::Chat,
-    MessageType::Function,
-    MessageType::Tool,
-    MessageType::Remove,
-    MessageType::HumanChunk,
-    MessageType::AiChunk,
-    MessageType::SystemChunk,
-    MessageType::ChatChunk,
-    MessageType::FunctionChunk,
-    MessageType::ToolChunk,
-];
-
-impl MessageType {
-    /// The name stored in the `type` fields.
-    ///
-    /// ```
-    /// use langchain_cockroachdb::MessageType;
-    /// assert_eq!(MessageType::ToolChunk.as_str(), "ToolMessageChunk");
-    /// ```
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MessageType::Human => "human",
-            MessageType::Ai => "ai",
-            MessageType::System => "system",
-            MessageType::Chat => "chat",
-            MessageType::Function => "function",
-            MessageType::Tool => "tool",
-            MessageType::Remove => "remove",
-            MessageType::HumanChunk => "HumanMessageChunk",
-            MessageType::AiChunk => "AIMessageChunk",
-            MessageType::SystemChunk => "SystemMessageChunk",
-            MessageType::ChatChunk => "ChatMessageChunk",
-            MessageType::FunctionChunk => "FunctionMessageChunk",
-            MessageType::ToolChunk => "ToolMessageChunk",
-        }
-    }
-
-    /// The non-chunk type a chunk type streams (`AiChunk` → `Ai`); other
-    /// types are returned as they are.
-    ///
-    /// ```
-    /// use langchain_cockroachdb::MessageType;
-    /// assert_eq!(MessageType::AiChunk.base(), MessageType::Ai);
-    /// assert_eq!(MessageType::Tool.base(), MessageType::Tool);
-    /// ```
-    pub fn base(self) -> MessageType {
-        match self {
-            MessageType::HumanChunk => MessageType::Human,
-            MessageType::AiChunk => MessageType::Ai,
-            MessageType::SystemChunk => MessageType::System,
-            MessageType::ChatChunk => MessageType::Chat,
-            MessageType::FunctionChunk => MessageType::Function,
-            MessageType::ToolChunk => MessageType::Tool,
-            other => other,
-        }
-    }
-}
-
-impl fmt::Display for MessageType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for MessageType {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        ALL_TYPES
-            .into_iter()
-            .find(|t| t.as_str() == s)
-            .ok_or_else(|| Error::InvalidMessage(format!("unknown message type {s:?}")))
-    }
-}
 
 /// A LangChain chat message: its type and its `data` object.
 ///
@@ -715,49 +603,6 @@ impl PartialEq for Message {
     }
 }
 
-fn map_eq(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
-    a.len() == b.len()
-        && a.iter()
-            .all(|(k, v)| b.get(k).is_some_and(|w| json_eq(v, w)))
-}
-
-fn json_eq(a: &Value, b: &Value) -> bool {
-    deep::grow(|| match (a, b) {
-        (Value::Number(x), Value::Number(y)) => {
-            let (x, y) = (x.to_string(), y.to_string());
-            x == y || decimal(&x).is_some_and(|d| decimal(&y) == Some(d))
-        }
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(v, w)| json_eq(v, w))
-        }
-        (Value::Object(x), Value::Object(y)) => map_eq(x, y),
-        _ => a == b,
-    })
-}
-
-/// A JSON number as `(negative, significant digits, exponent)`, so that
-/// equal values in any notation compare equal, exactly, at any size.
-fn decimal(text: &str) -> Option<(bool, String, i64)> {
-    let (negative, rest) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text),
-    };
-    let (mantissa, exponent) = match rest.find(['e', 'E']) {
-        Some(i) => (&rest[..i], rest[i + 1..].parse::<i64>().ok()?),
-        None => (rest, 0),
-    };
-    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let digits = format!("{int}{frac}");
-    let mut exponent = exponent.checked_sub(i64::try_from(frac.len()).ok()?)?;
-    let trimmed = digits.trim_start_matches('0');
-    let significant = trimmed.trim_end_matches('0');
-    if significant.is_empty() {
-        return Some((false, String::new(), 0));
-    }
-    exponent = exponent.checked_add(i64::try_from(trimmed.len() - significant.len()).ok()?)?;
-    Some((negative, significant.to_owned(), exponent))
-}
-
 impl Serialize for Message {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(2))?;
@@ -773,143 +618,6 @@ impl<'de> Deserialize<'de> for Message {
     }
 }
 
-/// Message content: text, or a list of parts, each a string or an object
-/// (LangChain's `str | list[str | dict]`). Built from `&str` or `String`,
-/// or checked by [`Content::parts`], so that it is always content LangChain
-/// takes.
-///
-/// ```
-/// use langchain_cockroachdb::{Content, Message};
-/// use serde_json::json;
-/// let text = Message::human("plain text");
-/// let parts = Message::human(Content::parts(vec![json!({"type": "text", "text": "hi"})])?);
-/// assert_eq!(text.text(), "plain text");
-/// assert_eq!(parts.text(), "hi");
-/// # Ok::<(), langchain_cockroachdb::Error>(())
-/// ```
-#[derive(Clone, Debug, PartialEq)]
-pub struct Content(Value);
-
-impl From<&str> for Content {
-    fn from(text: &str) -> Self {
-        Content(Value::String(text.to_owned()))
-    }
-}
-
-impl From<String> for Content {
-    fn from(text: String) -> Self {
-        Content(Value::String(text))
-    }
-}
-
-impl Content {
-    /// A list of parts, each a string or an object; anything else is an
-    /// [`Error::InvalidMessage`] naming the part.
-    ///
-    /// ```
-    /// use langchain_cockroachdb::Content;
-    /// use serde_json::json;
-    /// assert!(Content::parts(vec![json!("a"), json!({"type": "text", "text": "b"})]).is_ok());
-    /// assert!(Content::parts(vec![json!(1)]).is_err());
-    /// ```
-    pub fn parts(parts: Vec<Value>) -> Result<Content> {
-        match parts
-            .iter()
-            .position(|p| !matches!(p, Value::String(_) | Value::Object(_)))
-        {
-            None => Ok(Content(Value::Array(parts))),
-            Some(i) => Err(invalid(format!(
-                "content[{i}] must be a string or an object, got {}",
-                json_kind(&parts[i])
-            ))),
-        }
-    }
-}
-
-fn object_field<'a>(data: &'a Map<String, Value>, key: &str) -> &'a Map<String, Value> {
-    static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
-    data.get(key)
-        .and_then(Value::as_object)
-        .unwrap_or_else(|| EMPTY.get_or_init(Map::new))
-}
-
-fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
-}
-
-fn invalid(reason: impl Into<String>) -> Error {
-    Error::InvalidMessage(reason.into())
-}
-
-/// Why the table cannot store `value`, if it cannot: a U+0000 in a string
-/// or key (JSONB refuses it), or a number outside JSONB's `numeric` range.
-fn storage_problem(value: &Value) -> Option<String> {
-    deep::grow(|| match value {
-        Value::String(s) if s.contains('\0') => {
-            Some("it contains U+0000, which JSONB cannot store".into())
-        }
-        Value::Number(n) if !numeric_fits(&n.to_string()) => Some(format!(
-            "the number {} is outside the range JSONB can store",
-            abbreviated(&n.to_string())
-        )),
-        Value::Array(items) => items.iter().find_map(storage_problem),
-        Value::Object(map) => map.iter().find_map(|(k, v)| {
-            if k.contains('\0') {
-                Some("a key contains U+0000, which JSONB cannot store".into())
-            } else {
-                storage_problem(v)
-            }
-        }),
-        _ => None,
-    })
-}
-
-/// Whether PostgreSQL's `numeric` (what JSONB stores numbers as) takes
-/// this JSON number: at most 131072 digits before the decimal point, and at
-/// most 16383 after it as written (trailing zeros count there).
-fn numeric_fits(text: &str) -> bool {
-    const BEFORE: i64 = 131_072;
-    const AFTER: i64 = 16_383;
-    let unsigned = text.strip_prefix('-').unwrap_or(text);
-    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
-        Some(i) => match unsigned[i + 1..].parse::<i64>() {
-            Ok(exponent) => (&unsigned[..i], exponent),
-            Err(_) => return false,
-        },
-        None => (unsigned, 0),
-    };
-    let frac_len = mantissa.split_once('.').map_or(0, |(_, frac)| frac.len());
-    let written_after = i64::try_from(frac_len)
-        .ok()
-        .and_then(|f| f.checked_sub(exponent));
-    if written_after.is_none_or(|after| after > AFTER) {
-        return false;
-    }
-    match decimal(text) {
-        Some((_, digits, _)) if digits.is_empty() => true,
-        Some((_, digits, exponent)) => i64::try_from(digits.len())
-            .ok()
-            .and_then(|n| n.checked_add(exponent))
-            .is_some_and(|before| before <= BEFORE),
-        None => false,
-    }
-}
-
-/// A long text cut for an error message.
-fn abbreviated(text: &str) -> String {
-    match text.char_indices().nth(40) {
-        Some((at, _)) => format!("{}...", &text[..at]),
-        None => text.to_owned(),
-    }
-}
-
 impl Message {
     /// Why the table cannot store this message, if it cannot (checked
     /// before anything is sent).
@@ -921,57 +629,5 @@ impl Message {
                 storage_problem(v)
             }
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn numbers_are_checked_against_numeric_as_postgresql_does() {
-        // Each verdict was checked against PostgreSQL 15's `'...'::jsonb`.
-        for fits in [
-            "1e-16383",
-            "1e131071",
-            "1.000e-16380",
-            "100e131069",
-            "0.00",
-            "-0",
-            "12.5",
-        ] {
-            assert!(numeric_fits(fits), "{fits}");
-        }
-        for overflows in [
-            "1e-16384",
-            "0.5e-16383",
-            "1e131072",
-            "12e131071",
-            "1.0000e-16380",
-            "123.456e-16381",
-            "1e99999999999999999999",
-        ] {
-            assert!(!numeric_fits(overflows), "{overflows}");
-        }
-    }
-
-    #[test]
-    fn numbers_compare_by_value() {
-        for (a, b) in [
-            ("1e-07", "0.0000001"),
-            ("1.0", "1"),
-            ("-0", "0"),
-            ("100", "1e2"),
-            ("1.50", "15E-1"),
-        ] {
-            assert_eq!(decimal(a), decimal(b), "{a} {b}");
-        }
-        for (a, b) in [
-            ("1", "-1"),
-            ("9007199254740993", "9007199254740992"),
-            ("0.1", "0.10000000000000001"),
-        ] {
-            assert_ne!(decimal(a), decimal(b), "{a} {b}");
-        }
     }
 }

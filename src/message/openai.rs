@@ -12,13 +12,10 @@
 
 use serde_json::{Map, Value};
 
+use super::json::invalid;
 use super::python::{json_dumps, json_dumps_unicode, str_of, truthy};
 use super::{Message, MessageType};
-use crate::error::{Error, Result};
-
-fn invalid(reason: impl Into<String>) -> Error {
-    Error::InvalidMessage(reason.into())
-}
+use crate::error::Result;
 
 /// The OpenAI chat-completions messages for `messages`, as LangChain's
 /// `convert_to_openai_messages(messages)` gives them: roles, names, text or

@@ -2,26 +2,24 @@
 //! `tokio-postgres` and a `bb8` pool, for web servers and other tokio code.
 //! Engines and histories must be made inside a tokio runtime: their pool
 //! runs its connections as tasks of that runtime.
+//!
+//! This file is the public surface; `driver.rs` is what the shared I/O
+//! asks of the face.
 
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bb8::ManageConnection;
-use maybe_async::must_be_async as face;
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
-use tokio_postgres::Client;
-
 use crate::catalog::Session;
 use crate::config::ConnectionConfig;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::message::{Message, TrimOptions};
 use crate::options::{EngineOptions, HistoryOptions, SessionFilter};
-use crate::pool::{ConnectFailure, PoolState, Registry};
+use crate::pool::{PoolState, Registry};
 use crate::stored::{Page, PageCursor, SessionInfo, StoredMessage};
-use crate::tls::{Deadline, Tls};
 
+mod driver;
 // The shared I/O, compiled here as async code.
 // The other face compiles the same files: that is the point.
 #[allow(clippy::duplicate_mod)]
@@ -31,72 +29,9 @@ mod engine;
 #[path = "../io/ops.rs"]
 mod ops;
 
-use engine::{Manager, Shared};
-
-// What the shared I/O asks of a face: the driver, the pool, a sleep, a
-// deadline, and the streams of export and import.
-
-type PgManager = bb8_postgres::PostgresConnectionManager<Tls>;
-type Pool = bb8::Pool<Manager>;
-
-/// An export's destination.
-trait Output: AsyncWrite + Unpin {}
-impl<T: AsyncWrite + Unpin + ?Sized> Output for T {}
-
-/// An import's source.
-trait Input: AsyncBufRead + Unpin {}
-impl<T: AsyncBufRead + Unpin + ?Sized> Input for T {}
-
-fn manager(config: tokio_postgres::Config, tls: Tls, _options: &EngineOptions) -> PgManager {
-    PgManager::new(config, tls)
-}
-
-/// Opens a connection, the whole handshake within `limit`: the driver's own
-/// `connect_timeout` covers only the TCP connect, and a server (or load
-/// balancer) that accepts but never answers would hang it.
-/// The statements are abandoned at their deadline (`within`), so the
-/// connection needs no deadline of its own.
-async fn open(
-    manager: &PgManager,
-    limit: Duration,
-) -> Result<(Client, Option<Deadline>), ConnectFailure> {
-    match tokio::time::timeout(limit, manager.connect()).await {
-        Ok(connected) => connected
-            .map(|client| (client, None))
-            .map_err(ConnectFailure::from),
-        Err(_) => Err(ConnectFailure::timed_out(limit)),
-    }
-}
-
-async fn checkout(pool: &Pool, wait: Duration) -> Option<bb8::PooledConnection<'_, Manager>> {
-    tokio::time::timeout(wait, pool.get()).await.ok()?.ok()
-}
-
-/// `future`'s output, or `None` if `limit` passed first (the future is
-/// dropped then, mid-request).
-async fn within<F: std::future::Future>(limit: Duration, future: F) -> Option<F::Output> {
-    tokio::time::timeout(limit, future).await.ok()
-}
-
-async fn pause(wait: Duration) {
-    tokio::time::sleep(wait).await;
-}
-
-async fn read_line<R: Input + ?Sized>(input: &mut R, line: &mut String) -> Result<usize> {
-    Ok(input.read_line(line).await?)
-}
-
-async fn write_all<W: Output + ?Sized>(out: &mut W, bytes: &[u8]) -> Result<()> {
-    Ok(out.write_all(bytes).await?)
-}
-
-/// The tokio runtime the caller runs on: pools are per runtime, since their
-/// connections are tasks of the runtime that opened them.
-fn current_runtime() -> Result<tokio::runtime::Id> {
-    tokio::runtime::Handle::try_current()
-        .map(|handle| handle.id())
-        .map_err(|_| Error::Runtime("the async API must be used inside a tokio runtime".into()))
-}
+use driver::current_runtime;
+use engine::Shared;
+use tokio::io::{AsyncBufRead, AsyncWrite};
 
 /// A connection pool to one database, shared by any number of histories and
 /// tables (the guide's "Use Connection Pooling"). Cheap to clone.

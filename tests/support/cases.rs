@@ -435,7 +435,9 @@ pub fn a_malformed_row_is_an_error_naming_it<F: Face>() {
     )[0]
     .get(0);
     match history.messages() {
-        Err(Error::MalformedRow { id: bad, reason, .. }) => {
+        Err(Error::MalformedRow {
+            id: bad, reason, ..
+        }) => {
             assert_eq!(bad, id);
             assert!(reason.contains("role"), "{reason}");
         }

@@ -1,0 +1,115 @@
+//! The blocking face's driver and pool, as the shared I/O of `src/io/`
+//! asks for them: `postgres` over an `r2d2` pool, a connector that opens
+//! each connection on a thread of its own within its deadline, a sleep,
+//! and the streams of export and import.
+
+use std::io::{BufRead, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub(super) use maybe_async::must_be_sync as face;
+pub(super) use postgres::Client;
+pub(super) use r2d2::ManageConnection;
+
+use crate::connect::{self, Deadline, Tls};
+use crate::error::Result;
+use crate::options::EngineOptions;
+use crate::pool::ConnectFailure;
+
+use super::engine::Manager;
+
+pub(super) type Pool = r2d2::Pool<Manager>;
+pub(super) use std::io::BufRead as Input;
+pub(super) use std::io::Write as Output;
+
+/// Opens connections; shared with the threads that open them (see `open`).
+pub(super) type PgManager = Arc<Connector>;
+
+pub(super) struct Connector {
+    manager: r2d2_postgres::PostgresConnectionManager<Tls>,
+    /// Handshakes still waiting for a server that stopped answering, and
+    /// how many of them may wait at once.
+    hanging: AtomicUsize,
+    max_hanging: usize,
+}
+
+pub(super) fn manager(
+    config: tokio_postgres::Config,
+    tls: Tls,
+    options: &EngineOptions,
+) -> PgManager {
+    // Streams carry each connection's deadline: this driver cannot abandon
+    // a statement, its stream can.
+    let (config, tls) = connect::with_deadlines(config, tls);
+    Arc::new(Connector {
+        manager: r2d2_postgres::PostgresConnectionManager::new(config.into(), tls),
+        hanging: AtomicUsize::new(0),
+        max_hanging: options.pool_size as usize,
+    })
+}
+
+/// Opens a connection, the whole handshake within `limit`. The blocking
+/// driver bounds only the TCP connect, so a server (or load balancer) that
+/// accepts but never answers would hang it: the attempt runs on a thread of
+/// its own, which ends when the server answers or closes the socket, or
+/// at the same `limit`, when its stream gives up (TCP hosts; see
+/// `connect::with_deadlines`). At most `pool_size` such threads wait at once;
+/// past that, attempts fail at once instead of adding threads.
+pub(super) fn open(
+    connector: &PgManager,
+    limit: Duration,
+) -> Result<(Client, Option<Deadline>), ConnectFailure> {
+    if connector.hanging.fetch_add(1, Ordering::SeqCst) >= connector.max_hanging {
+        connector.hanging.fetch_sub(1, Ordering::SeqCst);
+        return Err(ConnectFailure::local(format!(
+            "{} earlier connection attempts are still waiting for the server to answer",
+            connector.max_hanging
+        )));
+    }
+    let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+    let thread_connector = Arc::clone(connector);
+    let until = Instant::now() + limit;
+    let spawned = std::thread::Builder::new()
+        .name("langchain-cockroachdb-connect".into())
+        .spawn(move || {
+            connect::begin_attempt(until);
+            let connected = thread_connector.manager.connect();
+            thread_connector.hanging.fetch_sub(1, Ordering::SeqCst);
+            let deadline = connect::end_attempt();
+            deadline.iter().for_each(Deadline::clear);
+            let _ = sender.send(connected.map(|client| (client, deadline)));
+        });
+    if let Err(e) = spawned {
+        connector.hanging.fetch_sub(1, Ordering::SeqCst);
+        return Err(ConnectFailure::local(format!(
+            "cannot start a connection thread: {e}"
+        )));
+    }
+    match receiver.recv_timeout(limit) {
+        Ok(connected) => connected.map_err(ConnectFailure::from),
+        Err(_) => Err(ConnectFailure::timed_out(limit)),
+    }
+}
+
+/// The blocking driver cannot abandon a statement: the connection's stream
+/// gives up at the deadline instead (see `manager`).
+pub(super) fn within<T>(_limit: Duration, done: T) -> Option<T> {
+    Some(done)
+}
+
+pub(super) fn checkout(pool: &Pool, wait: Duration) -> Option<r2d2::PooledConnection<Manager>> {
+    pool.get_timeout(wait).ok()
+}
+
+pub(super) fn pause(wait: Duration) {
+    std::thread::sleep(wait);
+}
+
+pub(super) fn read_line<R: BufRead>(input: &mut R, line: &mut String) -> Result<usize> {
+    Ok(input.read_line(line)?)
+}
+
+pub(super) fn write_all<W: Write>(out: &mut W, bytes: &[u8]) -> Result<()> {
+    Ok(out.write_all(bytes)?)
+}

@@ -1,0 +1,93 @@
+//! The async face's driver and pool, as the shared I/O of `src/io/` asks
+//! for them: `tokio-postgres` over a `bb8` pool, connections opened within
+//! their deadline, statements abandoned at theirs, a sleep, and the streams
+//! of export and import.
+
+use std::time::Duration;
+
+pub(super) use bb8::ManageConnection;
+pub(super) use maybe_async::must_be_async as face;
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
+pub(super) use tokio_postgres::Client;
+
+use crate::connect::{Deadline, Tls};
+use crate::error::{Error, Result};
+use crate::options::EngineOptions;
+use crate::pool::ConnectFailure;
+
+use super::engine::Manager;
+
+pub(super) type PgManager = bb8_postgres::PostgresConnectionManager<Tls>;
+pub(super) type Pool = bb8::Pool<Manager>;
+
+/// An export's destination.
+pub(super) trait Output: AsyncWrite + Unpin {}
+impl<T: AsyncWrite + Unpin + ?Sized> Output for T {}
+
+/// An import's source.
+pub(super) trait Input: AsyncBufRead + Unpin {}
+impl<T: AsyncBufRead + Unpin + ?Sized> Input for T {}
+
+pub(super) fn manager(
+    config: tokio_postgres::Config,
+    tls: Tls,
+    _options: &EngineOptions,
+) -> PgManager {
+    PgManager::new(config, tls)
+}
+
+/// Opens a connection, the whole handshake within `limit`: the driver's own
+/// `connect_timeout` covers only the TCP connect, and a server (or load
+/// balancer) that accepts but never answers would hang it.
+/// The statements are abandoned at their deadline (`within`), so the
+/// connection needs no deadline of its own.
+pub(super) async fn open(
+    manager: &PgManager,
+    limit: Duration,
+) -> Result<(Client, Option<Deadline>), ConnectFailure> {
+    match tokio::time::timeout(limit, manager.connect()).await {
+        Ok(connected) => connected
+            .map(|client| (client, None))
+            .map_err(ConnectFailure::from),
+        Err(_) => Err(ConnectFailure::timed_out(limit)),
+    }
+}
+
+pub(super) async fn checkout(
+    pool: &Pool,
+    wait: Duration,
+) -> Option<bb8::PooledConnection<'_, Manager>> {
+    tokio::time::timeout(wait, pool.get()).await.ok()?.ok()
+}
+
+/// `future`'s output, or `None` if `limit` passed first (the future is
+/// dropped then, mid-request).
+pub(super) async fn within<F: std::future::Future>(
+    limit: Duration,
+    future: F,
+) -> Option<F::Output> {
+    tokio::time::timeout(limit, future).await.ok()
+}
+
+pub(super) async fn pause(wait: Duration) {
+    tokio::time::sleep(wait).await;
+}
+
+pub(super) async fn read_line<R: Input + ?Sized>(
+    input: &mut R,
+    line: &mut String,
+) -> Result<usize> {
+    Ok(input.read_line(line).await?)
+}
+
+pub(super) async fn write_all<W: Output + ?Sized>(out: &mut W, bytes: &[u8]) -> Result<()> {
+    Ok(out.write_all(bytes).await?)
+}
+
+/// The tokio runtime the caller runs on: pools are per runtime, since their
+/// connections are tasks of the runtime that opened them.
+pub(super) fn current_runtime() -> Result<tokio::runtime::Id> {
+    tokio::runtime::Handle::try_current()
+        .map(|handle| handle.id())
+        .map_err(|_| Error::Runtime("the async API must be used inside a tokio runtime".into()))
+}
