@@ -102,13 +102,31 @@ impl Table {
     }
 }
 
+/// The retries and the deadline a call runs with: those its
+/// [`HistoryOptions`] set, else the engine's.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Policy {
+    pub(crate) retry: RetryPolicy,
+    pub(crate) timeout: Duration,
+}
+
+impl Policy {
+    pub(crate) fn new(options: &HistoryOptions, engine: &EngineOptions) -> Policy {
+        Policy {
+            retry: options.retry.unwrap_or(engine.retry),
+            timeout: options
+                .operation_timeout
+                .unwrap_or(engine.operation_timeout),
+        }
+    }
+}
+
 /// What one history works on: a session of a table, and how to treat it.
 #[derive(Debug)]
 pub(crate) struct Session {
     pub(crate) id: String,
     pub(crate) table: Table,
-    pub(crate) retry: RetryPolicy,
-    pub(crate) timeout: Duration,
+    pub(crate) policy: Policy,
     pub(crate) max_message_bytes: usize,
     pub(crate) max_batch_bytes: usize,
 }
@@ -124,10 +142,7 @@ impl Session {
         Ok(Session {
             id,
             table,
-            retry: options.retry.unwrap_or(engine.retry),
-            timeout: options
-                .operation_timeout
-                .unwrap_or(engine.operation_timeout),
+            policy: Policy::new(options, engine),
             max_message_bytes: options.max_message_bytes,
             max_batch_bytes: options.max_batch_bytes,
         })

@@ -3,7 +3,7 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::options::RetryPolicy;
@@ -14,6 +14,15 @@ use crate::options::RetryPolicy;
 pub(crate) fn is_ddl_race(err: &Error) -> bool {
     err.code()
         .is_some_and(|c| matches!(c.code(), "23505" | "42P07" | "42710"))
+}
+
+/// The instant `timeout` from now; a timeout too large for the clock
+/// (`Duration::MAX`, "no deadline") is a century.
+pub(crate) fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
+        .unwrap_or(now)
 }
 
 /// The tries of one operation.

@@ -6,7 +6,7 @@
 use std::io::{BufRead, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub(super) use maybe_async::must_be_sync as face;
 pub(super) use postgres::Client;
@@ -69,7 +69,7 @@ pub(super) fn open(
     }
     let (sender, receiver) = std::sync::mpsc::sync_channel(1);
     let thread_connector = Arc::clone(connector);
-    let until = Instant::now() + limit;
+    let until = crate::retry::deadline_after(limit);
     let spawned = std::thread::Builder::new()
         .name("langchain-cockroachdb-connect".into())
         .spawn(move || {

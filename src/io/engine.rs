@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tokio_postgres::{Row, Statement};
 
-use crate::catalog::{Session, Table};
+use crate::catalog::{Policy, Session, Table};
 use crate::config::ConnectionConfig;
 use crate::connect::Deadline;
 use crate::error::{Error, Result};
@@ -205,11 +205,12 @@ pub(crate) struct Call {
 }
 
 impl Call {
-    pub(crate) fn new(retry: RetryPolicy, timeout: Duration) -> Call {
+    /// A call under `policy`, starting now.
+    pub(crate) fn new(policy: Policy) -> Call {
         Call {
-            retry,
-            timeout,
-            deadline: Instant::now() + timeout,
+            retry: policy.retry,
+            timeout: policy.timeout,
+            deadline: crate::retry::deadline_after(policy.timeout),
         }
     }
 
@@ -255,9 +256,9 @@ impl Shared {
         })
     }
 
-    /// A call with the engine's retries and deadline, starting now.
-    pub(crate) fn call(&self) -> Call {
-        Call::new(self.options.retry, self.options.operation_timeout)
+    /// The retries and deadline of a call made with `options`.
+    pub(crate) fn policy(&self, options: &HistoryOptions) -> Policy {
+        Policy::new(options, &self.options)
     }
 
     /// Runs `request` on `table`: creates the table first when this process
@@ -437,7 +438,7 @@ impl Shared {
 
     /// The guide's troubleshooting check: `SELECT 1` on a pooled connection.
     pub(crate) async fn ping(&self) -> Result<()> {
-        let call = self.call();
+        let call = Call::new(self.policy(&HistoryOptions::default()));
         match within(call.left(), async {
             self.connection(call).await?.ping(call.deadline).await
         })

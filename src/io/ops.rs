@@ -7,7 +7,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::catalog::{Session, Table};
+use crate::catalog::{Policy, Session, Table};
 use crate::error::{Error, Result};
 use crate::message::{Message, MessageType, TrimOptions, trim_messages};
 use crate::options::{HistoryOptions, SessionFilter};
@@ -30,14 +30,15 @@ impl Shared {
         session: &Session,
         request: &Request<'_>,
     ) -> Result<Vec<tokio_postgres::Row>> {
-        let call = Call::new(session.retry, session.timeout);
+        let call = Call::new(session.policy);
         self.run(&session.table, call, request).await
     }
 
     /// Creates the table `options` names (and its schema and index) if missing.
     pub(crate) async fn create_table(&self, options: &HistoryOptions) -> Result<()> {
         let table = self.table(options)?;
-        self.run(&table, self.call(), &Request::CreateTable).await?;
+        let call = Call::new(self.policy(options));
+        self.run(&table, call, &Request::CreateTable).await?;
         table.mark_created();
         Ok(())
     }
@@ -45,7 +46,8 @@ impl Shared {
     /// Drops the table `options` names, if it exists.
     pub(crate) async fn drop_table(&self, options: &HistoryOptions) -> Result<()> {
         let table = self.table(options)?;
-        self.run(&table, self.call(), &ddl::drop(&table)).await?;
+        let call = Call::new(self.policy(options));
+        self.run(&table, call, &ddl::drop(&table)).await?;
         table.forget();
         Ok(())
     }
@@ -97,7 +99,7 @@ impl Shared {
         options: &TrimOptions,
         counter: C,
     ) -> Result<Vec<Message>> {
-        let call = Call::new(session.retry, session.timeout);
+        let call = Call::new(session.policy);
         let first = if options.include_system {
             let one = sql::limit(1);
             let rows = self
@@ -201,14 +203,14 @@ impl Shared {
     }
 
     pub(crate) async fn delete_message(&self, session: &Session, id: Uuid) -> Result<bool> {
-        let call = Call::new(session.retry, session.timeout);
+        let call = Call::new(session.policy);
         Ok(self.delete_ids(session, call, &vec![id], false).await? > 0)
     }
 
     /// Finds the newest `n` first and then deletes those rows by id, so that
     /// a retry cannot delete more than `n`.
     pub(crate) async fn delete_last(&self, session: &Session, n: usize) -> Result<u64> {
-        let call = Call::new(session.retry, session.timeout);
+        let call = Call::new(session.policy);
         let n = sql::limit(n);
         let rows = self
             .run(&session.table, call, &delete::newest_ids(session, &n))
@@ -226,26 +228,34 @@ impl Shared {
         options: &HistoryOptions,
         filter: &SessionFilter,
     ) -> Result<Vec<SessionInfo>> {
-        let table = self.table(options)?;
+        let (table, policy) = (self.table(options)?, self.policy(options));
         let listing = Listing::new(filter);
         if table.activity_index && listing.newest_overall() {
-            return self.newest_sessions(&table, listing.limit()).await;
+            return self.newest_sessions(&table, policy, listing.limit()).await;
         }
-        rows::decode_sessions(&self.run(&table, self.call(), &listing.request()).await?)
+        let rows = self
+            .run(&table, Call::new(policy), &listing.request())
+            .await?;
+        rows::decode_sessions(&rows)
     }
 
     /// The `limit` most recently active sessions, found by walking the
     /// newest rows back through the activity index until that many sessions
     /// turned up: the first row met of a session is its newest, so they
     /// turn up newest first. The cost follows recent activity, not the table.
-    async fn newest_sessions(&self, table: &Table, limit: usize) -> Result<Vec<SessionInfo>> {
+    async fn newest_sessions(
+        &self,
+        table: &Table,
+        policy: Policy,
+        limit: usize,
+    ) -> Result<Vec<SessionInfo>> {
         let (mut found, mut seen) = (Vec::new(), std::collections::HashSet::new());
         let mut walk = sessions::Recent {
             page: 1000,
             after: None,
         };
         while found.len() < limit {
-            let rows = self.run(table, self.call(), &walk.request()).await?;
+            let rows = self.run(table, Call::new(policy), &walk.request()).await?;
             for row in &rows {
                 let session: String = row.try_get(0)?;
                 if found.len() < limit && seen.insert(session.clone()) {
@@ -264,16 +274,22 @@ impl Shared {
         }
         rows::decode_sessions(
             &self
-                .run(table, self.call(), &sessions::of_sessions(&found))
+                .run(table, Call::new(policy), &sessions::of_sessions(&found))
                 .await?,
         )
     }
 
     /// The server's time `age` ago: one clock for the whole cleanup.
-    async fn cutoff(&self, table: &Table, age: Duration, batch: usize) -> Result<Cutoff> {
+    async fn cutoff(
+        &self,
+        table: &Table,
+        policy: Policy,
+        age: Duration,
+        batch: usize,
+    ) -> Result<Cutoff> {
         let seconds = age.as_secs_f64();
         let rows = self
-            .run(table, self.call(), &retention::cutoff(&seconds))
+            .run(table, Call::new(policy), &retention::cutoff(&seconds))
             .await?;
         let at = match rows.first() {
             Some(row) => row.try_get(0)?,
@@ -286,10 +302,15 @@ impl Shared {
     }
 
     /// Runs a bounded `DELETE ... RETURNING id` until it deletes nothing.
-    async fn delete_in_batches(&self, table: &Table, request: &Request<'_>) -> Result<u64> {
+    async fn delete_in_batches(
+        &self,
+        table: &Table,
+        policy: Policy,
+        request: &Request<'_>,
+    ) -> Result<u64> {
         let mut total = 0;
         loop {
-            let deleted = self.run(table, self.call(), request).await?.len() as u64;
+            let deleted = self.run(table, Call::new(policy), request).await?.len() as u64;
             total += deleted;
             if deleted == 0 {
                 return Ok(total);
@@ -302,12 +323,14 @@ impl Shared {
         options: &HistoryOptions,
         age: Duration,
     ) -> Result<u64> {
-        let table = self.table(options)?;
-        let cutoff = self.cutoff(&table, age, options.delete_batch_size).await?;
+        let (table, policy) = (self.table(options)?, self.policy(options));
+        let cutoff = self
+            .cutoff(&table, policy, age, options.delete_batch_size)
+            .await?;
         let (mut total, mut after) = (0, None);
         loop {
             let request = retention::delete_old(&table, &cutoff, after.as_ref());
-            let rows = self.run(&table, self.call(), &request).await?;
+            let rows = self.run(&table, Call::new(policy), &request).await?;
             total += rows.len() as u64;
             let ids: Vec<Uuid> = rows::decode_column(&rows)?;
             match ids.into_iter().max() {
@@ -322,17 +345,19 @@ impl Shared {
         options: &HistoryOptions,
         idle: Duration,
     ) -> Result<u64> {
-        let table = self.table(options)?;
-        let cutoff = self.cutoff(&table, idle, options.delete_batch_size).await?;
+        let (table, policy) = (self.table(options)?, self.policy(options));
+        let cutoff = self
+            .cutoff(&table, policy, idle, options.delete_batch_size)
+            .await?;
         if table.activity_index {
-            return self.delete_idle_by_age(&table, &cutoff).await;
+            return self.delete_idle_by_age(&table, policy, &cutoff).await;
         }
         let (mut total, mut after) = (0, String::new());
         loop {
             let found = self
                 .run(
                     &table,
-                    self.call(),
+                    Call::new(policy),
                     &retention::idle_sessions(&cutoff, &after),
                 )
                 .await?;
@@ -341,7 +366,7 @@ impl Shared {
                 return Ok(total);
             };
             let delete = retention::delete_idle(&sessions, &cutoff);
-            total += self.delete_in_batches(&table, &delete).await?;
+            total += self.delete_in_batches(&table, policy, &delete).await?;
             if (sessions.len() as i64) < cutoff.batch {
                 return Ok(total);
             }
@@ -350,13 +375,18 @@ impl Shared {
     }
 
     /// Idle sessions found from the old rows, through the activity index.
-    async fn delete_idle_by_age(&self, table: &Table, cutoff: &Cutoff) -> Result<u64> {
+    async fn delete_idle_by_age(
+        &self,
+        table: &Table,
+        policy: Policy,
+        cutoff: &Cutoff,
+    ) -> Result<u64> {
         let (mut total, mut after) = (0, None);
         loop {
             let found = self
                 .run(
                     table,
-                    self.call(),
+                    Call::new(policy),
                     &retention::idle_by_age(cutoff, after.as_ref()),
                 )
                 .await?;
@@ -371,7 +401,7 @@ impl Shared {
             );
             if !sessions.is_empty() {
                 let delete = retention::delete_idle(&sessions, cutoff);
-                total += self.delete_in_batches(table, &delete).await?;
+                total += self.delete_in_batches(table, policy, &delete).await?;
             }
             if rows < cutoff.batch {
                 return Ok(total);
@@ -384,13 +414,13 @@ impl Shared {
     async fn export<W: Output>(
         &self,
         table: &Table,
-        call: impl Fn() -> Call,
+        policy: Policy,
         mut scan: ExportScan,
         out: &mut W,
     ) -> Result<u64> {
         let mut total = 0;
         while let Some(request) = scan.request() {
-            let rows = self.run(table, call(), &request).await?;
+            let rows = self.run(table, Call::new(policy), &request).await?;
             drop(request);
             let (lines, count) = scan.advance(&rows)?;
             write_all(out, lines.as_bytes()).await?;
@@ -405,8 +435,8 @@ impl Shared {
         prefix: Option<&str>,
         out: &mut W,
     ) -> Result<u64> {
-        let table = self.table(options)?;
-        self.export(&table, || self.call(), ExportScan::prefix(prefix), out)
+        let (table, policy) = (self.table(options)?, self.policy(options));
+        self.export(&table, policy, ExportScan::prefix(prefix), out)
             .await
     }
 
@@ -416,13 +446,7 @@ impl Shared {
         out: &mut W,
     ) -> Result<u64> {
         let scan = ExportScan::session(&session.id);
-        self.export(
-            &session.table,
-            || Call::new(session.retry, session.timeout),
-            scan,
-            out,
-        )
-        .await
+        self.export(&session.table, session.policy, scan, out).await
     }
 
     pub(crate) async fn import<R: Input>(
@@ -430,7 +454,7 @@ impl Shared {
         options: &HistoryOptions,
         input: &mut R,
     ) -> Result<u64> {
-        let table = self.table(options)?;
+        let (table, policy) = (self.table(options)?, self.policy(options));
         let mut batch = ImportBatch::default();
         let (mut line, mut number, mut inserted) = (String::new(), 0, 0);
         loop {
@@ -441,7 +465,10 @@ impl Shared {
                 batch.push_line(&line, number, options.max_message_bytes)?;
             }
             if batch.len() >= ImportBatch::SIZE || (read == 0 && batch.len() > 0) {
-                inserted += self.run(&table, self.call(), &batch.request()).await?.len() as u64;
+                let rows = self
+                    .run(&table, Call::new(policy), &batch.request())
+                    .await?;
+                inserted += rows.len() as u64;
                 batch.clear();
             }
             if read == 0 {

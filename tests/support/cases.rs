@@ -1380,6 +1380,7 @@ macro_rules! face_tests {
             a_caller_retry_after_an_ambiguous_error_stores_once,
             deletes_count_what_they_deleted_after_a_lost_reply,
             no_retry_policy_is_exactly_one_attempt,
+            engine_calls_run_with_the_callers_deadline_and_retries,
             errors_carry_sqlstate_message_and_source,
             a_frozen_peer_is_a_timeout_within_the_deadline,
             sslmode_is_negotiated_as_libpq_does,

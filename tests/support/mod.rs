@@ -165,6 +165,13 @@ impl TempTable {
         format!("\"{}\".\"{}\"", self.schema, self.name)
     }
 
+    /// The table exported through `history`'s engine, as JSON Lines.
+    pub fn export_table_lines<F: Face>(&self, history: &F) -> Vec<u8> {
+        history
+            .export_table(&self.options(), None)
+            .expect("the table exports")
+    }
+
     pub fn count_rows(&self, session: &str) -> i64 {
         let sql = format!(
             "SELECT count(*) FROM {} WHERE session_id = $1",

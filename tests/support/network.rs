@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use langchain_cockroachdb::uuid::Uuid;
-use langchain_cockroachdb::{EngineOptions, Error, HistoryOptions, Message, RetryPolicy};
+use langchain_cockroachdb::{
+    EngineOptions, Error, HistoryOptions, Message, RetryPolicy, SessionFilter,
+};
 
 use super::proxy::Proxy;
 use super::{Face, TempTable, database_url};
@@ -207,6 +209,87 @@ pub fn no_retry_policy_is_exactly_one_attempt<F: Face>() {
         "a second attempt opened a connection"
     );
     assert_eq!(history.pool_state().retries, 0);
+}
+
+/// An engine-level call (listing, export, import, cleanup) runs with the
+/// retries and the deadline of the `HistoryOptions` it is given, not the
+/// engine's: a cut is retried under the engine's policy and is one attempt
+/// under `RetryPolicy::none()`; a frozen peer fails at the options'
+/// deadline, long before the engine's.
+pub fn engine_calls_run_with_the_callers_deadline_and_retries<F: Face>() {
+    let table = TempTable::new("engine_policy");
+    let proxy = Proxy::start();
+    let engine = EngineOptions::default()
+        .pool_size(1)
+        .operation_timeout(Duration::from_secs(30));
+    let history = F::open_pooled("s", &proxy.url("test"), table.options(), engine).unwrap();
+    history.add_user_message("m").unwrap();
+    let export = table.export_table_lines(&history);
+
+    let default = table.options();
+    let once = table.options().retry(RetryPolicy::none());
+    let filter = SessionFilter::default();
+    let week = Duration::from_secs(7 * 24 * 3600);
+    type Call<'a, F> = Box<dyn Fn(&F, &HistoryOptions) -> langchain_cockroachdb::Result<()> + 'a>;
+    let calls: [(&str, Call<'_, F>); 5] = [
+        (
+            "list_sessions",
+            Box::new(|h, o| h.list_sessions(o, &filter).map(drop)),
+        ),
+        (
+            "export_jsonl",
+            Box::new(|h, o| h.export_table(o, None).map(drop)),
+        ),
+        (
+            "import_jsonl",
+            Box::new(|h, o| h.import_table(o, &export).map(drop)),
+        ),
+        (
+            "delete_messages_older_than",
+            Box::new(|h, o| h.delete_messages_older_than(o, week).map(drop)),
+        ),
+        (
+            "delete_sessions_idle_since",
+            Box::new(|h, o| h.delete_sessions_idle_since(o, week).map(drop)),
+        ),
+    ];
+    for (name, call) in &calls {
+        call(&history, &default).unwrap(); // its statements prepared
+        proxy.cut_after_next_request();
+        call(&history, &default).unwrap_or_else(|e| panic!("{name}: not retried: {e:?}"));
+        let retries = history.pool_state().retries;
+        proxy.cut_after_next_request();
+        let err = call(&history, &once).unwrap_err();
+        assert!(err.is_connection(), "{name}: {err:?}");
+        assert_eq!(history.pool_state().retries, retries, "{name} retried");
+    }
+
+    let quick = Duration::from_millis(300);
+    let within = table.options().operation_timeout(quick);
+    for (name, call) in &calls {
+        call(&history, &default).unwrap(); // a connection open
+        proxy.freeze();
+        let started = Instant::now();
+        // A write (import, the deletes) whose statement was sent is also
+        // ambiguous: it may have been applied.
+        match call(&history, &within) {
+            Err(Error::Timeout(limit)) => assert_eq!(limit, quick, "{name}"),
+            Err(Error::Ambiguous(cause)) if matches!(*cause, Error::Timeout(_)) => {
+                assert!(
+                    matches!(*cause, Error::Timeout(limit) if limit == quick),
+                    "{name}"
+                )
+            }
+            other => panic!("{name}: expected a timeout, got {other:?}"),
+        }
+        let elapsed = started.elapsed();
+        assert!(
+            elapsed < Duration::from_secs(5),
+            "{name}: a 300 ms deadline took {elapsed:?}"
+        );
+        proxy.thaw();
+    }
+    assert_eq!(texts(&history.messages().unwrap()), ["m"]);
 }
 
 /// A peer that stops answering (the socket stays open) gives a typed
