@@ -328,10 +328,51 @@ impl From<tokio_postgres::Error> for Error {
 mod tests {
     use super::*;
 
+    /// Each kind of problem has its own variant, so that a caller (a web
+    /// service choosing 400 or 500) can tell them apart without reading
+    /// the text; none of them is retryable, and each says what it is.
+    #[test]
+    fn input_setup_and_server_surprises_are_told_apart() {
+        let page = Error::InvalidArgument("a page holds at least one message".into());
+        let runtime = Error::Runtime("the async API must be used inside a tokio runtime".into());
+        let protocol = Error::Protocol("SELECT now() returned no row".into());
+        let config = Error::Config("the connection string names no host".into());
+        assert_eq!(
+            page.to_string(),
+            "invalid argument: a page holds at least one message"
+        );
+        assert_eq!(
+            runtime.to_string(),
+            "the async API must be used inside a tokio runtime"
+        );
+        assert_eq!(
+            protocol.to_string(),
+            "unexpected answer from the server: SELECT now() returned no row"
+        );
+        assert_eq!(
+            config.to_string(),
+            "invalid configuration: the connection string names no host"
+        );
+        for err in [&page, &runtime, &protocol, &config] {
+            assert!(!err.is_retryable(), "{err}");
+            assert!(!err.is_connection() && !err.is_timeout() && !err.is_auth());
+            assert!(err.code().is_none() && err.as_db_error().is_none());
+        }
+    }
+
+    #[test]
+    fn a_malformed_connection_string_is_a_configuration_error() {
+        let err = "postgresql://"
+            .parse::<crate::ConnectionConfig>()
+            .unwrap_err();
+        assert!(matches!(err, Error::Config(_)), "{err:?}");
+    }
+
     #[test]
     fn retryable_codes() {
         for code in [
-            "40001", "40003", "08006", "08001", "57P01", "53300", "58C00", "58C01",
+            "40001", "40003", "08006", "08001", "57P01", "57P02", "57P03", "53300", "58C00",
+            "58C01",
         ] {
             assert!(is_retryable_code(code), "{code}");
         }
