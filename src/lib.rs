@@ -17,8 +17,9 @@
     allow(dead_code, unused_imports, unused_macros)
 )]
 
-// The runtime-free core, in layers: a module uses only modules of the
-// layers above its own (checked by `../shared/tools/modcycles.py src`).
+// The runtime-free core, in layers (groups of lines): a module uses only
+// modules of the layers above its own. `tests/layers.rs` reads this list
+// and checks it.
 mod error; // the error type
 
 mod ident; // table, schema and index names, session ids
@@ -39,8 +40,8 @@ mod connect; // how both drivers connect: settings, sslmode, rustls, deadlines
 mod sql; // every statement, beside its parameters
 mod trace; // spans and events (feature `tracing`)
 
-// The faces: each compiles the shared I/O of `src/io/` as its own module,
-// with its own driver and pool.
+// The faces: each compiles the shared I/O and the public operations of
+// `src/io/` as its own modules, with its own driver and pool.
 #[cfg(feature = "blocking")]
 #[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
 pub mod blocking;

@@ -15,8 +15,8 @@ use crate::ident::Ident;
 ///
 /// Safe means: nothing was committed (SQLSTATE `40001`, CockroachDB's
 /// transaction retry error), or the outcome is unknown but every write of
-/// this crate is idempotent (`40003`, lost connections, `08xxx`, `57P01`,
-/// `53300`, CockroachDB's `58C00`/`58C01`). Authentication, permission,
+/// this crate is idempotent (`40003`, lost connections, `08xxx`,
+/// `57P01`-`57P03`, `53300`, CockroachDB's `58C00`/`58C01`). Authentication, permission,
 /// syntax and constraint errors are never retried.
 ///
 /// ```
@@ -155,10 +155,14 @@ pub struct HistoryOptions {
     /// JSON (default 64 MiB), far below PostgreSQL's 1 GiB protocol
     /// limit. Larger batches are refused before anything is sent.
     pub max_batch_bytes: usize,
-    /// Retries for this history; `None` uses the engine's policy.
+    /// Retries for this history, and for an engine call given these
+    /// options (listing, export, import, the cleanups); `None` uses the
+    /// engine's policy.
     pub retry: Option<RetryPolicy>,
     /// The deadline of each operation of this history; `None` uses the
-    /// engine's [`EngineOptions::operation_timeout`].
+    /// engine's [`EngineOptions::operation_timeout`]. An engine call given
+    /// these options runs each of its statements (a page of an export, a
+    /// batch of a cleanup) within it.
     pub operation_timeout: Option<Duration>,
     /// Rows deleted per statement by the retention cleanups (default 1000),
     /// so that a large cleanup is many small transactions.

@@ -283,9 +283,9 @@ fn a_frozen_tls_peer_is_a_timeout_within_the_deadline_on_both_faces() {
         proxy.port()
     );
     let options = HistoryOptions::default().table_name("frozen_blocking");
-    support::network::frozen_peer_through::<CockroachDBChatMessageHistory>(&proxy, &url, options);
+    support::frozen::frozen_peer_through::<CockroachDBChatMessageHistory>(&proxy, &url, options);
     let options = HistoryOptions::default().table_name("frozen_async");
-    support::network::frozen_peer_through::<AsyncCockroachDBChatMessageHistory>(
+    support::frozen::frozen_peer_through::<AsyncCockroachDBChatMessageHistory>(
         &proxy, &url, options,
     );
 }

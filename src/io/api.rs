@@ -190,11 +190,16 @@ println!("removed {deleted} messages of idle sessions");
     /// Deletes every message older than `age`, whatever its session, in
     /// batches of `options.delete_batch_size` rows. Returns how many went.
     ///
-    /// Cost: the shared schema has no index on `created_at` alone, so a
-    /// cleanup walks the primary key once, batch after batch (each starting
-    /// after the last row the one before deleted): one read of the table per
-    /// call, not per batch. On a very large table run it rarely, or prefer
-    /// [`delete_sessions_idle_since`](Self::delete_sessions_idle_since).
+    /// Cost: with the activity index
+    /// ([`HistoryOptions::activity_index`]), each batch reads only old
+    /// rows, through that index: when nothing is old, one index probe.
+    /// Without it (the guide's schema has no index on `created_at` alone),
+    /// a cleanup walks the primary key once, batch after batch (each
+    /// starting after the last row the one before deleted): one read of the
+    /// table per call, not per batch. On a very large table without the
+    /// index, run it rarely, or prefer
+    /// [`delete_sessions_idle_since`](Self::delete_sessions_idle_since), or
+    /// on CockroachDB let row-level TTL ([`HistoryOptions::ttl`]) do it.
     ///
     #[doc = example!(
         r#"

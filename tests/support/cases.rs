@@ -9,8 +9,8 @@ use langchain_cockroachdb::{
 };
 use serde_json::{Value, json};
 
-use super::proxy::Proxy;
-use super::{
+use crate::support::proxy::Proxy;
+use crate::support::{
     Face, TempDatabase, TempTable, database_url, fixture_cases, raw_client, raw_execute, raw_query,
     runtime, with_server_options,
 };
@@ -190,6 +190,19 @@ pub fn create_and_drop_tables<F: Face>() {
     F::drop_tables(&database_url(), &table.name).unwrap();
     assert!(!exists());
     F::drop_tables(&database_url(), &table.name).unwrap(); // idempotent
+
+    // Through the engine, in a schema of its own, made with the table.
+    let custom = TempTable::in_new_schema("explicit", "engine");
+    let exists_custom = || {
+        raw_query("SELECT to_regclass($1)::text", &[&custom.qualified()])[0]
+            .get::<_, Option<String>>(0)
+            .is_some()
+    };
+    let via: F = open(&custom, "s");
+    via.engine_create_tables(&custom.options()).unwrap();
+    assert!(exists_custom());
+    via.engine_drop_tables(&custom.options()).unwrap();
+    assert!(!exists_custom());
 
     // A history whose table was dropped under it creates it again.
     let history: F = open(&table, "s");
@@ -566,7 +579,7 @@ pub fn limits_are_checked_before_anything_is_sent<F: Face>() {
 /// dict found in a row (written by anyone) reads as LangChain reads it: to
 /// its normalized form, or as a malformed row naming its id.
 pub fn every_corpus_case_through_the_database<F: Face>() {
-    use super::corpus::{Verdict, corpus, same};
+    use crate::support::corpus::{Verdict, corpus, same};
     let corpus = corpus();
     let table = TempTable::new("corpus");
 
@@ -663,7 +676,7 @@ pub fn deeply_nested_messages_round_trip<F: Face>() {
 /// each stored as a session and trimmed from the database; and a long
 /// session whose window is read without reading it all.
 pub fn trimmed_windows_read_from_the_database_are_langchains<F: Face>() {
-    use super::corpus::{same, trim_options};
+    use crate::support::corpus::{same, trim_options};
     use langchain_cockroachdb::TrimOptions;
     let fixture: Value =
         serde_json::from_str(include_str!("../fixtures/langchain_trim.json")).unwrap();
@@ -705,6 +718,18 @@ pub fn trimmed_windows_read_from_the_database_are_langchains<F: Face>() {
         langchain_cockroachdb::count_tokens_approximately,
     );
     assert_eq!(window, whole);
+
+    // With the caller's counter (one token a message), from the same rows.
+    let per_message = |m: &[Message]| m.len();
+    let newest = long
+        .trim_with_counter(&TrimOptions::new(5), &per_message)
+        .unwrap();
+    assert_eq!(
+        texts(&newest),
+        (1995..2000)
+            .map(|i| format!("message {i}"))
+            .collect::<Vec<_>>()
+    );
 }
 
 pub fn concurrent_writers_on_different_sessions<F: Face>() {
@@ -1329,69 +1354,4 @@ pub fn each_operation_is_one_round_trip<F: Face>() {
         trips + 1,
         "server transactions vs round trips"
     );
-}
-
-/// One `#[test]` per case above, for the face `$face`.
-#[macro_export]
-macro_rules! face_tests {
-    ($face:ty) => {
-        $crate::face_tests!(@each $face, cases;
-            basic_usage,
-            table_is_created_on_first_use_with_the_guide_schema,
-            one_index_whoever_creates_the_table,
-            activity_index_and_row_ttl,
-            create_and_drop_tables,
-            concurrent_creates_of_one_table_all_succeed,
-            sessions_are_isolated,
-            custom_table_and_schema,
-            every_message_type_and_metadata,
-            batch_keeps_its_order,
-            quick_single_adds_keep_their_order,
-            unicode_and_a_one_megabyte_message,
-            every_fixture_case_is_stored_as_langchain_writes_it,
-            rows_written_by_python_are_read,
-            a_malformed_row_is_an_error_naming_it,
-            bad_input_is_refused_and_changes_nothing,
-            every_corpus_case_through_the_database,
-            trimmed_windows_read_from_the_database_are_langchains,
-            deeply_nested_messages_round_trip,
-            limits_are_checked_before_anything_is_sent,
-            concurrent_writers_on_different_sessions,
-            a_history_is_cheap_to_clone_and_share,
-            an_unreachable_server_is_a_connection_error_naming_it,
-            serialization_failures_are_retried_and_nothing_is_doubled,
-            killed_backends_are_survived,
-            a_reply_lost_after_commit_does_not_duplicate_the_write,
-            an_exhausted_pool_times_out_clearly_and_recovers,
-            several_hosts_fail_over_to_one_that_answers,
-            last_messages_of_a_long_session_among_many,
-            pages_walk_a_session_in_order,
-            entries_since_and_deletes,
-            sessions_are_listed_newest_first_by_prefix,
-            retention_cleans_up_in_batches,
-            export_then_import_gives_an_identical_history,
-            each_operation_is_one_round_trip,
-            without_table_creation_a_missing_table_is_an_error,
-            a_server_that_accepts_but_never_answers_times_out_within_the_connect_timeout,
-        );
-        $crate::face_tests!(@each $face, network;
-            a_cut_handshake_fails_no_waiting_operation,
-            random_cuts_lose_and_duplicate_nothing_and_fail_almost_nothing,
-            a_caller_retry_after_an_ambiguous_error_stores_once,
-            deletes_count_what_they_deleted_after_a_lost_reply,
-            no_retry_policy_is_exactly_one_attempt,
-            engine_calls_run_with_the_callers_deadline_and_retries,
-            errors_carry_sqlstate_message_and_source,
-            a_frozen_peer_is_a_timeout_within_the_deadline,
-            sslmode_is_negotiated_as_libpq_does,
-        );
-    };
-    (@each $face:ty, $module:ident; $($case:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $case() {
-                support::$module::$case::<$face>();
-            }
-        )*
-    };
 }

@@ -2,10 +2,11 @@
 //! cases, and one `Face` trait over the blocking and the async history, so
 //! that each behaviour is written once and checked on both faces.
 #![allow(dead_code)] // each test binary uses its own part of this module
+// The face cases (`cases.rs`, `network.rs`) are not modules of it: see
+// `face_tests!`.
 
-pub mod cases;
 pub mod corpus;
-pub mod network;
+pub mod frozen;
 pub mod proxy;
 
 use std::io::Write as _;
@@ -240,258 +241,262 @@ pub fn fixture_cases() -> Vec<(String, Value)> {
         .collect()
 }
 
-/// The history API, the same on both faces; the async face runs each call
-/// to completion on the shared runtime.
-pub trait Face: Sized + Clone + Send + Sync + 'static {
-    fn open(session: &str, url: &str, options: HistoryOptions) -> Result<Self>;
-    fn add_user_message(&self, text: &str) -> Result<()>;
-    fn add_ai_message(&self, text: &str) -> Result<()>;
-    fn add_message(&self, message: &Message) -> Result<()>;
-    fn add_messages(&self, messages: &[Message]) -> Result<()>;
-    fn messages(&self) -> Result<Vec<Message>>;
-    fn clear(&self) -> Result<()>;
-    fn create_tables(url: &str, table: &str) -> Result<()>;
-    fn drop_tables(url: &str, table: &str) -> Result<()>;
-    /// Pings through an engine of this face built with `options`.
-    fn ping(url: &str, options: EngineOptions) -> Result<()>;
-    /// A history on an engine of its own, built with `engine`.
-    fn open_pooled(
-        session: &str,
-        url: &str,
-        options: HistoryOptions,
-        engine: EngineOptions,
-    ) -> Result<Self>;
-    /// What its engine's pool counted so far.
-    fn pool_state(&self) -> PoolState;
-    fn add_messages_with_ids(&self, messages: &[(Uuid, Message)]) -> Result<u64>;
-    fn trim(&self, options: &TrimOptions) -> Result<Vec<Message>>;
-    fn last_messages(&self, n: usize) -> Result<Vec<Message>>;
-    fn buffer_window(&self, k: usize) -> Result<Vec<Message>>;
-    fn message_count(&self) -> Result<u64>;
-    fn messages_since(&self, since: OffsetDateTime) -> Result<Vec<Message>>;
-    fn messages_page(&self, cursor: Option<&PageCursor>, size: usize) -> Result<Page>;
-    fn entries(&self) -> Result<Vec<StoredMessage>>;
-    fn delete_message(&self, id: Uuid) -> Result<bool>;
-    fn delete_last(&self, n: usize) -> Result<u64>;
-    fn export_session(&self) -> Result<Vec<u8>>;
-    fn list_sessions(
-        &self,
-        options: &HistoryOptions,
-        filter: &SessionFilter,
-    ) -> Result<Vec<SessionInfo>>;
-    fn delete_sessions_idle_since(&self, options: &HistoryOptions, idle: Duration) -> Result<u64>;
-    fn delete_messages_older_than(&self, options: &HistoryOptions, age: Duration) -> Result<u64>;
-    fn export_table(&self, options: &HistoryOptions, prefix: Option<&str>) -> Result<Vec<u8>>;
-    fn import_table(&self, options: &HistoryOptions, lines: &[u8]) -> Result<u64>;
+/// One `#[test]` per case of `cases.rs` and `network.rs`, for the face
+/// `$face`. The two files are compiled here, into the test binary, with
+/// `dead_code` denied: a case that is written but not listed fails the
+/// build.
+#[macro_export]
+macro_rules! face_tests {
+    ($face:ty) => {
+        #[deny(dead_code)]
+        #[path = "support/cases.rs"]
+        mod cases;
+        #[deny(dead_code)]
+        #[path = "support/network.rs"]
+        mod network;
+
+        $crate::face_tests!(@each $face, cases;
+            basic_usage,
+            table_is_created_on_first_use_with_the_guide_schema,
+            one_index_whoever_creates_the_table,
+            activity_index_and_row_ttl,
+            create_and_drop_tables,
+            concurrent_creates_of_one_table_all_succeed,
+            sessions_are_isolated,
+            custom_table_and_schema,
+            every_message_type_and_metadata,
+            batch_keeps_its_order,
+            quick_single_adds_keep_their_order,
+            unicode_and_a_one_megabyte_message,
+            every_fixture_case_is_stored_as_langchain_writes_it,
+            rows_written_by_python_are_read,
+            a_malformed_row_is_an_error_naming_it,
+            bad_input_is_refused_and_changes_nothing,
+            every_corpus_case_through_the_database,
+            trimmed_windows_read_from_the_database_are_langchains,
+            deeply_nested_messages_round_trip,
+            limits_are_checked_before_anything_is_sent,
+            concurrent_writers_on_different_sessions,
+            a_history_is_cheap_to_clone_and_share,
+            an_unreachable_server_is_a_connection_error_naming_it,
+            serialization_failures_are_retried_and_nothing_is_doubled,
+            killed_backends_are_survived,
+            a_reply_lost_after_commit_does_not_duplicate_the_write,
+            an_exhausted_pool_times_out_clearly_and_recovers,
+            several_hosts_fail_over_to_one_that_answers,
+            last_messages_of_a_long_session_among_many,
+            pages_walk_a_session_in_order,
+            entries_since_and_deletes,
+            sessions_are_listed_newest_first_by_prefix,
+            retention_cleans_up_in_batches,
+            export_then_import_gives_an_identical_history,
+            each_operation_is_one_round_trip,
+            without_table_creation_a_missing_table_is_an_error,
+            a_server_that_accepts_but_never_answers_times_out_within_the_connect_timeout,
+        );
+        $crate::face_tests!(@each $face, network;
+            a_cut_handshake_fails_no_waiting_operation,
+            random_cuts_lose_and_duplicate_nothing_and_fail_almost_nothing,
+            a_caller_retry_after_an_ambiguous_error_stores_once,
+            deletes_count_what_they_deleted_after_a_lost_reply,
+            no_retry_policy_is_exactly_one_attempt,
+            engine_calls_run_with_the_callers_deadline_and_retries,
+            errors_carry_sqlstate_message_and_source,
+            a_frozen_peer_is_a_timeout_within_the_deadline,
+            sslmode_is_negotiated_as_libpq_does,
+        );
+    };
+    (@each $face:ty, $module:ident; $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                $module::$case::<$face>();
+            }
+        )*
+    };
 }
 
-#[cfg(feature = "blocking")]
-impl Face for langchain_cockroachdb::blocking::CockroachDBChatMessageHistory {
-    fn open(session: &str, url: &str, options: HistoryOptions) -> Result<Self> {
-        Self::with_options(session, url, options)
-    }
-    fn add_user_message(&self, text: &str) -> Result<()> {
-        self.add_user_message(text)
-    }
-    fn add_ai_message(&self, text: &str) -> Result<()> {
-        self.add_ai_message(text)
-    }
-    fn add_message(&self, message: &Message) -> Result<()> {
-        self.add_message(message)
-    }
-    fn add_messages(&self, messages: &[Message]) -> Result<()> {
-        self.add_messages(messages)
-    }
-    fn messages(&self) -> Result<Vec<Message>> {
-        self.messages()
-    }
-    fn clear(&self) -> Result<()> {
-        self.clear()
-    }
-    fn create_tables(url: &str, table: &str) -> Result<()> {
-        Self::create_tables(url, table)
-    }
-    fn drop_tables(url: &str, table: &str) -> Result<()> {
-        Self::drop_tables(url, table)
-    }
-    fn ping(url: &str, options: EngineOptions) -> Result<()> {
-        langchain_cockroachdb::blocking::CockroachDBEngine::with_options(url, options)?.ping()
-    }
-    fn open_pooled(
-        session: &str,
-        url: &str,
-        options: HistoryOptions,
-        engine: EngineOptions,
-    ) -> Result<Self> {
-        let engine = langchain_cockroachdb::blocking::CockroachDBEngine::with_options(url, engine)?;
-        Self::with_engine(session, &engine, options)
-    }
-    fn pool_state(&self) -> PoolState {
-        self.engine().pool_state()
-    }
-    fn add_messages_with_ids(&self, messages: &[(Uuid, Message)]) -> Result<u64> {
-        self.add_messages_with_ids(messages)
-    }
-    fn trim(&self, options: &TrimOptions) -> Result<Vec<Message>> {
-        self.trim(options)
-    }
-    fn last_messages(&self, n: usize) -> Result<Vec<Message>> {
-        self.last_messages(n)
-    }
-    fn buffer_window(&self, k: usize) -> Result<Vec<Message>> {
-        self.buffer_window(k)
-    }
-    fn message_count(&self) -> Result<u64> {
-        self.message_count()
-    }
-    fn messages_since(&self, since: OffsetDateTime) -> Result<Vec<Message>> {
-        self.messages_since(since)
-    }
-    fn messages_page(&self, cursor: Option<&PageCursor>, size: usize) -> Result<Page> {
-        self.messages_page(cursor, size)
-    }
-    fn entries(&self) -> Result<Vec<StoredMessage>> {
-        self.entries()
-    }
-    fn delete_message(&self, id: Uuid) -> Result<bool> {
-        self.delete_message(id)
-    }
-    fn delete_last(&self, n: usize) -> Result<u64> {
-        self.delete_last(n)
-    }
-    fn export_session(&self) -> Result<Vec<u8>> {
-        let mut out = Vec::new();
-        self.export_jsonl(&mut out)?;
-        Ok(out)
-    }
-    fn list_sessions(
-        &self,
-        options: &HistoryOptions,
-        filter: &SessionFilter,
-    ) -> Result<Vec<SessionInfo>> {
-        self.engine().list_sessions(options, filter)
-    }
-    fn delete_sessions_idle_since(&self, options: &HistoryOptions, idle: Duration) -> Result<u64> {
-        self.engine().delete_sessions_idle_since(options, idle)
-    }
-    fn delete_messages_older_than(&self, options: &HistoryOptions, age: Duration) -> Result<u64> {
-        self.engine().delete_messages_older_than(options, age)
-    }
-    fn export_table(&self, options: &HistoryOptions, prefix: Option<&str>) -> Result<Vec<u8>> {
-        let mut out = Vec::new();
-        self.engine().export_jsonl(options, prefix, &mut out)?;
-        Ok(out)
-    }
-    fn import_table(&self, options: &HistoryOptions, mut lines: &[u8]) -> Result<u64> {
-        self.engine().import_jsonl(options, &mut lines)
-    }
+/// The history API, the same on both faces, declared once: `faces!` makes
+/// the `Face` trait and both impls from this list; the async face runs each
+/// call to completion on the shared runtime. `tests/surface.rs` checks that
+/// every I/O operation of the public API is here.
+macro_rules! faces {
+    (
+        setup { $($setup:tt)* }
+        history { $(fn $h:ident($($ha:ident: $ht:ty),*) -> $hr:ty;)* }
+        engine { $(fn $e:ident => $em:ident($($ea:ident: $et:ty),*) -> $er:ty;)* }
+        blocking { $($b:tt)* }
+        nonblocking { $($n:tt)* }
+    ) => {
+        pub trait Face: Sized + Clone + Send + Sync + 'static {
+            $($setup)*
+            $(fn $h(&self, $($ha: $ht),*) -> Result<$hr>;)*
+            $(fn $e(&self, $($ea: $et),*) -> Result<$er>;)*
+        }
+
+        #[cfg(feature = "blocking")]
+        impl Face for langchain_cockroachdb::blocking::CockroachDBChatMessageHistory {
+            $($b)*
+            $(fn $h(&self, $($ha: $ht),*) -> Result<$hr> {
+                self.$h($($ha),*)
+            })*
+            $(fn $e(&self, $($ea: $et),*) -> Result<$er> {
+                self.engine().$em($($ea),*)
+            })*
+        }
+
+        #[cfg(feature = "async")]
+        impl Face for langchain_cockroachdb::nonblocking::AsyncCockroachDBChatMessageHistory {
+            $($n)*
+            $(fn $h(&self, $($ha: $ht),*) -> Result<$hr> {
+                runtime().block_on(self.$h($($ha),*))
+            })*
+            $(fn $e(&self, $($ea: $et),*) -> Result<$er> {
+                runtime().block_on(self.engine().$em($($ea),*))
+            })*
+        }
+    };
 }
 
-#[cfg(feature = "async")]
-impl Face for langchain_cockroachdb::nonblocking::AsyncCockroachDBChatMessageHistory {
-    fn open(session: &str, url: &str, options: HistoryOptions) -> Result<Self> {
-        let _inside = runtime().enter();
-        Self::with_options(session, url, options)
+/// A token counter the `Face` trait can take.
+pub type Counter<'a> = &'a (dyn Fn(&[Message]) -> usize + Sync);
+
+faces! {
+    setup {
+        fn open(session: &str, url: &str, options: HistoryOptions) -> Result<Self>;
+        /// A history on an engine of its own, built with `engine`.
+        fn open_pooled(
+            session: &str,
+            url: &str,
+            options: HistoryOptions,
+            engine: EngineOptions,
+        ) -> Result<Self>;
+        /// The history's static table helpers (`acreate_tables` on the async face).
+        fn create_tables(url: &str, table: &str) -> Result<()>;
+        fn drop_tables(url: &str, table: &str) -> Result<()>;
+        /// Pings through an engine of this face built with `options`.
+        fn ping(url: &str, options: EngineOptions) -> Result<()>;
+        /// What its engine's pool counted so far.
+        fn pool_state(&self) -> PoolState;
+        fn trim_with_counter(&self, options: &TrimOptions, counter: Counter<'_>) -> Result<Vec<Message>>;
+        fn export_session(&self) -> Result<Vec<u8>>;
+        fn export_table(&self, options: &HistoryOptions, prefix: Option<&str>) -> Result<Vec<u8>>;
+        fn import_table(&self, options: &HistoryOptions, lines: &[u8]) -> Result<u64>;
     }
-    fn add_user_message(&self, text: &str) -> Result<()> {
-        runtime().block_on(self.add_user_message(text))
+    history {
+        fn add_user_message(text: &str) -> ();
+        fn add_ai_message(text: &str) -> ();
+        fn add_message(message: &Message) -> ();
+        fn add_messages(messages: &[Message]) -> ();
+        fn add_messages_with_ids(messages: &[(Uuid, Message)]) -> u64;
+        fn messages() -> Vec<Message>;
+        fn last_messages(n: usize) -> Vec<Message>;
+        fn buffer_window(k: usize) -> Vec<Message>;
+        fn trim(options: &TrimOptions) -> Vec<Message>;
+        fn message_count() -> u64;
+        fn messages_since(since: OffsetDateTime) -> Vec<Message>;
+        fn messages_page(cursor: Option<&PageCursor>, size: usize) -> Page;
+        fn entries() -> Vec<StoredMessage>;
+        fn delete_message(id: Uuid) -> bool;
+        fn delete_last(n: usize) -> u64;
+        fn clear() -> ();
     }
-    fn add_ai_message(&self, text: &str) -> Result<()> {
-        runtime().block_on(self.add_ai_message(text))
+    engine {
+        fn engine_create_tables => create_tables(options: &HistoryOptions) -> ();
+        fn engine_drop_tables => drop_tables(options: &HistoryOptions) -> ();
+        fn list_sessions => list_sessions(options: &HistoryOptions, filter: &SessionFilter) -> Vec<SessionInfo>;
+        fn delete_sessions_idle_since => delete_sessions_idle_since(options: &HistoryOptions, idle: Duration) -> u64;
+        fn delete_messages_older_than => delete_messages_older_than(options: &HistoryOptions, age: Duration) -> u64;
     }
-    fn add_message(&self, message: &Message) -> Result<()> {
-        runtime().block_on(self.add_message(message))
+    blocking {
+        fn open(session: &str, url: &str, options: HistoryOptions) -> Result<Self> {
+            Self::with_options(session, url, options)
+        }
+        fn open_pooled(
+            session: &str,
+            url: &str,
+            options: HistoryOptions,
+            engine: EngineOptions,
+        ) -> Result<Self> {
+            let engine = langchain_cockroachdb::blocking::CockroachDBEngine::with_options(url, engine)?;
+            Self::with_engine(session, &engine, options)
+        }
+        fn create_tables(url: &str, table: &str) -> Result<()> {
+            Self::create_tables(url, table)
+        }
+        fn drop_tables(url: &str, table: &str) -> Result<()> {
+            Self::drop_tables(url, table)
+        }
+        fn ping(url: &str, options: EngineOptions) -> Result<()> {
+            langchain_cockroachdb::blocking::CockroachDBEngine::with_options(url, options)?.ping()
+        }
+        fn pool_state(&self) -> PoolState {
+            self.engine().pool_state()
+        }
+        fn trim_with_counter(&self, options: &TrimOptions, counter: Counter<'_>) -> Result<Vec<Message>> {
+            self.trim_with_counter(options, counter)
+        }
+        fn export_session(&self) -> Result<Vec<u8>> {
+            let mut out = Vec::new();
+            self.export_jsonl(&mut out)?;
+            Ok(out)
+        }
+        fn export_table(&self, options: &HistoryOptions, prefix: Option<&str>) -> Result<Vec<u8>> {
+            let mut out = Vec::new();
+            self.engine().export_jsonl(options, prefix, &mut out)?;
+            Ok(out)
+        }
+        fn import_table(&self, options: &HistoryOptions, mut lines: &[u8]) -> Result<u64> {
+            self.engine().import_jsonl(options, &mut lines)
+        }
     }
-    fn add_messages(&self, messages: &[Message]) -> Result<()> {
-        runtime().block_on(self.add_messages(messages))
-    }
-    fn messages(&self) -> Result<Vec<Message>> {
-        runtime().block_on(self.messages())
-    }
-    fn clear(&self) -> Result<()> {
-        runtime().block_on(self.clear())
-    }
-    fn create_tables(url: &str, table: &str) -> Result<()> {
-        runtime().block_on(Self::acreate_tables(url, table))
-    }
-    fn drop_tables(url: &str, table: &str) -> Result<()> {
-        runtime().block_on(Self::adrop_tables(url, table))
-    }
-    fn ping(url: &str, options: EngineOptions) -> Result<()> {
-        runtime().block_on(async {
-            langchain_cockroachdb::nonblocking::AsyncCockroachDBEngine::with_options(url, options)?
-                .ping()
-                .await
-        })
-    }
-    fn open_pooled(
-        session: &str,
-        url: &str,
-        options: HistoryOptions,
-        engine: EngineOptions,
-    ) -> Result<Self> {
-        let _inside = runtime().enter();
-        let engine =
-            langchain_cockroachdb::nonblocking::AsyncCockroachDBEngine::with_options(url, engine)?;
-        Self::with_engine(session, &engine, options)
-    }
-    fn pool_state(&self) -> PoolState {
-        self.engine().pool_state()
-    }
-    fn add_messages_with_ids(&self, messages: &[(Uuid, Message)]) -> Result<u64> {
-        runtime().block_on(self.add_messages_with_ids(messages))
-    }
-    fn trim(&self, options: &TrimOptions) -> Result<Vec<Message>> {
-        runtime().block_on(self.trim(options))
-    }
-    fn last_messages(&self, n: usize) -> Result<Vec<Message>> {
-        runtime().block_on(self.last_messages(n))
-    }
-    fn buffer_window(&self, k: usize) -> Result<Vec<Message>> {
-        runtime().block_on(self.buffer_window(k))
-    }
-    fn message_count(&self) -> Result<u64> {
-        runtime().block_on(self.message_count())
-    }
-    fn messages_since(&self, since: OffsetDateTime) -> Result<Vec<Message>> {
-        runtime().block_on(self.messages_since(since))
-    }
-    fn messages_page(&self, cursor: Option<&PageCursor>, size: usize) -> Result<Page> {
-        runtime().block_on(self.messages_page(cursor, size))
-    }
-    fn entries(&self) -> Result<Vec<StoredMessage>> {
-        runtime().block_on(self.entries())
-    }
-    fn delete_message(&self, id: Uuid) -> Result<bool> {
-        runtime().block_on(self.delete_message(id))
-    }
-    fn delete_last(&self, n: usize) -> Result<u64> {
-        runtime().block_on(self.delete_last(n))
-    }
-    fn export_session(&self) -> Result<Vec<u8>> {
-        let mut out = Vec::new();
-        runtime().block_on(self.export_jsonl(&mut out))?;
-        Ok(out)
-    }
-    fn list_sessions(
-        &self,
-        options: &HistoryOptions,
-        filter: &SessionFilter,
-    ) -> Result<Vec<SessionInfo>> {
-        runtime().block_on(self.engine().list_sessions(options, filter))
-    }
-    fn delete_sessions_idle_since(&self, options: &HistoryOptions, idle: Duration) -> Result<u64> {
-        runtime().block_on(self.engine().delete_sessions_idle_since(options, idle))
-    }
-    fn delete_messages_older_than(&self, options: &HistoryOptions, age: Duration) -> Result<u64> {
-        runtime().block_on(self.engine().delete_messages_older_than(options, age))
-    }
-    fn export_table(&self, options: &HistoryOptions, prefix: Option<&str>) -> Result<Vec<u8>> {
-        let mut out = Vec::new();
-        runtime().block_on(self.engine().export_jsonl(options, prefix, &mut out))?;
-        Ok(out)
-    }
-    fn import_table(&self, options: &HistoryOptions, mut lines: &[u8]) -> Result<u64> {
-        runtime().block_on(self.engine().import_jsonl(options, &mut lines))
+    nonblocking {
+        fn open(session: &str, url: &str, options: HistoryOptions) -> Result<Self> {
+            let _inside = runtime().enter();
+            Self::with_options(session, url, options)
+        }
+        fn open_pooled(
+            session: &str,
+            url: &str,
+            options: HistoryOptions,
+            engine: EngineOptions,
+        ) -> Result<Self> {
+            let _inside = runtime().enter();
+            let engine =
+                langchain_cockroachdb::nonblocking::AsyncCockroachDBEngine::with_options(url, engine)?;
+            Self::with_engine(session, &engine, options)
+        }
+        fn create_tables(url: &str, table: &str) -> Result<()> {
+            runtime().block_on(Self::acreate_tables(url, table))
+        }
+        fn drop_tables(url: &str, table: &str) -> Result<()> {
+            runtime().block_on(Self::adrop_tables(url, table))
+        }
+        fn ping(url: &str, options: EngineOptions) -> Result<()> {
+            runtime().block_on(async {
+                langchain_cockroachdb::nonblocking::AsyncCockroachDBEngine::with_options(url, options)?
+                    .ping()
+                    .await
+            })
+        }
+        fn pool_state(&self) -> PoolState {
+            self.engine().pool_state()
+        }
+        fn trim_with_counter(&self, options: &TrimOptions, counter: Counter<'_>) -> Result<Vec<Message>> {
+            runtime().block_on(self.trim_with_counter(options, counter))
+        }
+        fn export_session(&self) -> Result<Vec<u8>> {
+            let mut out = Vec::new();
+            runtime().block_on(self.export_jsonl(&mut out))?;
+            Ok(out)
+        }
+        fn export_table(&self, options: &HistoryOptions, prefix: Option<&str>) -> Result<Vec<u8>> {
+            let mut out = Vec::new();
+            runtime().block_on(self.engine().export_jsonl(options, prefix, &mut out))?;
+            Ok(out)
+        }
+        fn import_table(&self, options: &HistoryOptions, mut lines: &[u8]) -> Result<u64> {
+            runtime().block_on(self.engine().import_jsonl(options, &mut lines))
+        }
     }
 }
