@@ -219,7 +219,7 @@ impl CockroachDBChatMessageHistory {
             .drop_tables(&HistoryOptions::default().table_name(table_name))
     }
 
-    /// Writes the session as JSON Lines (see [`StoredMessage::to_json_line`]),
+    /// Writes the session as JSON Lines (see [`StoredMessage::to_json_line`](crate::StoredMessage::to_json_line)),
     /// a page at a time. Returns how many lines were written.
     ///
     /// ```

@@ -38,7 +38,7 @@ impl From<String> for Content {
 
 impl Content {
     /// A list of parts, each a string or an object; anything else is an
-    /// [`Error::InvalidMessage`] naming the part.
+    /// [`Error::InvalidMessage`](crate::Error::InvalidMessage) naming the part.
     ///
     /// ```
     /// use langchain_cockroachdb::Content;

@@ -236,7 +236,7 @@ impl AsyncCockroachDBChatMessageHistory {
             .await
     }
 
-    /// Writes the session as JSON Lines (see [`StoredMessage::to_json_line`]),
+    /// Writes the session as JSON Lines (see [`StoredMessage::to_json_line`](crate::StoredMessage::to_json_line)),
     /// a page at a time. Returns how many lines were written.
     ///
     /// ```
