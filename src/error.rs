@@ -128,12 +128,53 @@ pub enum Error {
 
     /// A write whose outcome is unknown: it reached the server, and the
     /// connection broke (or the deadline passed) before the reply came, and
-    /// no retry settled it. The write may or may not be stored. Retrying
-    /// with the same row ids
-    /// ([`add_messages_with_ids`](crate::blocking::CockroachDBChatMessageHistory::add_messages_with_ids))
-    /// stores it exactly once.
-    #[error("the write may or may not have been applied: {0}")]
-    Ambiguous(#[source] Box<Error>),
+    /// no retry settled it. The write may or may not be stored.
+    ///
+    /// Whether calling the same method again is safe is `repeatable` (and
+    /// [`is_retryable`](Error::is_retryable)). Where it is not, because the
+    /// call draws fresh row ids (`add_message`, `add_messages`,
+    /// `add_user_message`, `add_ai_message`), `ids` holds the ids this call
+    /// used, one per message in order: storing the same messages under
+    /// them with `add_messages_with_ids` stores each exactly once.
+    ///
+    /// ```
+    /// # #[cfg(feature = "blocking")] {
+    /// use langchain_cockroachdb::blocking::CockroachDBChatMessageHistory;
+    /// use langchain_cockroachdb::{Error, Message};
+    ///
+    /// fn add_turn(history: &CockroachDBChatMessageHistory, turn: &[Message]) -> langchain_cockroachdb::Result<()> {
+    ///     match history.add_messages(turn) {
+    ///         Err(Error::Ambiguous { ids, .. }) => {
+    ///             // Maybe stored: once more under the same ids, never twice.
+    ///             let again: Vec<_> = ids.into_iter().zip(turn.iter().cloned()).collect();
+    ///             history.add_messages_with_ids(&again).map(drop)
+    ///         }
+    ///         other => other,
+    ///     }
+    /// }
+    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// # let history = CockroachDBChatMessageHistory::new("doc-ambiguous", &url)?;
+    /// # add_turn(&history, &[Message::human("hi")])?;
+    /// # history.clear()?;
+    /// # }
+    /// # Ok::<(), langchain_cockroachdb::Error>(())
+    /// ```
+    #[error("the write may or may not have been applied: {source}")]
+    #[non_exhaustive]
+    Ambiguous {
+        /// What cut the write short: a lost connection, or the deadline.
+        source: Box<Error>,
+        /// The row ids the call wrote under, in the order of its messages
+        /// (empty for the calls that write no new rows).
+        ids: Vec<uuid::Uuid>,
+        /// Whether the same call, made again, cannot store or delete
+        /// anything twice.
+        repeatable: bool,
+    },
+
+    /// The engine was closed (`close()`): it takes no new operations.
+    #[error("the engine is closed")]
+    Closed,
 
     /// The server answered something this crate does not expect of it (a
     /// query that must return a row returned none): a bug or an
@@ -203,7 +244,7 @@ impl Error {
             Error::Connection {
                 source: Some(e), ..
             } => e.as_db_error(),
-            Error::Ambiguous(cause) => cause.as_db_error(),
+            Error::Ambiguous { source, .. } => source.as_db_error(),
             _ => None,
         }
     }
@@ -224,7 +265,7 @@ impl Error {
     pub fn is_connection(&self) -> bool {
         match self {
             Error::Connection { .. } => true,
-            Error::Ambiguous(cause) => cause.is_connection(),
+            Error::Ambiguous { source, .. } => source.is_connection(),
             _ => self.is_connection_lost(),
         }
     }
@@ -241,7 +282,7 @@ impl Error {
     pub fn is_timeout(&self) -> bool {
         match self {
             Error::Timeout(_) | Error::PoolTimeout(_) => true,
-            Error::Ambiguous(cause) => cause.is_timeout(),
+            Error::Ambiguous { source, .. } => source.is_timeout(),
             _ => false,
         }
     }
@@ -257,12 +298,14 @@ impl Error {
         self.code().is_some_and(|c| c.code().starts_with("28"))
     }
 
-    /// Whether trying the same operation again may succeed and cannot write
-    /// anything twice: CockroachDB's retry errors (`40001`, `40003`), lost
-    /// connections and servers going away (`08xxx`, `57P01`-`57P03`,
-    /// `53300`, `58C00`, `58C01`), timeouts, and ambiguous writes (this
-    /// crate's writes are idempotent by row id). The crate retries these
-    /// itself, per [`RetryPolicy`](crate::RetryPolicy), before returning one.
+    /// Whether making the same call again may succeed and cannot store or
+    /// delete anything twice: CockroachDB's retry errors (`40001`,
+    /// `40003`), lost connections and servers going away (`08xxx`,
+    /// `57P01`-`57P03`, `53300`, `58C00`, `58C01`), timeouts (a timeout
+    /// of a write that was sent is [`Ambiguous`](Error::Ambiguous)
+    /// instead), and the ambiguous writes that are `repeatable`. The crate
+    /// retries these itself, per [`RetryPolicy`](crate::RetryPolicy),
+    /// before returning one.
     ///
     /// ```
     /// # use langchain_cockroachdb::Error;
@@ -274,22 +317,49 @@ impl Error {
                 self.is_connection_lost()
                     || self.code().is_some_and(|c| is_retryable_code(c.code()))
             }
-            Error::Timeout(_) | Error::PoolTimeout(_) | Error::Ambiguous(_) => true,
+            Error::Timeout(_) | Error::PoolTimeout(_) => true,
+            Error::Ambiguous { repeatable, .. } => *repeatable,
             _ => false,
         }
     }
 
-    /// Whether this is a write whose outcome is unknown ([`Error::Ambiguous`]):
-    /// the write may be stored. Retrying it with the same row ids is safe.
+    /// Whether this is a write whose outcome is unknown
+    /// ([`Error::Ambiguous`], whose doc shows how to settle it): the write
+    /// may be stored.
     ///
     /// ```
     /// # use langchain_cockroachdb::Error;
-    /// # use std::time::Duration;
-    /// let err = Error::Ambiguous(Box::new(Error::Timeout(Duration::from_secs(30))));
-    /// assert!(err.is_ambiguous() && err.is_timeout());
+    /// assert!(!Error::InvalidArgument("a page of 0".into()).is_ambiguous());
     /// ```
     pub fn is_ambiguous(&self) -> bool {
-        matches!(self, Error::Ambiguous(_))
+        matches!(self, Error::Ambiguous { .. })
+    }
+
+    /// `err` as the outcome of a write that may have been applied. Repeating
+    /// the statement is exactly-once (its row ids are fixed); what a call
+    /// built on it makes of that is `for_call`'s.
+    pub(crate) fn ambiguous(err: Error) -> Error {
+        match err {
+            ambiguous @ Error::Ambiguous { .. } => ambiguous,
+            source => Error::Ambiguous {
+                source: Box::new(source),
+                ids: Vec::new(),
+                repeatable: true,
+            },
+        }
+    }
+
+    /// An ambiguous error as the call that made the write reports it: with
+    /// the row ids it chose, and whether repeating the call is safe.
+    pub(crate) fn for_call(self, ids: &[uuid::Uuid], repeatable: bool) -> Error {
+        match self {
+            Error::Ambiguous { source, .. } => Error::Ambiguous {
+                source,
+                ids: ids.to_vec(),
+                repeatable,
+            },
+            other => other,
+        }
     }
 
     /// Whether an established connection broke under this error (closed by

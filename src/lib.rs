@@ -58,7 +58,9 @@ pub use memory::{from_langchain_rust, to_langchain_rust};
 
 pub use config::{ConnectionConfig, SslMode};
 pub use error::{DbError, Error, Result, SqlState};
-pub use history::{AsyncChatMessageHistory, ChatMessageHistory, InMemoryChatMessageHistory};
+pub use history::{
+    AsyncChatMessageHistory, BoxFuture, ChatMessageHistory, InMemoryChatMessageHistory,
+};
 pub use message::{
     Content, Message, MessageType, TrimOptions, count_tokens_approximately, from_openai_messages,
     to_openai_messages, trim_messages,

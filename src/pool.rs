@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 /// # }
 /// # Ok::<(), langchain_cockroachdb::Error>(())
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct PoolState {
     /// Connections open, busy or idle.

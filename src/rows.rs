@@ -110,7 +110,7 @@ pub(crate) fn decode_sessions(rows: &[Row]) -> Result<Vec<SessionInfo>> {
         .map(|row| {
             Ok(SessionInfo {
                 session_id: row.try_get(0)?,
-                message_count: row.try_get(1)?,
+                message_count: u64::try_from(row.try_get::<_, i64>(1)?).unwrap_or_default(),
                 first_activity: row.try_get(2)?,
                 last_activity: row.try_get(3)?,
             })

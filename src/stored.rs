@@ -1,6 +1,10 @@
 //! Rows as stored: messages with their row id and time, sessions, pages,
 //! and the JSON Lines form used for export and import.
 
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -12,13 +16,21 @@ use crate::message::Message;
 
 /// A message with the row that stores it: for audit screens, paging and export.
 ///
+/// It serializes (with serde) as one JSON Lines record:
+/// `{"id", "session_id", "created_at" (RFC 3339), "message" (the LangChain
+/// dict)}`.
+///
 /// ```
 /// # use langchain_cockroachdb::{Message, StoredMessage};
 /// # let entry = StoredMessage::new(uuid::Uuid::nil(), "s", time::OffsetDateTime::UNIX_EPOCH, Message::human("hi"));
 /// let line = entry.to_json_line();
-/// assert_eq!(StoredMessage::from_json_line(&line).unwrap(), entry);
+/// assert_eq!(StoredMessage::from_json_line(&line)?, entry);
+/// let json = serde_json::to_value(&entry).unwrap();
+/// assert_eq!(json, serde_json::from_str::<serde_json::Value>(&line).unwrap());
+/// assert_eq!(serde_json::from_value::<StoredMessage>(json).unwrap(), entry);
+/// # Ok::<(), langchain_cockroachdb::Error>(())
 /// ```
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct StoredMessage {
     /// The row's `id`.
@@ -26,6 +38,7 @@ pub struct StoredMessage {
     /// The session it belongs to.
     pub session_id: String,
     /// When it was stored (`created_at`, microsecond precision).
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     /// The message.
     pub message: Message,
@@ -122,20 +135,29 @@ impl StoredMessage {
 /// # }
 /// # Ok::<(), langchain_cockroachdb::Error>(())
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct SessionInfo {
     /// The session id.
     pub session_id: String,
     /// How many messages it holds.
-    pub message_count: i64,
-    /// When its oldest message was stored.
+    pub message_count: u64,
+    /// When its oldest message was stored (RFC 3339 in JSON).
+    #[serde(with = "time::serde::rfc3339")]
     pub first_activity: OffsetDateTime,
-    /// When its newest message was stored.
+    /// When its newest message was stored (RFC 3339 in JSON).
+    #[serde(with = "time::serde::rfc3339")]
     pub last_activity: OffsetDateTime,
 }
 
-/// Where the next page of a session starts: after this row.
+/// Where the next page of a session starts: after this row (before it,
+/// when paging newest first).
+///
+/// To hand it to a client, use its string form (`to_string()`, and
+/// `parse()` for what the client sends back); it serializes as that string
+/// too. The string is opaque to clients: a cursor that was not made here is
+/// an [`Error::InvalidArgument`], and a cursor only ever selects rows of
+/// the session it is used with.
 ///
 /// ```
 /// # #[cfg(feature = "blocking")] {
@@ -157,8 +179,58 @@ pub struct PageCursor {
     pub(crate) id: Uuid,
 }
 
-/// One page of a session, oldest first, and the cursor of the next one
-/// (`None` after the last page).
+/// `<nanoseconds since the Unix epoch>_<row id in hex>`.
+///
+/// ```
+/// # use langchain_cockroachdb::PageCursor;
+/// assert!("not a cursor".parse::<PageCursor>().is_err());
+/// let cursor: PageCursor = "1700000000000000000_0123456789abcdef0123456789abcdef".parse()?;
+/// assert_eq!(cursor.to_string().parse::<PageCursor>()?, cursor);
+/// # Ok::<(), langchain_cockroachdb::Error>(())
+/// ```
+impl fmt::Display for PageCursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let at = self.created_at.unix_timestamp_nanos();
+        write!(f, "{at}_{}", self.id.simple())
+    }
+}
+
+impl FromStr for PageCursor {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<PageCursor> {
+        let invalid =
+            || Error::InvalidArgument(format!("not a page cursor: {:?}", abbreviated(text)));
+        let (at, id) = text.split_once('_').ok_or_else(invalid)?;
+        let at: i128 = at.parse().map_err(|_| invalid())?;
+        let created_at = OffsetDateTime::from_unix_timestamp_nanos(at).map_err(|_| invalid())?;
+        let id = Uuid::try_parse(id).map_err(|_| invalid())?;
+        Ok(PageCursor { created_at, id })
+    }
+}
+
+/// At most 40 characters of `text`, for an error message.
+fn abbreviated(text: &str) -> String {
+    text.chars().take(40).collect()
+}
+
+impl Serialize for PageCursor {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for PageCursor {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// One page of a session, and the cursor of the next one (`None` after the
+/// last page): oldest first from `messages_page`, newest first from
+/// `messages_page_back`. It serializes as `{"entries": [...], "next":
+/// "<cursor>" | null}`.
 ///
 /// ```
 /// # #[cfg(feature = "blocking")] {
@@ -171,7 +243,7 @@ pub struct PageCursor {
 /// # }
 /// # Ok::<(), langchain_cockroachdb::Error>(())
 /// ```
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Page {
     /// The messages of this page, with their rows.

@@ -19,7 +19,8 @@ mod imp {
     pub(crate) fn operation(verb: &str, table: &str, server: &ConnectionConfig) -> Operation {
         Operation(tracing::info_span!(
             "langchain_cockroachdb",
-            "db.system" = "cockroachdb",
+            // Known once a connection is open: `server`.
+            "db.system" = tracing::field::Empty,
             "db.operation.name" = verb,
             "db.collection.name" = table,
             "server.address" = server.target(),
@@ -27,6 +28,11 @@ mod imp {
     }
 
     impl Operation {
+        /// The server the operation runs on: `cockroachdb` or `postgresql`.
+        pub(crate) fn server(&self, name: &'static str) {
+            self.0.record("db.system", name);
+        }
+
         pub(crate) fn retry(&self, attempt: u32, err: &Error, wait: Duration) {
             tracing::warn!(
                 parent: &self.0,
@@ -66,6 +72,8 @@ mod imp {
     }
 
     impl Operation {
+        pub(crate) fn server(&self, _name: &'static str) {}
+
         pub(crate) fn retry(&self, _attempt: u32, _err: &Error, _wait: Duration) {}
 
         pub(crate) fn failed(&self, _err: &Error) {}

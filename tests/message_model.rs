@@ -149,6 +149,7 @@ fn malformed_dicts_are_typed_errors_naming_the_problem() {
     ));
 }
 
+#[cfg(feature = "exact-json")]
 #[test]
 fn unknown_fields_and_wide_integers_survive() {
     let text = r#"{"type":"ai","data":{"content":"x","unknown_field":{"nested":[1,2]},
@@ -168,6 +169,31 @@ fn unknown_fields_and_wide_integers_survive() {
     ] {
         assert!(out.contains(literal), "{literal} lost in {out}");
     }
+}
+
+/// Without `exact-json`, numbers are serde_json's: a wide integer is the
+/// nearest float, and one beyond any float is refused, never a panic.
+#[cfg(not(feature = "exact-json"))]
+#[test]
+fn without_exact_json_wide_numbers_are_floats_or_refused() {
+    let text = r#"{"type":"ai","data":{"content":"x","unknown_field":{"nested":[1,2]},
+        "additional_kwargs":{"u128":340282366920938463463374607431768211455,"max":18446744073709551615,
+        "min":-9223372036854775808,"precise":0.1000000000000000055511151231257827}}}"#;
+    let message = Message::from_json(text.as_bytes()).unwrap();
+    assert_eq!(
+        message.get("unknown_field"),
+        Some(&json!({"nested": [1, 2]}))
+    );
+    let kwargs = message.additional_kwargs();
+    assert_eq!(kwargs["u128"].as_f64(), Some(3.402823669209385e38));
+    assert_eq!(kwargs["max"].as_u64(), Some(u64::MAX));
+    assert_eq!(kwargs["min"].as_i64(), Some(i64::MIN));
+    assert_eq!(kwargs["precise"].as_f64(), Some(0.1));
+    let beyond = r#"{"type":"human","data":{"content":"x","additional_kwargs":{"n":1e400}}}"#;
+    assert!(matches!(
+        Message::from_json(beyond.as_bytes()),
+        Err(Error::InvalidMessage(_))
+    ));
 }
 
 #[test]

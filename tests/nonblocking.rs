@@ -6,18 +6,35 @@ mod support;
 use langchain_cockroachdb::nonblocking::{
     AsyncCockroachDBChatMessageHistory, AsyncCockroachDBEngine,
 };
+use std::future::Future;
+
 use langchain_cockroachdb::{EngineOptions, Error};
 use support::{TempTable, database_url};
 
 face_tests!(AsyncCockroachDBChatMessageHistory);
 
+/// An engine and its histories can be built before any runtime exists (a
+/// server's setup before `#[tokio::main]`); an operation polled outside a
+/// runtime is a typed error, not a panic; inside one, it runs.
 #[test]
-fn outside_a_runtime_is_a_clear_error_not_a_panic() {
-    let err = AsyncCockroachDBChatMessageHistory::new("s", &database_url()).unwrap_err();
-    assert!(
-        matches!(err, Error::Runtime(ref m) if m.contains("tokio runtime")),
-        "{err}"
-    );
+fn built_outside_a_runtime_used_inside_one() {
+    let table = TempTable::new("outside");
+    let engine = AsyncCockroachDBEngine::from_connection_string(&database_url()).unwrap();
+    let history =
+        AsyncCockroachDBChatMessageHistory::with_engine("s", &engine, table.options()).unwrap();
+    AsyncCockroachDBChatMessageHistory::new("s", &database_url()).unwrap();
+
+    let mut call = std::pin::pin!(history.messages());
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match call.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(Err(Error::Runtime(m))) => assert!(m.contains("tokio runtime")),
+        other => panic!("expected a runtime error, got {other:?}"),
+    }
+
+    support::runtime().block_on(async {
+        history.add_user_message("hi").await.unwrap();
+        assert_eq!(history.messages().await.unwrap().len(), 1);
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

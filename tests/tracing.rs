@@ -56,7 +56,7 @@ fn check_face<F: Face>(captured: &Captured) {
     let text = captured.take();
 
     for wanted in [
-        "db.system=\"cockroachdb\"",
+        "db.system=\"postgresql\"", // the server the tests run on
         "db.operation.name=\"INSERT\"",
         &format!("db.collection.name=\"{}\"", table.name),
         &format!("server.address=\"127.0.0.1:{}\"", proxy.port()),

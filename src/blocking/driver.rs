@@ -9,11 +9,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 pub(super) use maybe_async::must_be_sync as face;
-pub(super) use postgres::Client;
+use postgres::types::ToSql;
+use postgres::{Row, SimpleQueryMessage, Statement};
 pub(super) use r2d2::ManageConnection;
 
 use crate::connect::{self, Deadline, Tls};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::options::EngineOptions;
 use crate::pool::ConnectFailure;
 
@@ -22,6 +23,74 @@ use super::engine::Manager;
 pub(super) type Pool = r2d2::Pool<Manager>;
 pub(super) use std::io::BufRead as Input;
 pub(super) use std::io::Write as Output;
+
+/// The driver's client. Its statements run on a runtime of its own, which
+/// tokio refuses to start inside async code (it panics): there they are
+/// [`Error::Runtime`] instead. (Tokio's panic message is still printed by the
+/// panic hook.) Where no runtime is entered, they run as they are.
+pub(super) struct Client(postgres::Client);
+
+impl Client {
+    pub(super) fn prepare(&mut self, query: &str) -> Result<Statement> {
+        outside_async(|| self.0.prepare(query))
+    }
+
+    pub(super) fn query(
+        &mut self,
+        statement: &Statement,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>> {
+        outside_async(|| self.0.query(statement, params))
+    }
+
+    pub(super) fn batch_execute(&mut self, sql: &str) -> Result<()> {
+        outside_async(|| self.0.batch_execute(sql))
+    }
+
+    /// On the pool's own threads only, where no runtime is entered.
+    pub(super) fn simple_query(
+        &mut self,
+        sql: &str,
+    ) -> std::result::Result<Vec<SimpleQueryMessage>, postgres::Error> {
+        self.0.simple_query(sql)
+    }
+
+    pub(super) fn is_closed(&self) -> bool {
+        self.0.is_closed()
+    }
+}
+
+/// `call`, or `Error::Runtime` where tokio refused to run it. Only a thread
+/// with a runtime entered can be refused, and only such a thread pays for
+/// the check; `spawn_blocking` threads have one entered and are not refused.
+fn outside_async<T>(call: impl FnOnce() -> std::result::Result<T, postgres::Error>) -> Result<T> {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Ok(call()?);
+    }
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)) {
+        Ok(done) => Ok(done?),
+        Err(panic) => {
+            let text = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or_default();
+            if !text.contains("Cannot start a runtime from within a runtime") {
+                std::panic::resume_unwind(panic);
+            }
+            Err(Error::Runtime(
+                "the blocking API was called from async code: use the async face \
+                 (langchain_cockroachdb::nonblocking), or call it in tokio::task::spawn_blocking"
+                    .into(),
+            ))
+        }
+    }
+}
+
+/// Nothing to check before an operation: see `Client` for async code.
+pub(super) fn usable_here() -> Result<()> {
+    Ok(())
+}
 
 /// Opens connections; shared with the threads that open them (see `open`).
 pub(super) type PgManager = Arc<Connector>;
@@ -74,7 +143,7 @@ pub(super) fn open(
         .name("langchain-cockroachdb-connect".into())
         .spawn(move || {
             connect::begin_attempt(until);
-            let connected = thread_connector.manager.connect();
+            let connected = thread_connector.manager.connect().map(Client);
             thread_connector.hanging.fetch_sub(1, Ordering::SeqCst);
             let deadline = connect::end_attempt();
             deadline.iter().for_each(Deadline::clear);

@@ -12,9 +12,8 @@ use std::sync::Arc;
 
 use crate::catalog::Session;
 use crate::error::Result;
-use crate::message::Message;
-use crate::options::{EngineOptions, HistoryOptions};
-use crate::pool::Registry;
+use crate::message::{Message, TrimOptions};
+use crate::options::HistoryOptions;
 
 /// A runnable example of `api.rs`, as this face shows it: its blocking form,
 /// in a `main` that has this face's types and the test database's `url`.
@@ -77,32 +76,6 @@ impl fmt::Debug for CockroachDBEngine {
 }
 
 impl CockroachDBEngine {
-    /// An engine with default [`EngineOptions`]. Opens no connection yet.
-    ///
-    /// ```
-    /// # use langchain_cockroachdb::blocking::CockroachDBEngine;
-    /// let engine = CockroachDBEngine::from_connection_string("postgresql://root@localhost:26257/defaultdb?sslmode=disable").unwrap();
-    /// assert!(CockroachDBEngine::from_connection_string("not a url").is_err());
-    /// ```
-    pub fn from_connection_string(connection_string: &str) -> Result<Self> {
-        Self::with_options(connection_string, EngineOptions::default())
-    }
-
-    /// An engine with the given pool options. Opens no connection yet.
-    ///
-    /// ```
-    /// # use langchain_cockroachdb::{blocking::CockroachDBEngine, EngineOptions, Error};
-    /// let options = EngineOptions::default().pool_size(0);
-    /// assert!(matches!(CockroachDBEngine::with_options("postgresql://root@localhost/db", options), Err(Error::Config(_))));
-    /// # Ok::<(), langchain_cockroachdb::Error>(())
-    /// ```
-    pub fn with_options(connection_string: &str, options: EngineOptions) -> Result<Self> {
-        Ok(CockroachDBEngine(Arc::new(Shared::new(
-            connection_string.parse()?,
-            options,
-        )?)))
-    }
-
     /// Writes every stored message of the sessions whose id starts with
     /// `prefix` (all sessions for `None`) as JSON Lines, in order, a page at
     /// a time. Returns how many lines were written.
@@ -151,15 +124,6 @@ impl CockroachDBEngine {
     /// ```
     pub fn import_jsonl<R: BufRead>(&self, options: &HistoryOptions, input: &mut R) -> Result<u64> {
         self.0.import(options, input)
-    }
-
-    /// The engine this process keeps for `connection_string`, made on first
-    /// request: histories built from a bare connection string share it.
-    fn shared(connection_string: &str) -> Result<Self> {
-        static ENGINES: Registry<String, CockroachDBEngine> = Registry::new();
-        ENGINES.get_or_try_insert(connection_string.to_owned(), || {
-            Self::from_connection_string(connection_string)
-        })
     }
 }
 
@@ -236,13 +200,15 @@ impl CockroachDBChatMessageHistory {
 }
 
 /// The history as a [`ChatMessageHistory`](crate::ChatMessageHistory), for
-/// code written against the trait.
+/// code written against the trait, `dyn ChatMessageHistory` included; its
+/// `last_messages` and `trim` read only the newest rows, as the methods of
+/// the same names do.
 ///
 /// ```
 /// # use langchain_cockroachdb::blocking::CockroachDBEngine;
 /// use langchain_cockroachdb::ChatMessageHistory;
 ///
-/// fn remember(history: &impl ChatMessageHistory, fact: &str) -> langchain_cockroachdb::Result<()> {
+/// fn remember(history: &dyn ChatMessageHistory, fact: &str) -> langchain_cockroachdb::Result<()> {
 ///     history.add_user_message(fact)
 /// }
 /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
@@ -262,5 +228,13 @@ impl crate::ChatMessageHistory for CockroachDBChatMessageHistory {
 
     fn clear(&self) -> Result<()> {
         CockroachDBChatMessageHistory::clear(self)
+    }
+
+    fn last_messages(&self, n: usize) -> Result<Vec<Message>> {
+        CockroachDBChatMessageHistory::last_messages(self, n)
+    }
+
+    fn trim(&self, options: &TrimOptions) -> Result<Vec<Message>> {
+        CockroachDBChatMessageHistory::trim(self, options)
     }
 }

@@ -13,15 +13,98 @@ use std::time::Duration;
 use crate::config::ConnectionConfig;
 use crate::error::Result;
 use crate::message::{Message, TrimOptions};
-use crate::options::{HistoryOptions, SessionFilter};
-use crate::pool::PoolState;
+use crate::options::{EngineOptions, HistoryOptions, SessionFilter};
+use crate::pool::{PoolState, Registry};
 use crate::stored::{Page, PageCursor, SessionInfo, StoredMessage};
 
 use super::driver::face;
+use super::engine::Shared;
 use super::{Engine, History};
 
 #[face(AFIT)]
 impl Engine {
+    /// An engine with default [`EngineOptions`]. Opens no connection and
+    /// starts nothing: the pool is made on first use (on the async face, in
+    /// the tokio runtime of that use), so an engine can be built anywhere,
+    /// before `#[tokio::main]` too.
+    ///
+    #[doc = example!(
+        r#"
+let engine = CockroachDBEngine::from_connection_string("postgresql://root@localhost:26257/defaultdb?sslmode=disable")?;
+assert_eq!(engine.pool_state().connections, 0);
+assert!(CockroachDBEngine::from_connection_string("not a url").is_err());
+"#,
+        r#"
+let engine = AsyncCockroachDBEngine::from_connection_string("postgresql://root@localhost:26257/defaultdb?sslmode=disable")?;
+assert_eq!(engine.pool_state().connections, 0);
+assert!(AsyncCockroachDBEngine::from_connection_string("not a url").is_err());
+"#
+    )]
+    pub fn from_connection_string(connection_string: &str) -> Result<Self> {
+        Self::with_options(connection_string, EngineOptions::default())
+    }
+
+    /// An engine with the given pool options. Opens no connection yet (see
+    /// [`from_connection_string`](Self::from_connection_string)).
+    ///
+    #[doc = example!(
+        r#"
+use langchain_cockroachdb::{EngineOptions, Error};
+let options = EngineOptions::default().pool_size(0);
+assert!(matches!(CockroachDBEngine::with_options("postgresql://root@localhost/db", options), Err(Error::Config(_))));
+"#,
+        r#"
+use langchain_cockroachdb::{EngineOptions, Error};
+let options = EngineOptions::default().pool_size(0);
+assert!(matches!(AsyncCockroachDBEngine::with_options("postgresql://root@localhost/db", options), Err(Error::Config(_))));
+"#
+    )]
+    pub fn with_options(connection_string: &str, options: EngineOptions) -> Result<Self> {
+        let config = connection_string.parse()?;
+        Ok(Engine(Arc::new(Shared::new(config, options)?)))
+    }
+
+    /// Stops the engine for a graceful shutdown: new operations fail at
+    /// once with [`Error::Closed`](crate::Error::Closed), the statements in
+    /// flight get up to `wait` to finish, and then the pool's connections
+    /// close (any still in use as soon as it is done). A
+    /// [`Timeout`](crate::Error::Timeout) if some were still running at
+    /// `wait`. Every clone and history of the engine is closed with it.
+    ///
+    #[doc = example!(
+        r#"
+use std::time::Duration;
+let engine = CockroachDBEngine::from_connection_string(&url)?;
+engine.ping()?;
+engine.close(Duration::from_secs(5))?;
+assert!(matches!(engine.ping(), Err(langchain_cockroachdb::Error::Closed)));
+"#,
+        r#"
+use std::time::Duration;
+let engine = AsyncCockroachDBEngine::from_connection_string(&url)?;
+engine.ping().await?;
+engine.close(Duration::from_secs(5)).await?;
+assert!(matches!(engine.ping().await, Err(langchain_cockroachdb::Error::Closed)));
+"#
+    )]
+    pub async fn close(&self, wait: Duration) -> Result<()> {
+        self.0.close(wait).await
+    }
+
+    /// The engine this process keeps for `connection_string`, made on first
+    /// request: histories built from a bare connection string share it, one
+    /// per string for the life of the process, whatever the runtime (a
+    /// connection opened in a runtime that has since ended is found closed
+    /// and replaced). For an engine of your own, use
+    /// [`with_options`](Self::with_options) and
+    /// [`History::with_engine`].
+    pub(super) fn shared(connection_string: &str) -> Result<Self> {
+        static ENGINES: Registry<String, Engine> = Registry::new();
+        ENGINES.get_or_try_insert(connection_string.to_owned(), || {
+            Self::from_connection_string(connection_string)
+        })
+    }
+
     /// Checks the database answers (`SELECT 1`).
     ///
     #[doc = example!(
@@ -709,7 +792,50 @@ loop {
     pub async fn messages_page(&self, cursor: Option<&PageCursor>, size: usize) -> Result<Page> {
         self.engine
             .0
-            .messages_page(&self.session, cursor, size)
+            .messages_page(&self.session, cursor, size, false)
+            .await
+    }
+
+    /// One page of at most `size` messages with their rows, newest first,
+    /// starting before `cursor` (`None`: at the newest): how a chat screen
+    /// scrolls back. The cursor's string form can go to a client and back.
+    ///
+    #[doc = example!(
+        r#"
+# let history = CockroachDBChatMessageHistory::new("doc-pages-back", &url)?;
+# history.clear()?;
+for i in 0..5 { history.add_user_message(format!("m{i}"))?; }
+let newest = history.messages_page_back(None, 2)?;
+let texts: Vec<_> = newest.entries.iter().map(|e| e.message.text().into_owned()).collect();
+assert_eq!(texts, ["m4", "m3"]);
+
+let cursor = newest.next.expect("older messages").to_string(); // to the client
+let older = history.messages_page_back(Some(&cursor.parse()?), 2)?; // and back
+assert_eq!(older.entries[0].message.text(), "m2");
+# history.clear()?;
+"#,
+        r#"
+# let history = AsyncCockroachDBChatMessageHistory::new("doc-async-pages-back", &url)?;
+# history.clear().await?;
+for i in 0..5 { history.add_user_message(format!("m{i}")).await?; }
+let newest = history.messages_page_back(None, 2).await?;
+let texts: Vec<_> = newest.entries.iter().map(|e| e.message.text().into_owned()).collect();
+assert_eq!(texts, ["m4", "m3"]);
+
+let cursor = newest.next.expect("older messages").to_string(); // to the client
+let older = history.messages_page_back(Some(&cursor.parse()?), 2).await?; // and back
+assert_eq!(older.entries[0].message.text(), "m2");
+# history.clear().await?;
+"#
+    )]
+    pub async fn messages_page_back(
+        &self,
+        cursor: Option<&PageCursor>,
+        size: usize,
+    ) -> Result<Page> {
+        self.engine
+            .0
+            .messages_page(&self.session, cursor, size, true)
             .await
     }
 

@@ -6,14 +6,15 @@
 //! providing the face's driver, pool, sleep and deadline.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio_postgres::{Row, Statement};
 
 use crate::catalog::{Policy, Session, Table};
 use crate::config::ConnectionConfig;
-use crate::connect::Deadline;
+use crate::connect::{Deadline, Tls};
 use crate::error::{Error, Result};
 use crate::options::{EngineOptions, HistoryOptions, RetryPolicy};
 use crate::pool::{ConnectErrors, ConnectFailure, Counters, PoolState};
@@ -23,7 +24,8 @@ use crate::sql::{self, Kind, Request, ddl};
 use crate::trace;
 
 use super::driver::{
-    Client, ManageConnection, PgManager, Pool, checkout, face, manager, open, pause, within,
+    Client, ManageConnection, PgManager, Pool, checkout, face, manager, open, pause, usable_here,
+    within,
 };
 
 /// A pooled connection with its prepared statements, by text and table:
@@ -37,6 +39,8 @@ pub(crate) struct Connection {
     busy: bool,
     /// The deadline its stream enforces, where the face needs one.
     deadline: Option<Deadline>,
+    /// The server it talks to.
+    server: ddl::Server,
     counters: Arc<Counters>,
 }
 
@@ -65,19 +69,15 @@ impl Connection {
     }
 
     /// The table, and its index unless it has the one older versions made;
-    /// then what the options add (asking the server which it is first, so
-    /// that an option it refuses changes nothing).
+    /// then what the options add, for the server it is (checked first, so
+    /// that an option the server refuses changes nothing).
     async fn create_table(&mut self, table: &Table) -> Result<()> {
         let mut extra = Vec::new();
-        if table.activity_index || table.ttl.is_some() {
-            let version = self.query(table, ddl::VERSION.text, &[]).await?;
-            let server = ddl::Server::of(&rows::decode_column::<String>(&version)?.concat());
-            if table.activity_index {
-                extra.push(ddl::activity_index(table, server));
-            }
-            if let Some(ttl) = table.ttl {
-                extra.push(ddl::row_ttl(table, server, ttl)?);
-            }
+        if table.activity_index {
+            extra.push(ddl::activity_index(table, self.server));
+        }
+        if let Some(ttl) = table.ttl {
+            extra.push(ddl::row_ttl(table, self.server, ttl)?);
         }
         self.batch(&ddl::create_table(table)).await?;
         let params = ddl::older_index_params(table);
@@ -128,13 +128,19 @@ impl Connection {
                 statement
             }
         };
-        Ok(self.client.query(&statement, params).await?)
+        ours(self.client.query(&statement, params).await)
     }
 
     /// Statements without parameters, as one simple query.
     async fn batch(&mut self, sql: &str) -> Result<()> {
-        Ok(self.client.batch_execute(sql).await?)
+        ours(self.client.batch_execute(sql).await)
     }
+}
+
+/// A driver's result as the crate's: the faces' clients report their
+/// driver's error (async) or the crate's own (blocking, see its `Client`).
+fn ours<T, E: Into<Error>>(result: std::result::Result<T, E>) -> Result<T> {
+    result.map_err(Into::into)
 }
 
 /// Opens pooled connections, keeping the cause of the last failure so that
@@ -146,6 +152,33 @@ pub(crate) struct Manager {
     connect_timeout: Duration,
     errors: Arc<ConnectErrors>,
     counters: Arc<Counters>,
+    /// Which server this engine talks to, asked on its first connection.
+    server: Arc<OnceLock<ddl::Server>>,
+}
+
+#[face(AFIT)]
+impl Manager {
+    /// The server `client` talks to: asked once per engine (one round trip
+    /// on its first connection), then known.
+    async fn server_of(
+        &self,
+        client: &mut Client,
+    ) -> std::result::Result<ddl::Server, ConnectFailure> {
+        if let Some(server) = self.server.get() {
+            return Ok(*server);
+        }
+        let answer = client
+            .simple_query(ddl::VERSION)
+            .await
+            .map_err(ConnectFailure::from)?;
+        let version = answer.iter().find_map(|message| match message {
+            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0),
+            _ => None,
+        });
+        Ok(*self
+            .server
+            .get_or_init(|| ddl::Server::of(version.unwrap_or_default())))
+    }
 }
 
 #[face(AFIT)]
@@ -154,14 +187,22 @@ impl ManageConnection for Manager {
     type Error = ConnectFailure;
 
     async fn connect(&self) -> std::result::Result<Connection, ConnectFailure> {
-        match open(&self.inner, self.connect_timeout).await {
-            Ok((client, deadline)) => {
+        let opened = match open(&self.inner, self.connect_timeout).await {
+            Ok((mut client, deadline)) => match self.server_of(&mut client).await {
+                Ok(server) => Ok((client, deadline, server)),
+                Err(failure) => Err(failure),
+            },
+            Err(failure) => Err(failure),
+        };
+        match opened {
+            Ok((client, deadline, server)) => {
                 self.counters.opened();
                 Ok(Connection {
                     client,
                     statements: HashMap::new(),
                     busy: false,
                     deadline,
+                    server,
                     counters: Arc::clone(&self.counters),
                 })
             }
@@ -189,11 +230,40 @@ impl ManageConnection for Manager {
 
 /// An engine's state, shared by its clones and histories.
 pub(crate) struct Shared {
-    pool: Pool,
+    /// Made on first use, so that an engine can be built anywhere (an async
+    /// one outside a runtime); `Closed` once `close` has run.
+    pool: Mutex<PoolSlot>,
+    /// What the pool is made of.
+    driver: (tokio_postgres::Config, Tls),
     pub(crate) config: ConnectionConfig,
     options: EngineOptions,
     errors: Arc<ConnectErrors>,
     counters: Arc<Counters>,
+    server: Arc<OnceLock<ddl::Server>>,
+    /// Statements running now, for `close` to wait on.
+    in_flight: AtomicUsize,
+}
+
+enum PoolSlot {
+    Unmade,
+    Made(Pool),
+    Closed,
+}
+
+/// Counts one statement in flight while it lives.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn new(count: &'a AtomicUsize) -> InFlight<'a> {
+        count.fetch_add(1, Ordering::SeqCst);
+        InFlight(count)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// How one statement is run: with which retries, until when.
@@ -225,35 +295,72 @@ impl Shared {
         if options.pool_size == 0 {
             return Err(Error::Config("pool_size must be at least 1".into()));
         }
-        let errors = Arc::default();
-        let counters = Arc::default();
-        let (driver_config, tls) =
+        let driver =
             crate::connect::driver(&config, options.connect_timeout, options.operation_timeout)?;
+        Ok(Shared {
+            pool: Mutex::new(PoolSlot::Unmade),
+            driver,
+            config,
+            options,
+            errors: Arc::default(),
+            counters: Arc::default(),
+            server: Arc::default(),
+            in_flight: AtomicUsize::new(0),
+        })
+    }
+
+    /// The pool, made now if this is the first use.
+    fn pool(&self) -> Result<Pool> {
+        let mut slot = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
+        if let PoolSlot::Unmade = *slot {
+            *slot = PoolSlot::Made(self.make_pool());
+        }
+        match &*slot {
+            PoolSlot::Made(pool) => Ok(pool.clone()),
+            PoolSlot::Unmade | PoolSlot::Closed => Err(Error::Closed),
+        }
+    }
+
+    fn make_pool(&self) -> Pool {
+        let (driver_config, tls) = self.driver.clone();
         let manager = Manager {
-            target: config.target(),
-            connect_timeout: options.connect_timeout,
-            inner: manager(driver_config, tls, &options),
-            errors: Arc::clone(&errors),
-            counters: Arc::clone(&counters),
+            target: self.config.target(),
+            connect_timeout: self.options.connect_timeout,
+            inner: manager(driver_config, tls, &self.options),
+            errors: Arc::clone(&self.errors),
+            counters: Arc::clone(&self.counters),
+            server: Arc::clone(&self.server),
         };
         // No check on checkout: it would cost a round trip per operation. A
         // connection that died in the pool fails its statement, which is
         // then retried on a fresh one.
-        let pool = Pool::builder()
-            .max_size(options.pool_size)
+        Pool::builder()
+            .max_size(self.options.pool_size)
             .min_idle(Some(0))
             .test_on_check_out(false)
-            .connection_timeout(options.checkout_timeout)
-            .idle_timeout(options.idle_timeout)
-            .max_lifetime(options.max_lifetime)
-            .build_unchecked(manager);
-        Ok(Shared {
-            pool,
-            config,
-            options,
-            errors,
-            counters,
-        })
+            .connection_timeout(self.options.checkout_timeout)
+            .idle_timeout(self.options.idle_timeout)
+            .max_lifetime(self.options.max_lifetime)
+            .build_unchecked(manager)
+    }
+
+    /// Refuses new statements ([`Error::Closed`]), waits up to `wait` for
+    /// those in flight, then closes the pool's connections (those still in
+    /// use when they come back). A timeout if some were still running.
+    pub(crate) async fn close(&self, wait: Duration) -> Result<()> {
+        let made = {
+            let mut slot = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
+            std::mem::replace(&mut *slot, PoolSlot::Closed)
+        };
+        let until = crate::retry::deadline_after(wait);
+        while self.in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < until {
+            pause(Duration::from_millis(5)).await;
+        }
+        drop(made);
+        match self.in_flight.load(Ordering::SeqCst) {
+            0 => Ok(()),
+            _ => Err(Error::Timeout(wait)),
+        }
     }
 
     /// The retries and deadline of a call made with `options`.
@@ -284,6 +391,8 @@ impl Shared {
         call: Call,
         request: &Request<'_>,
     ) -> Result<(Vec<Row>, Option<Error>)> {
+        usable_here()?;
+        let _in_flight = InFlight::new(&self.in_flight);
         let span = trace::operation(request.verb(), table.name.as_str(), &self.config);
         let result = self.attempt(table, call, request, &span).await;
         if let Err(err) = &result {
@@ -305,7 +414,7 @@ impl Shared {
         let mut maybe_applied: Option<Error> = None;
         let give_up = |err: Error, maybe_applied: bool| {
             if maybe_applied {
-                Error::Ambiguous(Box::new(err))
+                Error::ambiguous(err)
             } else {
                 err
             }
@@ -319,6 +428,7 @@ impl Shared {
             };
             let err = match self.connection(call).await {
                 Ok(mut conn) => {
+                    span.server(conn.server.name());
                     match within(call.left(), conn.run(table, step, call.deadline)).await {
                         Some(Ok(_)) if creating => {
                             table.mark_created();
@@ -333,7 +443,7 @@ impl Shared {
                                     self.pause_before_retry(call, wait, true).await?;
                                     continue;
                                 }
-                                None => return Err(Error::Ambiguous(Box::new(err))),
+                                None => return Err(Error::ambiguous(err)),
                             }
                         }
                         Some(Err(err)) => err,
@@ -379,7 +489,7 @@ impl Shared {
             self.counters.timed_out();
             let err = Error::Timeout(call.timeout);
             return Err(if maybe_applied {
-                Error::Ambiguous(Box::new(err))
+                Error::ambiguous(err)
             } else {
                 err
             });
@@ -408,12 +518,13 @@ impl Shared {
     async fn connection(
         &self,
         call: Call,
-    ) -> Result<impl std::ops::DerefMut<Target = Connection> + '_> {
+    ) -> Result<impl std::ops::DerefMut<Target = Connection> + use<>> {
+        let pool = self.pool()?;
         let started = Instant::now();
         let checkout_timeout = self.options.checkout_timeout;
         let mut slice = Duration::from_millis(20);
         loop {
-            if let Some(conn) = checkout(&self.pool, slice.min(call.left())).await {
+            if let Some(conn) = checkout(&pool, slice.min(call.left())).await {
                 return Ok(conn);
             }
             self.counters.waited();
@@ -438,6 +549,8 @@ impl Shared {
 
     /// The guide's troubleshooting check: `SELECT 1` on a pooled connection.
     pub(crate) async fn ping(&self) -> Result<()> {
+        usable_here()?;
+        let _in_flight = InFlight::new(&self.in_flight);
         let call = Call::new(self.policy(&HistoryOptions::default()));
         match within(call.left(), async {
             self.connection(call).await?.ping(call.deadline).await
@@ -450,8 +563,14 @@ impl Shared {
     }
 
     pub(crate) fn pool_state(&self) -> PoolState {
-        let state = self.pool.state();
-        self.counters
-            .state(state.connections, state.idle_connections)
+        let slot = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*slot {
+            PoolSlot::Made(pool) => {
+                let state = pool.state();
+                self.counters
+                    .state(state.connections, state.idle_connections)
+            }
+            PoolSlot::Unmade | PoolSlot::Closed => self.counters.state(0, 0),
+        }
     }
 }

@@ -55,7 +55,10 @@ impl Shared {
     pub(crate) async fn add_messages(&self, session: &Session, messages: &[Message]) -> Result<()> {
         let batch = InsertBatch::new(session, messages)?;
         if !batch.is_empty() {
-            self.on(session, &write::insert(session, &batch)).await?;
+            // A repeat would draw new ids: the caller gets these instead.
+            self.on(session, &write::insert(session, &batch))
+                .await
+                .map_err(|err| err.for_call(batch.ids(), false))?;
         }
         Ok(())
     }
@@ -72,7 +75,8 @@ impl Shared {
         }
         let rows = self
             .on(session, &write::insert_returning(session, &batch))
-            .await?;
+            .await
+            .map_err(|err| err.for_call(batch.ids(), true))?;
         Ok(rows.len() as u64)
     }
 
@@ -160,11 +164,14 @@ impl Shared {
         rows::decode_messages(&self.on(session, &read::since(session, &since)).await?)
     }
 
+    /// A page of `size` rows from `cursor` on, oldest first, or newest
+    /// first when `back`.
     pub(crate) async fn messages_page(
         &self,
         session: &Session,
         cursor: Option<&PageCursor>,
         size: usize,
+        back: bool,
     ) -> Result<Page> {
         if size == 0 {
             return Err(Error::InvalidArgument(
@@ -172,9 +179,11 @@ impl Shared {
             ));
         }
         let limit = sql::limit(size);
-        let rows = self
-            .on(session, &read::page(session, cursor, &limit))
-            .await?;
+        let request = match back {
+            false => read::page(session, cursor, &limit),
+            true => read::page_back(session, cursor, &limit),
+        };
+        let rows = self.on(session, &request).await?;
         rows::decode_page(&rows, &session.id, size)
     }
 
@@ -197,7 +206,7 @@ impl Shared {
         let (rows, maybe_applied) = self.run_tracked(&session.table, call, &request).await?;
         match maybe_applied {
             Some(_) if known_present => Ok(ids.len() as u64),
-            Some(err) if rows.len() < ids.len() => Err(Error::Ambiguous(Box::new(err))),
+            Some(err) if rows.len() < ids.len() => Err(Error::ambiguous(err)),
             _ => Ok(rows.len() as u64),
         }
     }
@@ -215,12 +224,18 @@ impl Shared {
         let rows = self
             .run(&session.table, call, &delete::newest_ids(session, &n))
             .await?;
+        // A repeat would find the newest `n` anew, and delete those too.
         self.delete_ids(session, call, &rows::decode_column(&rows)?, true)
             .await
+            .map_err(|err| err.for_call(&[], false))
     }
 
     pub(crate) async fn clear(&self, session: &Session) -> Result<()> {
-        self.on(session, &delete::clear(session)).await.map(drop)
+        // A repeat would also delete what was written in between.
+        self.on(session, &delete::clear(session))
+            .await
+            .map(drop)
+            .map_err(|err| err.for_call(&[], false))
     }
 
     pub(crate) async fn list_sessions(

@@ -2,9 +2,9 @@
 //!
 //! A stored message is `{"type": <type>, "data": {...}}`. [`Message`] keeps the
 //! whole `data` object, so fields this crate does not model (and fields newer
-//! LangChain versions add) survive a read and a write unchanged. Numbers keep
-//! their exact text, integers wider than 64 bits included, because the crate
-//! turns on `serde_json`'s `arbitrary_precision`.
+//! LangChain versions add) survive a read and a write unchanged. Numbers and
+//! key order are `serde_json`'s: exact with the `exact-json` feature, else
+//! as the README's "Numbers and key order" says.
 
 use std::borrow::Cow;
 

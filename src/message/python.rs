@@ -336,10 +336,11 @@ mod tests {
 
     #[test]
     fn values_print_as_python_prints_them() {
-        let value = json!({"type": "text", "n": [1, 2.5, null, true, "it's"]});
+        // Keys in sorted order, the order of both key-order modes.
+        let value = json!({"n": [1, 2.5, null, true, "it's"], "type": "text"});
         assert_eq!(
             str_of(&value),
-            r#"{'type': 'text', 'n': [1, 2.5, None, True, "it's"]}"#
+            r#"{'n': [1, 2.5, None, True, "it's"], 'type': 'text'}"#
         );
         assert_eq!(
             json_dumps(&json!({"city": "Paris", "é": [1, 2.0]})),

@@ -56,8 +56,11 @@ pub(super) async fn open(
 pub(super) async fn checkout(
     pool: &Pool,
     wait: Duration,
-) -> Option<bb8::PooledConnection<'_, Manager>> {
-    tokio::time::timeout(wait, pool.get()).await.ok()?.ok()
+) -> Option<bb8::PooledConnection<'static, Manager>> {
+    tokio::time::timeout(wait, pool.get_owned())
+        .await
+        .ok()?
+        .ok()
 }
 
 /// `future`'s output, or `None` if `limit` passed first (the future is
@@ -84,10 +87,10 @@ pub(super) async fn write_all<W: Output + ?Sized>(out: &mut W, bytes: &[u8]) -> 
     Ok(out.write_all(bytes).await?)
 }
 
-/// The tokio runtime the caller runs on: pools are per runtime, since their
-/// connections are tasks of the runtime that opened them.
-pub(super) fn current_runtime() -> Result<tokio::runtime::Id> {
+/// Whether the async face can run here: its pool's connections are tasks,
+/// and its deadlines timers, of a tokio runtime.
+pub(super) fn usable_here() -> Result<()> {
     tokio::runtime::Handle::try_current()
-        .map(|handle| handle.id())
+        .map(drop)
         .map_err(|_| Error::Runtime("the async API must be used inside a tokio runtime".into()))
 }

@@ -7,14 +7,13 @@
 //! asks of the face.
 
 use std::fmt;
-use std::future::Future;
 use std::sync::Arc;
 
 use crate::catalog::Session;
 use crate::error::Result;
-use crate::message::Message;
-use crate::options::{EngineOptions, HistoryOptions};
-use crate::pool::Registry;
+use crate::history::BoxFuture;
+use crate::message::{Message, TrimOptions};
+use crate::options::HistoryOptions;
 
 /// A runnable example of `api.rs`, as this face shows it: its nonblocking form,
 /// in a `main` that has this face's types and the test database's `url`.
@@ -46,7 +45,6 @@ mod engine;
 mod ops;
 
 use self::{AsyncCockroachDBChatMessageHistory as History, AsyncCockroachDBEngine as Engine};
-use driver::current_runtime;
 use engine::Shared;
 use tokio::io::{AsyncBufRead, AsyncWrite};
 
@@ -79,36 +77,6 @@ impl fmt::Debug for AsyncCockroachDBEngine {
 }
 
 impl AsyncCockroachDBEngine {
-    /// An engine with default [`EngineOptions`]. Opens no connection yet.
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> langchain_cockroachdb::Result<()> {
-    /// # use langchain_cockroachdb::nonblocking::AsyncCockroachDBEngine;
-    /// let engine = AsyncCockroachDBEngine::from_connection_string("postgresql://root@localhost:26257/defaultdb?sslmode=disable").unwrap();
-    /// assert!(AsyncCockroachDBEngine::from_connection_string("not a url").is_err());
-    /// # Ok(()) }
-    /// ```
-    pub fn from_connection_string(connection_string: &str) -> Result<Self> {
-        Self::with_options(connection_string, EngineOptions::default())
-    }
-
-    /// An engine with the given pool options. Opens no connection yet.
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> langchain_cockroachdb::Result<()> {
-    /// # use langchain_cockroachdb::{nonblocking::AsyncCockroachDBEngine, EngineOptions, Error};
-    /// let options = EngineOptions::default().pool_size(0);
-    /// assert!(matches!(AsyncCockroachDBEngine::with_options("postgresql://root@localhost/db", options), Err(Error::Config(_))));
-    /// # Ok(()) }
-    /// ```
-    pub fn with_options(connection_string: &str, options: EngineOptions) -> Result<Self> {
-        current_runtime()?;
-        Ok(AsyncCockroachDBEngine(Arc::new(Shared::new(
-            connection_string.parse()?,
-            options,
-        )?)))
-    }
-
     /// Writes every stored message of the sessions whose id starts with
     /// `prefix` (all sessions for `None`) as JSON Lines, in order, a page at
     /// a time. Returns how many lines were written.
@@ -163,16 +131,6 @@ impl AsyncCockroachDBEngine {
         input: &mut R,
     ) -> Result<u64> {
         self.0.import(options, input).await
-    }
-
-    /// The engine this process keeps for `connection_string` on the current
-    /// runtime, made on first request: histories built from a bare
-    /// connection string share it.
-    fn shared(connection_string: &str) -> Result<Self> {
-        static ENGINES: Registry<(tokio::runtime::Id, String), AsyncCockroachDBEngine> =
-            Registry::new();
-        let key = (current_runtime()?, connection_string.to_owned());
-        ENGINES.get_or_try_insert(key, || Self::from_connection_string(connection_string))
     }
 }
 
@@ -254,18 +212,47 @@ impl AsyncCockroachDBChatMessageHistory {
 }
 
 /// The history as an [`AsyncChatMessageHistory`](crate::AsyncChatMessageHistory),
-/// for code written against the trait (see
-/// [`ChatMessageHistory`](crate::ChatMessageHistory) for the blocking form).
+/// for code written against the trait, `Arc<dyn AsyncChatMessageHistory>`
+/// included; its `last_messages` and `trim` read only the newest rows, as
+/// the methods of the same names do.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> langchain_cockroachdb::Result<()> {
+/// use std::sync::Arc;
+/// use langchain_cockroachdb::nonblocking::AsyncCockroachDBEngine;
+/// use langchain_cockroachdb::{AsyncChatMessageHistory, InMemoryChatMessageHistory};
+///
+/// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+/// let in_production: Arc<dyn AsyncChatMessageHistory> =
+///     Arc::new(AsyncCockroachDBEngine::from_connection_string(&url)?.history("doc-async-trait")?);
+/// let in_tests: Arc<dyn AsyncChatMessageHistory> = Arc::new(InMemoryChatMessageHistory::new());
+/// for history in [in_production, in_tests] {
+///     history.add_user_message("My name is Alice.").await?;
+///     assert_eq!(history.last_messages(1).await?[0].text(), "My name is Alice.");
+///     history.clear().await?;
+/// }
+/// # Ok(()) }
+/// ```
 impl crate::AsyncChatMessageHistory for AsyncCockroachDBChatMessageHistory {
-    fn messages(&self) -> impl Future<Output = Result<Vec<Message>>> + Send {
-        AsyncCockroachDBChatMessageHistory::messages(self)
+    fn messages(&self) -> BoxFuture<'_, Result<Vec<Message>>> {
+        Box::pin(AsyncCockroachDBChatMessageHistory::messages(self))
     }
 
-    fn add_messages(&self, messages: &[Message]) -> impl Future<Output = Result<()>> + Send {
-        AsyncCockroachDBChatMessageHistory::add_messages(self, messages)
+    fn add_messages<'a>(&'a self, messages: &'a [Message]) -> BoxFuture<'a, Result<()>> {
+        Box::pin(AsyncCockroachDBChatMessageHistory::add_messages(
+            self, messages,
+        ))
     }
 
-    fn clear(&self) -> impl Future<Output = Result<()>> + Send {
-        AsyncCockroachDBChatMessageHistory::clear(self)
+    fn clear(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(AsyncCockroachDBChatMessageHistory::clear(self))
+    }
+
+    fn last_messages(&self, n: usize) -> BoxFuture<'_, Result<Vec<Message>>> {
+        Box::pin(AsyncCockroachDBChatMessageHistory::last_messages(self, n))
+    }
+
+    fn trim<'a>(&'a self, options: &'a TrimOptions) -> BoxFuture<'a, Result<Vec<Message>>> {
+        Box::pin(AsyncCockroachDBChatMessageHistory::trim(self, options))
     }
 }

@@ -61,8 +61,9 @@ pub(crate) enum Server {
     PostgreSQL,
 }
 
-/// Asked once, when a table is created with options whose DDL differs.
-pub(crate) const VERSION: Sql = Sql::read("SELECT version()");
+/// Asked once per engine, on its first connection.
+pub(crate) const VERSION: &str = "SELECT version()";
+
 impl Server {
     /// The server that `SELECT version()` answered `version`.
     pub(crate) fn of(version: &str) -> Server {
@@ -70,6 +71,14 @@ impl Server {
             Server::CockroachDB
         } else {
             Server::PostgreSQL
+        }
+    }
+
+    /// Its name in OpenTelemetry's `db.system`.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Server::CockroachDB => "cockroachdb",
+            Server::PostgreSQL => "postgresql",
         }
     }
 }

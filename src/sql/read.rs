@@ -54,6 +54,32 @@ pub(crate) const PAGE_NEXT: Sql = Sql::read(
     "SELECT id, message, created_at FROM {t}
 WHERE session_id = $1 AND (created_at, id) > ($2, $3) ORDER BY created_at, id LIMIT $4",
 );
+/// Newest first: the first page of a session read backwards.
+pub(crate) const PAGE_BACK_FIRST: Sql = Sql::read(
+    "SELECT id, message, created_at FROM {t}
+WHERE session_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
+);
+
+/// Newest first, before the row at `($2, $3)`.
+pub(crate) const PAGE_BACK_NEXT: Sql = Sql::read(
+    "SELECT id, message, created_at FROM {t}
+WHERE session_id = $1 AND (created_at, id) < ($2, $3) ORDER BY created_at DESC, id DESC LIMIT $4",
+);
+
+pub(crate) fn page_back<'a>(
+    session: &'a Session,
+    cursor: Option<&'a PageCursor>,
+    limit: &'a i64,
+) -> Request<'a> {
+    match cursor {
+        None => Request::Statement(PAGE_BACK_FIRST, vec![&session.id, limit]),
+        Some(c) => Request::Statement(
+            PAGE_BACK_NEXT,
+            vec![&session.id, &c.created_at, &c.id, limit],
+        ),
+    }
+}
+
 pub(crate) fn page<'a>(
     session: &'a Session,
     cursor: Option<&'a PageCursor>,

@@ -60,6 +60,11 @@ pub(crate) struct InsertBatch {
 }
 
 impl InsertBatch {
+    /// The row ids, in the order of the messages.
+    pub(crate) fn ids(&self) -> &[Uuid] {
+        &self.ids
+    }
+
     /// Checks, serializes and numbers `messages` for `session`, or says
     /// why they cannot be stored; nothing is sent either way.
     pub(crate) fn new(session: &Session, messages: &[Message]) -> Result<InsertBatch> {

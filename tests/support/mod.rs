@@ -284,6 +284,7 @@ macro_rules! face_tests {
             a_reply_lost_after_commit_does_not_duplicate_the_write,
             an_exhausted_pool_times_out_clearly_and_recovers,
             several_hosts_fail_over_to_one_that_answers,
+            close_waits_for_the_call_in_flight_and_refuses_new_ones,
             last_messages_of_a_long_session_among_many,
             pages_walk_a_session_in_order,
             entries_since_and_deletes,
@@ -396,6 +397,7 @@ faces! {
         fn message_count() -> u64;
         fn messages_since(since: OffsetDateTime) -> Vec<Message>;
         fn messages_page(cursor: Option<&PageCursor>, size: usize) -> Page;
+        fn messages_page_back(cursor: Option<&PageCursor>, size: usize) -> Page;
         fn entries() -> Vec<StoredMessage>;
         fn delete_message(id: Uuid) -> bool;
         fn delete_last(n: usize) -> u64;
@@ -407,6 +409,7 @@ faces! {
         fn list_sessions => list_sessions(options: &HistoryOptions, filter: &SessionFilter) -> Vec<SessionInfo>;
         fn delete_sessions_idle_since => delete_sessions_idle_since(options: &HistoryOptions, idle: Duration) -> u64;
         fn delete_messages_older_than => delete_messages_older_than(options: &HistoryOptions, age: Duration) -> u64;
+        fn close => close(wait: Duration) -> ();
     }
     blocking {
         fn open(session: &str, url: &str, options: HistoryOptions) -> Result<Self> {

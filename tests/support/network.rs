@@ -158,6 +158,51 @@ pub fn a_caller_retry_after_an_ambiguous_error_stores_once<F: Face>() {
         texts(&history.messages().unwrap()),
         ["first", "second", "exactly once"]
     );
+
+    // A call that draws its own row ids is not repeatable as it is: its
+    // error carries the ids, and the caller stores under them (the recipe
+    // of `Error::Ambiguous`), exactly once.
+    let turn = [Message::human("question"), Message::ai("answer")];
+    history.add_messages(&turn[..]).unwrap(); // the statement prepared
+    proxy.cut_after_next_request();
+    let err = history.add_messages(&turn).unwrap_err();
+    assert_eq!(proxy.cuts(), 2);
+    let Error::Ambiguous { ids, repeatable, .. } = &err else {
+        panic!("expected an ambiguous error, got {err:?}");
+    };
+    assert!(!repeatable && !err.is_retryable(), "{err:?}");
+    assert_eq!(ids.len(), 2);
+    let again: Vec<_> = ids.iter().copied().zip(turn.iter().cloned()).collect();
+    assert_eq!(history.add_messages_with_ids(&again).unwrap(), 0); // it was stored
+    assert_eq!(
+        texts(&history.messages().unwrap()),
+        [
+            "first",
+            "second",
+            "exactly once",
+            "question",
+            "answer",
+            "question",
+            "answer"
+        ]
+    );
+
+    // The same for a single message (its statement prepared first, on the
+    // connection that replaced the cut one).
+    history.add_user_message("one more").unwrap();
+    proxy.cut_after_next_request();
+    let err = history.add_user_message("once more").unwrap_err();
+    let Error::Ambiguous { ids, .. } = err else {
+        panic!("expected an ambiguous error, got {err:?}");
+    };
+    let again = [(ids[0], Message::human("once more"))];
+    assert_eq!(history.add_messages_with_ids(&again).unwrap(), 0); // it was stored
+    assert_eq!(table.count_rows("s"), 9);
+
+    // Deletes that pick their rows anew are not repeatable either.
+    proxy.cut_after_next_request();
+    let err = history.clear().unwrap_err();
+    assert!(err.is_ambiguous() && !err.is_retryable(), "{err:?}");
 }
 
 /// A delete whose reply was lost after the commit is retried, finds
@@ -274,9 +319,9 @@ pub fn engine_calls_run_with_the_callers_deadline_and_retries<F: Face>() {
         // ambiguous: it may have been applied.
         match call(&history, &within) {
             Err(Error::Timeout(limit)) => assert_eq!(limit, quick, "{name}"),
-            Err(Error::Ambiguous(cause)) if matches!(*cause, Error::Timeout(_)) => {
+            Err(Error::Ambiguous { source, .. }) if matches!(*source, Error::Timeout(_)) => {
                 assert!(
-                    matches!(*cause, Error::Timeout(limit) if limit == quick),
+                    matches!(*source, Error::Timeout(limit) if limit == quick),
                     "{name}"
                 )
             }
