@@ -6,7 +6,7 @@
 mod support;
 
 use langchain_cockroachdb::{Error, Message};
-use support::corpus::{Case, EXACT_ONLY, Verdict, corpus, needs_exact_json, same};
+use support::corpus::{Case, Verdict, corpus, needs_exact_json, same};
 
 fn check(case: &Case) -> Result<(), String> {
     match (&case.verdict, Message::from_dict(case.input.clone())) {
@@ -62,7 +62,7 @@ fn every_corpus_case_is_read_as_langchain_reads_it() {
 #[test]
 fn without_exact_json_only_the_listed_cases_differ() {
     let corpus = corpus();
-    for (name, why) in EXACT_ONLY {
+    for (name, why) in support::corpus::EXACT_ONLY {
         let case = corpus
             .iter()
             .find(|case| case.name == name)
