@@ -5,6 +5,7 @@
 //! ```text
 //! cargo run --example web_server -- --port 8080
 //! curl -X POST localhost:8080/sessions/alice/messages -H 'content-type: application/json' \
+//!      -H 'idempotency-key: 6f1c2a' \
 //!      -d '[{"role": "user", "content": "My name is Alice"}, {"role": "assistant", "content": "Hi!"}]'
 //! curl 'localhost:8080/sessions/alice/messages?last=10&format=openai'
 //! curl 'localhost:8080/sessions?prefix=ali&limit=20'
@@ -14,8 +15,14 @@
 //!
 //! Errors are `{"error": ...}`: 400 for bad input (naming the problem), 413
 //! for a body or batch too large, 503 with `Retry-After` when the database
-//! cannot be reached, 408 after the request timeout. SIGTERM or Ctrl-C
-//! stop it gracefully.
+//! cannot be reached and the request is safe to repeat, 408 after the
+//! request timeout. SIGTERM or Ctrl-C stop it gracefully.
+//!
+//! A POST with an `Idempotency-Key` header stores its messages exactly once
+//! however often the client sends it: the row ids are derived from the
+//! session, the key and each message's position. Without the header, a POST
+//! whose outcome is unknown (the database's reply was lost) is a 500 that
+//! says so, not a 503 inviting a retry that could store the turn twice.
 
 use std::time::Duration;
 
@@ -25,7 +32,11 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use langchain_cockroachdb::nonblocking::AsyncCockroachDBEngine;
+use axum::http::HeaderMap;
+use langchain_cockroachdb::nonblocking::{
+    AsyncCockroachDBChatMessageHistory, AsyncCockroachDBEngine,
+};
+use langchain_cockroachdb::uuid::Uuid;
 use langchain_cockroachdb::{
     Error, HistoryOptions, Message, SessionFilter, from_openai_messages, to_openai_messages,
 };
@@ -42,6 +53,12 @@ impl From<Error> for ApiError {
             Error::InvalidMessage(_)
             | Error::InvalidIdentifier { .. }
             | Error::InvalidArgument(_) => StatusCode::BAD_REQUEST,
+            // Repeating it could store the turn twice: say so, never 503.
+            e if e.is_ambiguous() && !e.is_retryable() => {
+                let text = "the messages may or may not be stored; send the request with an \
+                            Idempotency-Key header to retry it safely";
+                return ApiError(StatusCode::INTERNAL_SERVER_ERROR, text.into());
+            }
             e if e.is_connection() || e.is_timeout() => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -79,19 +96,62 @@ fn messages_of(body: Value) -> Result<Vec<Message>, Error> {
         .collect()
 }
 
+/// What every request shares: one engine, and the table it keeps
+/// histories in.
+#[derive(Clone)]
+pub struct App {
+    engine: AsyncCockroachDBEngine,
+    table: HistoryOptions,
+}
+
+impl App {
+    fn history(&self, session: String) -> Result<AsyncCockroachDBChatMessageHistory, Error> {
+        AsyncCockroachDBChatMessageHistory::with_engine(session, &self.engine, self.table.clone())
+    }
+}
+
+/// The row ids of a POST with an idempotency key: the same for the same
+/// session, key and position, whenever the client sends it again.
+fn idempotent_ids(session: &str, key: &str, count: usize) -> Vec<Uuid> {
+    (0..count)
+        .map(|i| Uuid::new_v5(&Uuid::NAMESPACE_OID, format!("{session}\0{key}\0{i}").as_bytes()))
+        .collect()
+}
+
 async fn add(
-    State(engine): State<AsyncCockroachDBEngine>,
+    State(app): State<App>,
     Path(session): Path<String>,
+    headers: HeaderMap,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Reply {
     let Json(body) = body.map_err(|e| ApiError(e.status(), e.body_text()))?;
     let messages = messages_of(body)?;
-    engine.history(session)?.add_messages(&messages).await?;
-    Ok((StatusCode::CREATED, Json(json!({"stored": messages.len()}))).into_response())
+    let key = match headers.get("idempotency-key").map(HeaderValue::to_str) {
+        Some(Ok(key)) if !key.is_empty() && key.len() <= 200 => Some(key.to_owned()),
+        Some(_) => {
+            let problem = "Idempotency-Key must be 1 to 200 visible ASCII characters";
+            return Err(ApiError(StatusCode::BAD_REQUEST, problem.into()));
+        }
+        None => None,
+    };
+    let history = app.history(session)?;
+    let new = match key {
+        Some(key) => {
+            let ids = idempotent_ids(history.session_id(), &key, messages.len());
+            let rows: Vec<(Uuid, Message)> = ids.into_iter().zip(messages.iter().cloned()).collect();
+            history.add_messages_with_ids(&rows).await?
+        }
+        None => {
+            history.add_messages(&messages).await?;
+            messages.len() as u64
+        }
+    };
+    let body = json!({"stored": messages.len(), "new": new});
+    Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
 async fn list(
-    State(engine): State<AsyncCockroachDBEngine>,
+    State(app): State<App>,
     Path(session): Path<String>,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Reply {
@@ -101,7 +161,7 @@ async fn list(
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     };
-    let history = engine.history(session)?;
+    let history = app.history(session)?;
     let messages = match param("last") {
         Some(last) => {
             let last = last.parse().map_err(|_| {
@@ -125,16 +185,13 @@ async fn list(
     Ok(Json(body).into_response())
 }
 
-async fn delete(
-    State(engine): State<AsyncCockroachDBEngine>,
-    Path(session): Path<String>,
-) -> Reply {
-    engine.history(session)?.clear().await?;
+async fn delete(State(app): State<App>, Path(session): Path<String>) -> Reply {
+    app.history(session)?.clear().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn sessions(
-    State(engine): State<AsyncCockroachDBEngine>,
+    State(app): State<App>,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Reply {
     let mut filter = SessionFilter::default();
@@ -158,9 +215,7 @@ async fn sessions(
             }
         }
     }
-    let found = engine
-        .list_sessions(&HistoryOptions::default(), &filter)
-        .await?;
+    let found = app.engine.list_sessions(&app.table, &filter).await?;
     let found: Vec<Value> = found
         .iter()
         .map(|s| {
@@ -174,9 +229,9 @@ async fn sessions(
     Ok(Json(found).into_response())
 }
 
-async fn health(State(engine): State<AsyncCockroachDBEngine>) -> Reply {
-    engine.ping().await?;
-    let state = engine.pool_state();
+async fn health(State(app): State<App>) -> Reply {
+    app.engine.ping().await?;
+    let state = app.engine.pool_state();
     Ok(Json(json!({
         "status": "ok",
         "connections": state.connections,
@@ -203,6 +258,23 @@ async fn shutdown_signal() {
     println!("shutting down");
 }
 
+/// The service: its routes, limits and timeout, over `engine` and the
+/// table `table` names.
+pub fn router(engine: AsyncCockroachDBEngine, table: HistoryOptions) -> Router {
+    Router::new()
+        .route("/sessions/{id}/messages", get(list).post(add))
+        .route("/sessions/{id}", axum::routing::delete(delete))
+        .route("/sessions", get(sessions))
+        .route("/health", get(health))
+        // A body over 1 MiB is refused by the JSON extractor, as JSON (413).
+        .layer(DefaultBodyLimit::max(1 << 20))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(10),
+        ))
+        .with_state(App { engine, table })
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -220,22 +292,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .checkout_timeout(Duration::from_secs(3))
         .operation_timeout(Duration::from_secs(5));
     let engine = AsyncCockroachDBEngine::with_options(&url, options)?;
-    let app = Router::new()
-        .route("/sessions/{id}/messages", get(list).post(add))
-        .route("/sessions/{id}", axum::routing::delete(delete))
-        .route("/sessions", get(sessions))
-        .route("/health", get(health))
-        // A body over 1 MiB is refused by the JSON extractor, as JSON (413).
-        .layer(DefaultBodyLimit::max(1 << 20))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(10),
-        ))
-        .with_state(engine);
+    let app = router(engine.clone(), HistoryOptions::default());
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     println!("listening on http://127.0.0.1:{port}");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    // In-flight requests are done: let their statements finish, then close.
+    engine.close(Duration::from_secs(5)).await?;
     Ok(())
 }

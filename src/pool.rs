@@ -240,3 +240,21 @@ impl<K: Hash + Eq, V: Clone> Registry<K, V> {
         Ok(value)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_state_round_trips_through_serde() {
+        let counters = Counters::default();
+        counters.opened();
+        counters.retried();
+        let state = counters.state(3, 1);
+        let json = serde_json::to_value(state).unwrap();
+        assert_eq!(json["connections"], 3);
+        assert_eq!(json["opened"], 1);
+        assert_eq!(json["retries"], 1);
+        assert_eq!(serde_json::from_value::<PoolState>(json).unwrap(), state);
+    }
+}

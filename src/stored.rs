@@ -251,3 +251,60 @@ pub struct Page {
     /// Pass to the next call; `None` when the session has no more.
     pub next: Option<PageCursor>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(text: &str) -> StoredMessage {
+        let at = OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_123_456_000).unwrap();
+        StoredMessage::new(Uuid::new_v4(), "user-1:chat", at, Message::human(text))
+    }
+
+    #[test]
+    fn the_row_types_round_trip_through_serde() {
+        let page = Page {
+            entries: vec![entry("a"), entry("b")],
+            next: Some(PageCursor {
+                created_at: OffsetDateTime::UNIX_EPOCH,
+                id: Uuid::nil(),
+            }),
+        };
+        let json = serde_json::to_value(&page).unwrap();
+        assert_eq!(json["next"], "0_00000000000000000000000000000000");
+        assert_eq!(json["entries"][1]["created_at"], "2023-11-14T22:13:20.123456Z");
+        assert_eq!(serde_json::from_value::<Page>(json).unwrap(), page);
+
+        let info = SessionInfo {
+            session_id: "user-1:chat".into(),
+            message_count: 2,
+            first_activity: OffsetDateTime::UNIX_EPOCH,
+            last_activity: OffsetDateTime::UNIX_EPOCH,
+        };
+        let json = serde_json::to_value(&info).unwrap();
+        assert_eq!(json["message_count"], 2);
+        assert_eq!(json["last_activity"], "1970-01-01T00:00:00Z");
+        assert_eq!(serde_json::from_value::<SessionInfo>(json).unwrap(), info);
+    }
+
+    #[test]
+    fn a_cursor_that_was_not_made_here_is_an_invalid_argument() {
+        for bad in [
+            "",
+            "_",
+            "12",
+            "x_00000000000000000000000000000000",
+            "1_not-a-uuid",
+            "99999999999999999999999999999999999_00000000000000000000000000000000",
+            "1_00000000000000000000000000000000_extra",
+            "é_ü",
+        ] {
+            assert!(
+                matches!(bad.parse::<PageCursor>(), Err(Error::InvalidArgument(_))),
+                "{bad}"
+            );
+            let json = serde_json::Value::String(bad.into());
+            assert!(serde_json::from_value::<PageCursor>(json).is_err(), "{bad}");
+        }
+    }
+}

@@ -4,7 +4,7 @@
 mod support;
 
 use langchain_cockroachdb::blocking::{CockroachDBChatMessageHistory, CockroachDBEngine};
-use langchain_cockroachdb::{EngineOptions, HistoryOptions};
+use langchain_cockroachdb::{EngineOptions, Error, HistoryOptions};
 use support::{TempTable, database_url};
 
 face_tests!(CockroachDBChatMessageHistory);
@@ -67,4 +67,28 @@ fn the_history_trait_serves_database_and_memory_alike() {
         conversation(&stored),
         conversation(&InMemoryChatMessageHistory::new())
     );
+}
+
+/// Called from async code, the blocking face returns a typed error instead
+/// of tokio's panic; from `spawn_blocking`, where blocking belongs, it runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inside_async_code_it_is_a_typed_error_and_in_spawn_blocking_it_runs() {
+    let table = TempTable::new("in_async");
+    let history =
+        CockroachDBChatMessageHistory::with_options("s", &database_url(), table.options())
+            .unwrap();
+    match history.add_user_message("from async code") {
+        Err(Error::Runtime(reason)) => assert!(reason.contains("spawn_blocking"), "{reason}"),
+        other => panic!("expected a runtime error, got {other:?}"),
+    }
+    let blocking = history.clone();
+    let stored = tokio::task::spawn_blocking(move || {
+        blocking.add_user_message("from spawn_blocking")?;
+        blocking.messages()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let texts: Vec<_> = stored.iter().map(|m| m.text().into_owned()).collect();
+    assert_eq!(texts, ["from spawn_blocking"]);
 }

@@ -75,11 +75,26 @@ async fn many_tasks_share_one_engine() {
 }
 
 /// Code written against `AsyncChatMessageHistory` runs the same on a
-/// database history made by the engine's factory and on the in-memory one.
+/// database history made by the engine's factory and on the in-memory one,
+/// both held as `Arc<dyn AsyncChatMessageHistory>` (as in a server's state),
+/// the cheap reads included.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_async_history_trait_serves_database_and_memory_alike() {
-    use langchain_cockroachdb::{AsyncChatMessageHistory, InMemoryChatMessageHistory, Message};
-    async fn conversation(history: &impl AsyncChatMessageHistory) -> Vec<String> {
+    use std::sync::Arc;
+
+    use langchain_cockroachdb::{
+        AsyncChatMessageHistory, InMemoryChatMessageHistory, Message, TrimOptions,
+    };
+
+    struct AppState {
+        history: Arc<dyn AsyncChatMessageHistory>,
+    }
+
+    async fn conversation(state: &AppState) -> (Vec<String>, Vec<String>, Vec<String>) {
+        let texts = |messages: Vec<Message>| -> Vec<String> {
+            messages.iter().map(|m| m.text().into_owned()).collect()
+        };
+        let history = &state.history;
         history.clear().await.unwrap();
         history.add_user_message("My name is Alice").await.unwrap();
         history
@@ -90,19 +105,26 @@ async fn the_async_history_trait_serves_database_and_memory_alike() {
             .add_message(&Message::system("Be brief."))
             .await
             .unwrap();
-        let messages = history.messages().await.unwrap();
+        let all = texts(history.messages().await.unwrap());
+        let last = texts(history.last_messages(2).await.unwrap());
+        let window = texts(history.trim(&TrimOptions::new(12)).await.unwrap());
         history.clear().await.unwrap();
-        messages.iter().map(|m| m.text().into_owned()).collect()
+        (all, last, window)
     }
     let engine = AsyncCockroachDBEngine::from_connection_string(&database_url()).unwrap();
     let session = format!("trait-{}", langchain_cockroachdb::uuid::Uuid::new_v4());
-    let stored = engine.history(session.as_str()).unwrap();
+    let stored = AppState {
+        history: Arc::new(engine.history(session.as_str()).unwrap()),
+    };
+    let memory = AppState {
+        history: Arc::new(InMemoryChatMessageHistory::new()),
+    };
     // The trait's futures are Send: they run as spawned tasks.
     let from_db = tokio::spawn(async move { conversation(&stored).await })
         .await
         .unwrap();
-    assert_eq!(
-        from_db,
-        conversation(&InMemoryChatMessageHistory::new()).await
-    );
+    let from_memory = conversation(&memory).await;
+    assert_eq!(from_db, from_memory);
+    assert_eq!(from_db.1, ["Nice to meet you, Alice!", "Be brief."]);
+    assert!(!from_db.2.is_empty() && from_db.2.len() < 3, "{:?}", from_db.2);
 }
