@@ -29,7 +29,7 @@ use responder::{LocalResponder, Responder};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let mut session = String::from("cli-bot:default");
-    let mut url = std::env::var("DATABASE_URL")
+    let mut url = std::env::var("LANGCHAIN_COCKROACHDB_URL")
         .unwrap_or_else(|_| "postgresql://root@127.0.0.1:5432/test".into());
     while let Some(arg) = args.next() {
         match arg.as_str() {

@@ -2,14 +2,14 @@
 //!
 //! ```text
 //! cargo run --example quickstart
-//! DATABASE_URL=postgresql://root@localhost:26257/defaultdb?sslmode=disable cargo run --example quickstart
+//! LANGCHAIN_COCKROACHDB_URL=postgresql://root@localhost:26257/defaultdb?sslmode=disable cargo run --example quickstart
 //! ```
 
 use langchain_cockroachdb::Message;
 use langchain_cockroachdb::blocking::CockroachDBChatMessageHistory;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let url = std::env::var("DATABASE_URL")
+    let url = std::env::var("LANGCHAIN_COCKROACHDB_URL")
         .unwrap_or_else(|_| "postgresql://root@127.0.0.1:5432/test".into());
 
     let history = CockroachDBChatMessageHistory::new("quickstart-user-123", &url)?;

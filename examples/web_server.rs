@@ -28,11 +28,11 @@ use std::time::Duration;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::HeaderMap;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use axum::http::HeaderMap;
 use langchain_cockroachdb::nonblocking::{
     AsyncCockroachDBChatMessageHistory, AsyncCockroachDBEngine,
 };
@@ -114,7 +114,12 @@ impl App {
 /// session, key and position, whenever the client sends it again.
 fn idempotent_ids(session: &str, key: &str, count: usize) -> Vec<Uuid> {
     (0..count)
-        .map(|i| Uuid::new_v5(&Uuid::NAMESPACE_OID, format!("{session}\0{key}\0{i}").as_bytes()))
+        .map(|i| {
+            Uuid::new_v5(
+                &Uuid::NAMESPACE_OID,
+                format!("{session}\0{key}\0{i}").as_bytes(),
+            )
+        })
         .collect()
 }
 
@@ -138,7 +143,8 @@ async fn add(
     let new = match key {
         Some(key) => {
             let ids = idempotent_ids(history.session_id(), &key, messages.len());
-            let rows: Vec<(Uuid, Message)> = ids.into_iter().zip(messages.iter().cloned()).collect();
+            let rows: Vec<(Uuid, Message)> =
+                ids.into_iter().zip(messages.iter().cloned()).collect();
             history.add_messages_with_ids(&rows).await?
         }
         None => {
@@ -190,10 +196,7 @@ async fn delete(State(app): State<App>, Path(session): Path<String>) -> Reply {
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn sessions(
-    State(app): State<App>,
-    Query(query): Query<Vec<(String, String)>>,
-) -> Reply {
+async fn sessions(State(app): State<App>, Query(query): Query<Vec<(String, String)>>) -> Reply {
     let mut filter = SessionFilter::default();
     for (key, value) in query {
         match key.as_str() {
@@ -285,7 +288,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             other => return Err(format!("unknown argument {other:?}; use --port N").into()),
         }
     }
-    let url = std::env::var("DATABASE_URL")
+    let url = std::env::var("LANGCHAIN_COCKROACHDB_URL")
         .unwrap_or_else(|_| "postgresql://root@127.0.0.1:5432/test".into());
     let options = langchain_cockroachdb::EngineOptions::default()
         .connect_timeout(Duration::from_secs(2))

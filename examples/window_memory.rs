@@ -11,7 +11,7 @@ use langchain_cockroachdb::nonblocking::AsyncCockroachDBEngine;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let url = std::env::var("DATABASE_URL")
+    let url = std::env::var("LANGCHAIN_COCKROACHDB_URL")
         .unwrap_or_else(|_| "postgresql://root@127.0.0.1:5432/test".into());
     let engine = AsyncCockroachDBEngine::from_connection_string(&url)?;
     let history = engine.history("example:window-memory")?;

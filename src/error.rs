@@ -152,7 +152,7 @@ pub enum Error {
     ///         other => other,
     ///     }
     /// }
-    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// # let url = std::env::var("LANGCHAIN_COCKROACHDB_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
     /// # let history = CockroachDBChatMessageHistory::new("doc-ambiguous", &url)?;
     /// # add_turn(&history, &[Message::human("hi")])?;
     /// # history.clear()?;

@@ -58,7 +58,7 @@ impl Ident {
         Ident(format!("{}_activity_idx", self.0))
     }
 
-    /// The name versions of this crate before 0.2 gave that index:
+    /// The name this crate's development builds gave that index:
     /// `<table>_session_created_idx`, or for long table names a cut name
     /// with a hash of the whole one.
     pub(crate) fn older_index_name(&self) -> Ident {

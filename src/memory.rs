@@ -146,7 +146,7 @@ fn memory_error(err: Error) -> MemoryError {
 /// use langchain_cockroachdb::nonblocking::AsyncCockroachDBEngine;
 /// use langchain_rust::schemas::memory::BaseMemory;
 ///
-/// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+/// # let url = std::env::var("LANGCHAIN_COCKROACHDB_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
 /// let engine = AsyncCockroachDBEngine::from_connection_string(&url)?;
 /// let mut memory = engine.history("doc-langchain-rust")?;
 /// # BaseMemory::clear(&mut memory).await?;

@@ -127,7 +127,7 @@ impl StoredMessage {
 /// # #[cfg(feature = "blocking")] {
 /// use langchain_cockroachdb::blocking::CockroachDBEngine;
 /// use langchain_cockroachdb::{HistoryOptions, SessionFilter};
-/// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+/// # let url = std::env::var("LANGCHAIN_COCKROACHDB_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
 /// let engine = CockroachDBEngine::from_connection_string(&url)?;
 /// for info in engine.list_sessions(&HistoryOptions::default(), &SessionFilter::default().limit(5))? {
 ///     println!("{}: {} messages, last {}", info.session_id, info.message_count, info.last_activity);
@@ -162,7 +162,7 @@ pub struct SessionInfo {
 /// ```
 /// # #[cfg(feature = "blocking")] {
 /// use langchain_cockroachdb::blocking::CockroachDBChatMessageHistory;
-/// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+/// # let url = std::env::var("LANGCHAIN_COCKROACHDB_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
 /// let history = CockroachDBChatMessageHistory::new("doc-cursor", &url)?;
 /// # history.clear()?; history.add_user_message("a")?; history.add_user_message("b")?;
 /// let first = history.messages_page(None, 1)?;
@@ -235,7 +235,7 @@ impl<'de> Deserialize<'de> for PageCursor {
 /// ```
 /// # #[cfg(feature = "blocking")] {
 /// use langchain_cockroachdb::blocking::CockroachDBChatMessageHistory;
-/// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+/// # let url = std::env::var("LANGCHAIN_COCKROACHDB_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
 /// let history = CockroachDBChatMessageHistory::new("doc-page", &url)?;
 /// # history.clear()?;
 /// let page = history.messages_page(None, 100)?;
@@ -272,7 +272,10 @@ mod tests {
         };
         let json = serde_json::to_value(&page).unwrap();
         assert_eq!(json["next"], "0_00000000000000000000000000000000");
-        assert_eq!(json["entries"][1]["created_at"], "2023-11-14T22:13:20.123456Z");
+        assert_eq!(
+            json["entries"][1]["created_at"],
+            "2023-11-14T22:13:20.123456Z"
+        );
         assert_eq!(serde_json::from_value::<Page>(json).unwrap(), page);
 
         let info = SessionInfo {

@@ -75,8 +75,7 @@ fn the_history_trait_serves_database_and_memory_alike() {
 async fn inside_async_code_it_is_a_typed_error_and_in_spawn_blocking_it_runs() {
     let table = TempTable::new("in_async");
     let history =
-        CockroachDBChatMessageHistory::with_options("s", &database_url(), table.options())
-            .unwrap();
+        CockroachDBChatMessageHistory::with_options("s", &database_url(), table.options()).unwrap();
     match history.add_user_message("from async code") {
         Err(Error::Runtime(reason)) => assert!(reason.contains("spawn_blocking"), "{reason}"),
         other => panic!("expected a runtime error, got {other:?}"),

@@ -126,5 +126,9 @@ async fn the_async_history_trait_serves_database_and_memory_alike() {
     let from_memory = conversation(&memory).await;
     assert_eq!(from_db, from_memory);
     assert_eq!(from_db.1, ["Nice to meet you, Alice!", "Be brief."]);
-    assert!(!from_db.2.is_empty() && from_db.2.len() < 3, "{:?}", from_db.2);
+    assert!(
+        !from_db.2.is_empty() && from_db.2.len() < 3,
+        "{:?}",
+        from_db.2
+    );
 }

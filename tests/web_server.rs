@@ -57,7 +57,8 @@ fn a_retried_post_with_an_idempotency_key_is_stored_once() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let server = tokio::spawn(async move { axum::serve(listener, app).await });
-        let turn = r#"[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]"#;
+        let turn =
+            r#"[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]"#;
         let path = "/sessions/s/messages";
 
         // The statement prepared on the proxied connection.
@@ -66,7 +67,11 @@ fn a_retried_post_with_an_idempotency_key_is_stored_once() {
 
         proxy.cut_after_next_request();
         let (status, head, body) = post(addr, path, Some("turn-1"), turn).await;
-        assert_eq!(proxy.cuts(), 1, "the reply was not lost: the test proves nothing");
+        assert_eq!(
+            proxy.cuts(),
+            1,
+            "the reply was not lost: the test proves nothing"
+        );
         assert_eq!(status, 503, "{body}");
         assert!(head.contains("retry-after: 5"), "{head}");
         // The client retries, as told: the turn was stored, and is not again.
@@ -85,7 +90,10 @@ fn a_retried_post_with_an_idempotency_key_is_stored_once() {
         assert_eq!(status, 500, "{body}");
         assert!(!head.contains("retry-after"), "{head}");
         assert!(
-            body["error"].as_str().unwrap_or_default().contains("Idempotency-Key"),
+            body["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("Idempotency-Key"),
             "{body}"
         );
         server.abort();

@@ -239,7 +239,7 @@ fn main() -> Result<()> {
         .position(|a| a == "--plot")
         .and_then(|i| args.get(i + 1))
         .cloned();
-    let url = std::env::var("DATABASE_URL")
+    let url = std::env::var("LANGCHAIN_COCKROACHDB_URL")
         .unwrap_or_else(|_| "postgresql://root@127.0.0.1:5432/test?sslmode=disable".into());
     if let Some(i) = args.iter().position(|a| a == "--scale") {
         // Up to 10^6 rows unless told: 10^7 takes many minutes.

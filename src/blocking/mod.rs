@@ -23,7 +23,7 @@ macro_rules! example {
             "```\n",
             "# use langchain_cockroachdb::blocking::{CockroachDBChatMessageHistory, CockroachDBEngine};\n",
             "# fn main() -> langchain_cockroachdb::Result<()> {\n",
-            "# let url = std::env::var(\"DATABASE_URL\").unwrap_or(\"postgresql://root@127.0.0.1:5432/test\".into());",
+            "# let url = std::env::var(\"LANGCHAIN_COCKROACHDB_URL\").unwrap_or(\"postgresql://root@127.0.0.1:5432/test\".into());",
             $blocking,
             "# Ok(()) }\n",
             "```"
@@ -55,7 +55,7 @@ use engine::Shared;
 /// use langchain_cockroachdb::blocking::{CockroachDBChatMessageHistory, CockroachDBEngine};
 /// use langchain_cockroachdb::{EngineOptions, HistoryOptions};
 ///
-/// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+/// # let url = std::env::var("LANGCHAIN_COCKROACHDB_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
 /// let engine = CockroachDBEngine::with_options(&url, EngineOptions::default().pool_size(10))?;
 /// engine.ping()?;
 /// let alice = CockroachDBChatMessageHistory::with_engine("user-alice", &engine, HistoryOptions::default())?;
@@ -83,7 +83,7 @@ impl CockroachDBEngine {
     /// ```
     /// # use langchain_cockroachdb::blocking::{CockroachDBChatMessageHistory, CockroachDBEngine};
     /// use langchain_cockroachdb::HistoryOptions;
-    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// # let url = std::env::var("LANGCHAIN_COCKROACHDB_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
     /// let engine = CockroachDBEngine::from_connection_string(&url)?;
     /// let (from, to) = (HistoryOptions::default().table_name("doc_export_from"),
     ///                   HistoryOptions::default().table_name("doc_export_to"));
@@ -113,7 +113,7 @@ impl CockroachDBEngine {
     ///
     /// ```
     /// # use langchain_cockroachdb::{blocking::CockroachDBEngine, Error, HistoryOptions};
-    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// # let url = std::env::var("LANGCHAIN_COCKROACHDB_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
     /// let engine = CockroachDBEngine::from_connection_string(&url)?;
     /// let options = HistoryOptions::default().table_name("doc_import_bad");
     /// let mut lines: &[u8] = b"{\"id\": \"not a uuid\"}\n";
@@ -136,7 +136,7 @@ impl CockroachDBEngine {
 /// # fn main() -> langchain_cockroachdb::Result<()> {
 /// use langchain_cockroachdb::blocking::CockroachDBChatMessageHistory;
 ///
-/// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+/// # let url = std::env::var("LANGCHAIN_COCKROACHDB_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
 /// let history = CockroachDBChatMessageHistory::new("doc-user-123", &url)?;
 /// # history.clear()?;
 /// history.add_user_message("Hello! How are you?")?;
@@ -160,7 +160,7 @@ impl CockroachDBChatMessageHistory {
     ///
     /// ```
     /// # use langchain_cockroachdb::blocking::CockroachDBChatMessageHistory;
-    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// # let url = std::env::var("LANGCHAIN_COCKROACHDB_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
     /// CockroachDBChatMessageHistory::create_tables(&url, "doc_blocking_create")?;
     /// CockroachDBChatMessageHistory::drop_tables(&url, "doc_blocking_create")?;
     /// # Ok::<(), langchain_cockroachdb::Error>(())
@@ -174,7 +174,7 @@ impl CockroachDBChatMessageHistory {
     ///
     /// ```
     /// # use langchain_cockroachdb::blocking::CockroachDBChatMessageHistory;
-    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// # let url = std::env::var("LANGCHAIN_COCKROACHDB_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
     /// CockroachDBChatMessageHistory::drop_tables(&url, "doc_blocking_static_never_made")?; // absent: fine
     /// # Ok::<(), langchain_cockroachdb::Error>(())
     /// ```
@@ -188,7 +188,7 @@ impl CockroachDBChatMessageHistory {
     ///
     /// ```
     /// # use langchain_cockroachdb::blocking::CockroachDBChatMessageHistory;
-    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// # let url = std::env::var("LANGCHAIN_COCKROACHDB_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
     /// # let history = CockroachDBChatMessageHistory::new("doc-export", &url)?;
     /// let mut out = Vec::new();
     /// history.export_jsonl(&mut out)?;
@@ -211,7 +211,7 @@ impl CockroachDBChatMessageHistory {
 /// fn remember(history: &dyn ChatMessageHistory, fact: &str) -> langchain_cockroachdb::Result<()> {
 ///     history.add_user_message(fact)
 /// }
-/// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+/// # let url = std::env::var("LANGCHAIN_COCKROACHDB_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
 /// let history = CockroachDBEngine::from_connection_string(&url)?.history("doc-trait")?;
 /// remember(&history, "My name is Alice.")?;
 /// # history.clear()?;

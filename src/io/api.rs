@@ -249,17 +249,21 @@ assert_eq!(mine[0].session_id, "user-123:support"); // newest first
 use std::time::Duration;
 use langchain_cockroachdb::HistoryOptions;
 let engine = CockroachDBEngine::from_connection_string(&url)?;
+let chats = HistoryOptions::default().table_name("doc_cleanup_idle");
 let thirty_days = Duration::from_secs(30 * 24 * 3600);
-let deleted = engine.delete_sessions_idle_since(&HistoryOptions::default(), thirty_days)?;
+let deleted = engine.delete_sessions_idle_since(&chats, thirty_days)?;
 println!("removed {deleted} messages of idle sessions");
+# engine.drop_tables(&chats)?;
 "#,
         r#"
 use std::time::Duration;
 use langchain_cockroachdb::HistoryOptions;
 let engine = AsyncCockroachDBEngine::from_connection_string(&url)?;
+let chats = HistoryOptions::default().table_name("doc_async_cleanup_idle");
 let thirty_days = Duration::from_secs(30 * 24 * 3600);
-let deleted = engine.delete_sessions_idle_since(&HistoryOptions::default(), thirty_days).await?;
+let deleted = engine.delete_sessions_idle_since(&chats, thirty_days).await?;
 println!("removed {deleted} messages of idle sessions");
+# engine.drop_tables(&chats).await?;
 "#
     )]
     pub async fn delete_sessions_idle_since(
@@ -288,14 +292,18 @@ println!("removed {deleted} messages of idle sessions");
         r#"
 # use langchain_cockroachdb::HistoryOptions;
 # let engine = CockroachDBEngine::from_connection_string(&url)?;
+let chats = HistoryOptions::default().table_name("doc_cleanup_old");
 let year = std::time::Duration::from_secs(365 * 24 * 3600);
-engine.delete_messages_older_than(&HistoryOptions::default(), year)?;
+engine.delete_messages_older_than(&chats, year)?;
+# engine.drop_tables(&chats)?;
 "#,
         r#"
 # use langchain_cockroachdb::HistoryOptions;
 # let engine = AsyncCockroachDBEngine::from_connection_string(&url)?;
+let chats = HistoryOptions::default().table_name("doc_async_cleanup_old");
 let year = std::time::Duration::from_secs(365 * 24 * 3600);
-engine.delete_messages_older_than(&HistoryOptions::default(), year).await?;
+engine.delete_messages_older_than(&chats, year).await?;
+# engine.drop_tables(&chats).await?;
 "#
     )]
     pub async fn delete_messages_older_than(

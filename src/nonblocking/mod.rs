@@ -23,7 +23,7 @@ macro_rules! example {
             "```\n",
             "# use langchain_cockroachdb::nonblocking::{AsyncCockroachDBChatMessageHistory, AsyncCockroachDBEngine};\n",
             "# #[tokio::main(flavor = \"current_thread\")] async fn main() -> langchain_cockroachdb::Result<()> {\n",
-            "# let url = std::env::var(\"DATABASE_URL\").unwrap_or(\"postgresql://root@127.0.0.1:5432/test\".into());",
+            "# let url = std::env::var(\"LANGCHAIN_COCKROACHDB_URL\").unwrap_or(\"postgresql://root@127.0.0.1:5432/test\".into());",
             $nonblocking,
             "# Ok(()) }\n",
             "```"
@@ -56,7 +56,7 @@ use tokio::io::{AsyncBufRead, AsyncWrite};
 /// use langchain_cockroachdb::nonblocking::{AsyncCockroachDBChatMessageHistory, AsyncCockroachDBEngine};
 /// use langchain_cockroachdb::{EngineOptions, HistoryOptions};
 ///
-/// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+/// # let url = std::env::var("LANGCHAIN_COCKROACHDB_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
 /// let engine = AsyncCockroachDBEngine::with_options(&url, EngineOptions::default().pool_size(10))?;
 /// engine.ping().await?;
 /// let alice = AsyncCockroachDBChatMessageHistory::with_engine("user-alice", &engine, HistoryOptions::default())?;
@@ -85,7 +85,7 @@ impl AsyncCockroachDBEngine {
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> langchain_cockroachdb::Result<()> {
     /// # use langchain_cockroachdb::nonblocking::{AsyncCockroachDBChatMessageHistory, AsyncCockroachDBEngine};
     /// use langchain_cockroachdb::HistoryOptions;
-    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// # let url = std::env::var("LANGCHAIN_COCKROACHDB_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
     /// let engine = AsyncCockroachDBEngine::from_connection_string(&url)?;
     /// let (from, to) = (HistoryOptions::default().table_name("doc_async_export_from"),
     ///                   HistoryOptions::default().table_name("doc_async_export_to"));
@@ -116,7 +116,7 @@ impl AsyncCockroachDBEngine {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> langchain_cockroachdb::Result<()> {
     /// # use langchain_cockroachdb::{nonblocking::AsyncCockroachDBEngine, Error, HistoryOptions};
-    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// # let url = std::env::var("LANGCHAIN_COCKROACHDB_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
     /// let engine = AsyncCockroachDBEngine::from_connection_string(&url)?;
     /// let options = HistoryOptions::default().table_name("doc_async_import_bad");
     /// let mut lines: &[u8] = b"{\"id\": \"not a uuid\"}\n";
@@ -143,7 +143,7 @@ impl AsyncCockroachDBEngine {
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> langchain_cockroachdb::Result<()> {
 /// use langchain_cockroachdb::nonblocking::AsyncCockroachDBChatMessageHistory;
 ///
-/// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+/// # let url = std::env::var("LANGCHAIN_COCKROACHDB_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
 /// let history = AsyncCockroachDBChatMessageHistory::new("doc-async-user-123", &url)?;
 /// # history.clear().await?;
 /// history.add_user_message("Hello! How are you?").await?;
@@ -168,7 +168,7 @@ impl AsyncCockroachDBChatMessageHistory {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> langchain_cockroachdb::Result<()> {
     /// # use langchain_cockroachdb::nonblocking::AsyncCockroachDBChatMessageHistory;
-    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// # let url = std::env::var("LANGCHAIN_COCKROACHDB_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
     /// AsyncCockroachDBChatMessageHistory::acreate_tables(&url, "doc_async_blocking_create").await?;
     /// AsyncCockroachDBChatMessageHistory::adrop_tables(&url, "doc_async_blocking_create").await?;
     /// # Ok(()) }
@@ -184,7 +184,7 @@ impl AsyncCockroachDBChatMessageHistory {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> langchain_cockroachdb::Result<()> {
     /// # use langchain_cockroachdb::nonblocking::AsyncCockroachDBChatMessageHistory;
-    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// # let url = std::env::var("LANGCHAIN_COCKROACHDB_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
     /// AsyncCockroachDBChatMessageHistory::adrop_tables(&url, "doc_async_blocking_static_never_made").await?; // absent: fine
     /// # Ok(()) }
     /// ```
@@ -200,7 +200,7 @@ impl AsyncCockroachDBChatMessageHistory {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> langchain_cockroachdb::Result<()> {
     /// # use langchain_cockroachdb::nonblocking::AsyncCockroachDBChatMessageHistory;
-    /// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// # let url = std::env::var("LANGCHAIN_COCKROACHDB_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
     /// # let history = AsyncCockroachDBChatMessageHistory::new("doc-async-export", &url)?;
     /// let mut out = Vec::new();
     /// history.export_jsonl(&mut out).await?;
@@ -222,7 +222,7 @@ impl AsyncCockroachDBChatMessageHistory {
 /// use langchain_cockroachdb::nonblocking::AsyncCockroachDBEngine;
 /// use langchain_cockroachdb::{AsyncChatMessageHistory, InMemoryChatMessageHistory};
 ///
-/// # let url = std::env::var("DATABASE_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+/// # let url = std::env::var("LANGCHAIN_COCKROACHDB_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
 /// let in_production: Arc<dyn AsyncChatMessageHistory> =
 ///     Arc::new(AsyncCockroachDBEngine::from_connection_string(&url)?.history("doc-async-trait")?);
 /// let in_tests: Arc<dyn AsyncChatMessageHistory> = Arc::new(InMemoryChatMessageHistory::new());

@@ -3,9 +3,9 @@
 //! The guide's schema, column for column, and the index under the name the
 //! Python library gives it (`<table>_session_idx`), so that whichever of
 //! the two creates a table first, it has one index on
-//! `(session_id, created_at)`. Tables made by versions of this crate before
-//! 0.2 carry it as `<table>_session_created_idx`; a second one is not added
-//! to them.
+//! `(session_id, created_at)`. A table whose index is already there under
+//! the name of this crate's development builds, `<table>_session_created_idx`,
+//! gets no second one.
 
 use std::time::Duration;
 

@@ -9,7 +9,7 @@ use crate::options::HistoryOptions;
 use super::{ddl, read, render, retention, sessions};
 
 fn database_url() -> String {
-    std::env::var("DATABASE_URL")
+    std::env::var("LANGCHAIN_COCKROACHDB_URL")
         .unwrap_or_else(|_| "postgresql://root@127.0.0.1:5432/test?sslmode=disable".into())
 }
 
@@ -42,7 +42,7 @@ async fn last_messages_and_session_listing_use_the_index() {
             use std::io::Write as _;
             let _ = writeln!(
                 std::io::stderr(),
-                "\nno test database at {} ({e}): start one (README, \"Getting a database\") or set DATABASE_URL\n",
+                "\nno test database at {} ({e}): start one (README, \"Getting a database\") or set LANGCHAIN_COCKROACHDB_URL\n",
                 database_url()
             );
             std::process::exit(2);

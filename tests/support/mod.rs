@@ -22,14 +22,14 @@ use langchain_cockroachdb::{
 };
 use serde_json::Value;
 
-/// The test server: `DATABASE_URL`, or the local PostgreSQL of this kind of
+/// The test server: `LANGCHAIN_COCKROACHDB_URL`, or the local PostgreSQL of this kind of
 /// machine. When it cannot be reached, the test binary stops at once with
 /// one line saying what to start, rather than every test failing.
 ///
 /// Statements on it time out after a minute, so that no test hangs on a
 /// lock it waits for.
 pub fn database_url() -> String {
-    let url = std::env::var("DATABASE_URL")
+    let url = std::env::var("LANGCHAIN_COCKROACHDB_URL")
         .unwrap_or_else(|_| "postgresql://root@127.0.0.1:5432/test?sslmode=disable".into());
     let url = with_server_options(&url, "-c statement_timeout=60s");
     static REACHED: OnceLock<()> = OnceLock::new();
@@ -55,7 +55,7 @@ pub fn database_url() -> String {
             // `eprintln!`, and exiting would lose it.
             let _ = writeln!(
                 std::io::stderr(),
-                "\nno test database at {url} ({cause}): start one (README, \"Getting a database\") or set DATABASE_URL\n"
+                "\nno test database at {url} ({cause}): start one (README, \"Getting a database\") or set LANGCHAIN_COCKROACHDB_URL\n"
             );
             std::process::exit(2);
         }
