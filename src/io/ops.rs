@@ -107,7 +107,11 @@ impl Shared {
         let first = if options.include_system {
             let one = sql::limit(1);
             let rows = self
-                .run(&session.table, call, &read::page(session, None, &one))
+                .run(
+                    &session.table,
+                    call,
+                    &read::page(session, None, &one, false),
+                )
                 .await?;
             rows::decode_entries(&rows, Some(&session.id))?.pop()
         } else {
@@ -179,10 +183,7 @@ impl Shared {
             ));
         }
         let limit = sql::limit(size);
-        let request = match back {
-            false => read::page(session, cursor, &limit),
-            true => read::page_back(session, cursor, &limit),
-        };
+        let request = read::page(session, cursor, &limit, back);
         let rows = self.on(session, &request).await?;
         rows::decode_page(&rows, &session.id, size)
     }

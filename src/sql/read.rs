@@ -66,27 +66,20 @@ pub(crate) const PAGE_BACK_NEXT: Sql = Sql::read(
 WHERE session_id = $1 AND (created_at, id) < ($2, $3) ORDER BY created_at DESC, id DESC LIMIT $4",
 );
 
-pub(crate) fn page_back<'a>(
-    session: &'a Session,
-    cursor: Option<&'a PageCursor>,
-    limit: &'a i64,
-) -> Request<'a> {
-    match cursor {
-        None => Request::Statement(PAGE_BACK_FIRST, vec![&session.id, limit]),
-        Some(c) => Request::Statement(
-            PAGE_BACK_NEXT,
-            vec![&session.id, &c.created_at, &c.id, limit],
-        ),
-    }
-}
-
+/// A page after `cursor`, oldest first, or before it, newest first, when
+/// `back`.
 pub(crate) fn page<'a>(
     session: &'a Session,
     cursor: Option<&'a PageCursor>,
     limit: &'a i64,
+    back: bool,
 ) -> Request<'a> {
+    let (first, next) = match back {
+        false => (PAGE_FIRST, PAGE_NEXT),
+        true => (PAGE_BACK_FIRST, PAGE_BACK_NEXT),
+    };
     match cursor {
-        None => Request::Statement(PAGE_FIRST, vec![&session.id, limit]),
-        Some(c) => Request::Statement(PAGE_NEXT, vec![&session.id, &c.created_at, &c.id, limit]),
+        None => Request::Statement(first, vec![&session.id, limit]),
+        Some(c) => Request::Statement(next, vec![&session.id, &c.created_at, &c.id, limit]),
     }
 }

@@ -952,16 +952,10 @@ pub fn a_reply_lost_after_commit_does_not_duplicate_the_write<F: Face>() {
     assert_eq!(table.count_rows("s"), 3);
 }
 
-pub fn an_exhausted_pool_times_out_clearly_and_recovers<F: Face>() {
-    let table = TempTable::new("exhausted");
-    let engine = EngineOptions::default()
-        .pool_size(1)
-        .checkout_timeout(Duration::from_millis(300));
-    let history = F::open_pooled("s", &database_url(), table.options(), engine).unwrap();
-    history.add_user_message("table made").unwrap();
-
-    // Hold the table locked, so an operation holds the only connection. The
-    // server ends the lock's transaction by itself if this test gets stuck.
+/// Holds `table` locked in a transaction of its own connection, so that a
+/// statement on it waits (the server ends the transaction by itself if the
+/// test gets stuck): the lock goes with `COMMIT` on the client returned.
+fn hold_table_lock(table: &TempTable) -> tokio_postgres::Client {
     let locker = runtime().block_on(raw_client());
     runtime()
         .block_on(locker.batch_execute(&format!(
@@ -970,12 +964,11 @@ pub fn an_exhausted_pool_times_out_clearly_and_recovers<F: Face>() {
             table.qualified()
         )))
         .unwrap();
-    let stuck = {
-        let history = history.clone();
-        std::thread::spawn(move || history.add_user_message("waited"))
-    };
-    // Until the server shows the insert waiting for the lock: then it holds
-    // the pool's only connection.
+    locker
+}
+
+/// Returns once the server shows a statement waiting for `table`'s lock.
+fn until_a_statement_waits_for(table: &TempTable) {
     let waiting = format!(
         "SELECT count(*) FROM pg_locks WHERE relation = '{}'::regclass AND NOT granted",
         table.qualified()
@@ -984,10 +977,28 @@ pub fn an_exhausted_pool_times_out_clearly_and_recovers<F: Face>() {
     while raw_query(&waiting, &[])[0].get::<_, i64>(0) == 0 {
         assert!(
             Instant::now() < deadline,
-            "the insert never waited for the lock"
+            "no statement waited for the lock"
         );
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+pub fn an_exhausted_pool_times_out_clearly_and_recovers<F: Face>() {
+    let table = TempTable::new("exhausted");
+    let engine = EngineOptions::default()
+        .pool_size(1)
+        .checkout_timeout(Duration::from_millis(300));
+    let history = F::open_pooled("s", &database_url(), table.options(), engine).unwrap();
+    history.add_user_message("table made").unwrap();
+
+    // Hold the table locked, so an operation holds the only connection.
+    let locker = hold_table_lock(&table);
+    let stuck = {
+        let history = history.clone();
+        std::thread::spawn(move || history.add_user_message("waited"))
+    };
+    // Once the insert waits for the lock, it holds the pool's only connection.
+    until_a_statement_waits_for(&table);
     match history.messages() {
         Err(Error::PoolTimeout(waited)) => assert_eq!(waited, Duration::from_millis(300)),
         other => panic!("expected PoolTimeout, got {other:?}"),
@@ -1013,34 +1024,12 @@ pub fn close_waits_for_the_call_in_flight_and_refuses_new_ones<F: Face>() {
     history.add_user_message("before").unwrap();
 
     // A statement in flight: an insert that waits for a lock this test holds.
-    let hold_lock = || {
-        let locker = runtime().block_on(raw_client());
-        runtime()
-            .block_on(locker.batch_execute(&format!(
-                "SET idle_in_transaction_session_timeout = '20s';
-                 BEGIN; LOCK TABLE {} IN ACCESS EXCLUSIVE MODE",
-                table.qualified()
-            )))
-            .unwrap();
-        locker
-    };
-    let until_waiting = || {
-        let waiting = format!(
-            "SELECT count(*) FROM pg_locks WHERE relation = '{}'::regclass AND NOT granted",
-            table.qualified()
-        );
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while raw_query(&waiting, &[])[0].get::<_, i64>(0) == 0 {
-            assert!(Instant::now() < deadline, "the insert never waited");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    };
-    let locker = hold_lock();
+    let locker = hold_table_lock(&table);
     let in_flight = {
         let history = history.clone();
         std::thread::spawn(move || history.add_user_message("in flight"))
     };
-    until_waiting();
+    until_a_statement_waits_for(&table);
     let release = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(300));
         runtime().block_on(locker.batch_execute("COMMIT")).unwrap();
@@ -1059,12 +1048,12 @@ pub fn close_waits_for_the_call_in_flight_and_refuses_new_ones<F: Face>() {
     // still ends as it would have.
     let history = open_engine();
     history.add_user_message("warm").unwrap();
-    let locker = hold_lock();
+    let locker = hold_table_lock(&table);
     let in_flight = {
         let history = history.clone();
         std::thread::spawn(move || history.add_user_message("slow"))
     };
-    until_waiting();
+    until_a_statement_waits_for(&table);
     match history.close(Duration::from_millis(100)) {
         Err(Error::Timeout(wait)) => assert_eq!(wait, Duration::from_millis(100)),
         other => panic!("expected a timeout, got {other:?}"),
