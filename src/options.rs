@@ -31,7 +31,13 @@ use crate::ident::Ident;
 #[non_exhaustive]
 #[must_use]
 pub struct RetryPolicy {
-    /// Tries in all, the first included (default 6; 1 means no retry).
+    /// Tries in all, the first included (default 6; 1 means no retry),
+    /// after lost connections, servers going away and the like. A
+    /// serialization conflict (`40001`, other transactions touching the
+    /// same rows) is retried past this count for as long as the
+    /// operation's deadline allows, with the same backoff and jitter:
+    /// contention passes, and giving up with time left only turns it into
+    /// an error. With 1, nothing is retried at all.
     pub max_attempts: u32,
     /// Wait before the first retry (default 20 ms).
     pub initial_backoff: Duration,

@@ -5,7 +5,7 @@ use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::time::{Duration, Instant};
 
-use crate::error::Error;
+use crate::error::{Error, SqlState};
 use crate::options::RetryPolicy;
 
 /// SQLSTATEs of a `CREATE ... IF NOT EXISTS` that raced another creator:
@@ -66,7 +66,17 @@ impl Attempts {
             self.stale_left -= 1;
             return Some(Duration::ZERO);
         }
-        self.backoff(err.is_retryable() || (in_ddl && is_ddl_race(err)))
+        let retryable = err.is_retryable() || (in_ddl && is_ddl_race(err));
+        // Contention passes: it is retried for as long as the deadline
+        // allows (the engine stops at the deadline), not a fixed count.
+        let contention = err.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE);
+        self.tried += 1;
+        let tries_left = self.tried < self.policy.max_attempts;
+        let until_deadline = contention && self.policy.max_attempts > 1;
+        match retryable && (tries_left || until_deadline) {
+            true => Some(self.next_wait()),
+            false => None,
+        }
     }
 
     fn backoff(&mut self, retryable: bool) -> Option<Duration> {
@@ -74,12 +84,26 @@ impl Attempts {
         if !retryable || self.tried >= self.policy.max_attempts {
             return None;
         }
-        let wait = self.next_backoff;
-        self.next_backoff = wait
-            .mul_f64(self.policy.multiplier.max(1.0))
+        Some(self.next_wait())
+    }
+
+    /// The wait before the next try, growing to the cap, with jitter. Option
+    /// values that are not numbers, or out of range, cannot make it panic.
+    fn next_wait(&mut self) -> Duration {
+        let wait = self.next_backoff.min(self.policy.max_backoff);
+        let multiplier = match self.policy.multiplier {
+            m if m.is_finite() => m.max(1.0),
+            _ => 1.0,
+        };
+        self.next_backoff = Duration::try_from_secs_f64(wait.as_secs_f64() * multiplier)
+            .unwrap_or(self.policy.max_backoff)
             .min(self.policy.max_backoff);
-        let jitter = self.policy.jitter.clamp(0.0, 1.0);
-        Some(wait.mul_f64(1.0 - jitter * random_fraction()))
+        let jitter = match self.policy.jitter {
+            j if j.is_finite() => j.clamp(0.0, 1.0),
+            _ => 0.0,
+        };
+        let share = 1.0 - jitter * random_fraction();
+        Duration::try_from_secs_f64(wait.as_secs_f64() * share).unwrap_or(wait)
     }
 }
 
@@ -109,6 +133,40 @@ mod tests {
         let waits: Vec<_> = std::iter::from_fn(|| attempts.backoff(true)).collect();
         let ms: Vec<_> = waits.iter().map(Duration::as_millis).collect();
         assert_eq!(ms, [100, 200, 300, 300]);
+    }
+
+    #[test]
+    fn errors_other_than_contention_are_retried_up_to_the_count() {
+        let policy = RetryPolicy::default().max_attempts(3);
+        let lost = Error::Timeout(Duration::from_secs(1)); // retryable, not contention
+        let mut attempts = Attempts::new(policy, 0);
+        let tries = std::iter::from_fn(|| attempts.after_error(&lost, false)).count();
+        assert_eq!(tries, 2);
+        assert_eq!(
+            Attempts::new(RetryPolicy::none(), 0).after_error(&lost, false),
+            None
+        );
+    }
+
+    #[test]
+    fn no_option_value_makes_a_wait_panic() {
+        for (multiplier, jitter) in [
+            (f64::NAN, f64::NAN),
+            (f64::INFINITY, f64::INFINITY),
+            (f64::NEG_INFINITY, -1.0),
+            (f64::MAX, 2.0),
+        ] {
+            let policy = RetryPolicy::default()
+                .multiplier(multiplier)
+                .jitter(jitter)
+                .initial_backoff(Duration::MAX)
+                .max_backoff(Duration::MAX);
+            let mut attempts = Attempts::new(policy, 0);
+            for _ in 0..4 {
+                let wait = attempts.backoff(true).expect("a retry");
+                assert!(wait <= Duration::MAX);
+            }
+        }
     }
 
     #[test]

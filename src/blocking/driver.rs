@@ -4,8 +4,8 @@
 //! and the streams of export and import.
 
 use std::io::{BufRead, Write};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 pub(super) use maybe_async::must_be_sync as face;
@@ -84,6 +84,43 @@ fn outside_async<T>(call: impl FnOnce() -> std::result::Result<T, postgres::Erro
                     .into(),
             ))
         }
+    }
+}
+
+/// One writer of a session at a time, taken within a deadline.
+#[derive(Default)]
+pub(super) struct Turn {
+    taken: std::sync::Mutex<bool>,
+    freed: std::sync::Condvar,
+}
+
+/// A turn held; the next waiter gets it when this goes.
+pub(super) struct TurnHeld<'a>(&'a Turn);
+
+impl Turn {
+    pub(super) fn take(&self, within: Duration) -> Option<TurnHeld<'_>> {
+        let until = crate::retry::deadline_after(within);
+        let mut taken = self.taken.lock().unwrap_or_else(PoisonError::into_inner);
+        while *taken {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            taken = self
+                .freed
+                .wait_timeout(taken, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        *taken = true;
+        Some(TurnHeld(self))
+    }
+}
+
+impl Drop for TurnHeld<'_> {
+    fn drop(&mut self) {
+        *self.0.taken.lock().unwrap_or_else(PoisonError::into_inner) = false;
+        self.0.freed.notify_one();
     }
 }
 

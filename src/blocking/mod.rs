@@ -41,6 +41,9 @@ mod api;
 #[path = "../io/engine.rs"]
 mod engine;
 #[allow(clippy::duplicate_mod)]
+#[path = "../io/lanes.rs"]
+mod lanes;
+#[allow(clippy::duplicate_mod)]
 #[path = "../io/ops.rs"]
 mod ops;
 

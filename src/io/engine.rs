@@ -242,6 +242,8 @@ pub(crate) struct Shared {
     server: Arc<OnceLock<ddl::Server>>,
     /// Statements running now, for `close` to wait on.
     in_flight: AtomicUsize,
+    /// Each session's writes, one turn at a time.
+    pub(crate) lanes: super::lanes::Lanes,
 }
 
 enum PoolSlot {
@@ -284,7 +286,7 @@ impl Call {
         }
     }
 
-    fn left(&self) -> Duration {
+    pub(crate) fn left(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())
     }
 }
@@ -306,6 +308,7 @@ impl Shared {
             counters: Arc::default(),
             server: Arc::default(),
             in_flight: AtomicUsize::new(0),
+            lanes: Default::default(),
         })
     }
 

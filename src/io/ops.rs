@@ -2,6 +2,8 @@
 //! Rust over the shared engine; each face compiles this file as its own
 //! module (see `engine.rs`) and its public methods call these in one line.
 
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use time::OffsetDateTime;
@@ -21,6 +23,7 @@ use crate::stored::{Page, PageCursor, SessionInfo, StoredMessage};
 
 use super::driver::{Input, Output, face, read_line, write_all};
 use super::engine::{Call, Shared};
+use super::lanes::{Job, Work, mergeable};
 
 #[face(AFIT)]
 impl Shared {
@@ -54,13 +57,15 @@ impl Shared {
 
     pub(crate) async fn add_messages(&self, session: &Session, messages: &[Message]) -> Result<()> {
         let batch = InsertBatch::new(session, messages)?;
-        if !batch.is_empty() {
-            // A repeat would draw new ids: the caller gets these instead.
-            self.on(session, &write::insert(session, &batch))
-                .await
-                .map_err(|err| err.for_call(batch.ids(), false))?;
+        if batch.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        let work = Work::Insert {
+            batch,
+            returning: false,
+        };
+        let call = Call::new(session.policy);
+        self.in_lane(session, work, call).await.map(drop)
     }
 
     pub(crate) async fn add_messages_with_ids(
@@ -73,11 +78,96 @@ impl Shared {
         if batch.is_empty() {
             return Ok(0);
         }
-        let rows = self
-            .on(session, &write::insert_returning(session, &batch))
-            .await
-            .map_err(|err| err.for_call(batch.ids(), true))?;
-        Ok(rows.len() as u64)
+        let work = Work::Insert {
+            batch,
+            returning: true,
+        };
+        self.in_lane(session, work, Call::new(session.policy)).await
+    }
+
+    /// Runs the writes of one turn of a lane, in order: consecutive inserts
+    /// as one statement, the rest one by one; each job gets its outcome.
+    pub(crate) async fn run_jobs(&self, session: &Session, jobs: &[Arc<Job>]) {
+        let mut rest = jobs;
+        while let Some(first) = rest.first() {
+            let n = mergeable(rest, session.max_batch_bytes);
+            if n > 1 {
+                self.insert_merged(session, &rest[..n]).await;
+            } else {
+                first.finish(self.run_job(session, first).await);
+            }
+            rest = &rest[n..];
+        }
+    }
+
+    /// Several callers' inserts in one statement, with the earliest of
+    /// their deadlines. If it fails, each runs again alone: under the same
+    /// row ids, so that nothing is stored twice, and each caller gets an
+    /// outcome of its own (an ambiguous merged try is settled then).
+    async fn insert_merged(&self, session: &Session, jobs: &[Arc<Job>]) {
+        let batches: Vec<&InsertBatch> = jobs
+            .iter()
+            .filter_map(|job| match &job.work {
+                Work::Insert { batch, .. } => Some(batch),
+                _ => None,
+            })
+            .collect();
+        let all = InsertBatch::concat(batches.iter().copied());
+        let call = jobs
+            .iter()
+            .map(|job| job.call)
+            .min_by_key(|call| call.deadline)
+            .unwrap_or_else(|| Call::new(session.policy));
+        let request = write::insert_returning(session, &all);
+        match self.run(&session.table, call, &request).await {
+            Ok(rows) => {
+                let stored: HashSet<Uuid> = rows::decode_column(&rows)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect();
+                for (job, batch) in jobs.iter().zip(&batches) {
+                    let new = batch.ids().iter().filter(|id| stored.contains(id)).count();
+                    job.finish(Ok(new as u64));
+                }
+            }
+            Err(_) => {
+                for job in jobs {
+                    job.finish(self.run_job(session, job).await);
+                }
+            }
+        }
+    }
+
+    /// One job alone.
+    async fn run_job(&self, session: &Session, job: &Job) -> Result<u64> {
+        let table = &session.table;
+        match &job.work {
+            Work::Insert {
+                batch,
+                returning: false,
+            } => self
+                .run(table, job.call, &write::insert(session, batch))
+                .await
+                .map(|_| batch.ids().len() as u64)
+                // A repeat would draw new ids: the caller gets these instead.
+                .map_err(|err| err.for_call(batch.ids(), false)),
+            Work::Insert {
+                batch,
+                returning: true,
+            } => self
+                .run(table, job.call, &write::insert_returning(session, batch))
+                .await
+                .map(|rows| rows.len() as u64)
+                .map_err(|err| err.for_call(batch.ids(), true)),
+            // A repeat would also delete what was written in between.
+            Work::Clear => self
+                .run(table, job.call, &delete::clear(session))
+                .await
+                .map(|_| 0)
+                .map_err(|err| err.for_call(&[], false)),
+            Work::DeleteLast(n) => self.delete_last_now(session, job.call, *n).await,
+            Work::DeleteOne(id) => self.delete_ids(session, job.call, &vec![*id], false).await,
+        }
     }
 
     pub(crate) async fn messages(&self, session: &Session) -> Result<Vec<Message>> {
@@ -214,13 +304,18 @@ impl Shared {
 
     pub(crate) async fn delete_message(&self, session: &Session, id: Uuid) -> Result<bool> {
         let call = Call::new(session.policy);
-        Ok(self.delete_ids(session, call, &vec![id], false).await? > 0)
+        let deleted = self.in_lane(session, Work::DeleteOne(id), call).await?;
+        Ok(deleted > 0)
+    }
+
+    pub(crate) async fn delete_last(&self, session: &Session, n: usize) -> Result<u64> {
+        let call = Call::new(session.policy);
+        self.in_lane(session, Work::DeleteLast(n), call).await
     }
 
     /// Finds the newest `n` first and then deletes those rows by id, so that
     /// a retry cannot delete more than `n`.
-    pub(crate) async fn delete_last(&self, session: &Session, n: usize) -> Result<u64> {
-        let call = Call::new(session.policy);
+    async fn delete_last_now(&self, session: &Session, call: Call, n: usize) -> Result<u64> {
         let n = sql::limit(n);
         let rows = self
             .run(&session.table, call, &delete::newest_ids(session, &n))
@@ -232,11 +327,8 @@ impl Shared {
     }
 
     pub(crate) async fn clear(&self, session: &Session) -> Result<()> {
-        // A repeat would also delete what was written in between.
-        self.on(session, &delete::clear(session))
-            .await
-            .map(drop)
-            .map_err(|err| err.for_call(&[], false))
+        let call = Call::new(session.policy);
+        self.in_lane(session, Work::Clear, call).await.map(drop)
     }
 
     pub(crate) async fn list_sessions(

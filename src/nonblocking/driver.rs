@@ -87,6 +87,17 @@ pub(super) async fn write_all<W: Output + ?Sized>(out: &mut W, bytes: &[u8]) -> 
     Ok(out.write_all(bytes).await?)
 }
 
+/// One writer of a session at a time, taken within a deadline; tokio's
+/// mutex queues its waiters in order.
+#[derive(Default)]
+pub(super) struct Turn(tokio::sync::Mutex<()>);
+
+impl Turn {
+    pub(super) async fn take(&self, within: Duration) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        tokio::time::timeout(within, self.0.lock()).await.ok()
+    }
+}
+
 /// Whether the async face can run here: its pool's connections are tasks,
 /// and its deadlines timers, of a tokio runtime.
 pub(super) fn usable_here() -> Result<()> {

@@ -100,6 +100,25 @@ impl InsertBatch {
     pub(crate) fn is_empty(&self) -> bool {
         self.ids.is_empty()
     }
+
+    /// Bytes of JSON it sends.
+    pub(crate) fn bytes(&self) -> usize {
+        self.json.iter().map(String::len).sum()
+    }
+
+    /// Several batches as one, in their order: one statement for the writes
+    /// of several callers.
+    pub(crate) fn concat<'a>(batches: impl Iterator<Item = &'a InsertBatch>) -> InsertBatch {
+        let mut all = InsertBatch {
+            ids: Vec::new(),
+            json: Vec::new(),
+        };
+        for batch in batches {
+            all.ids.extend_from_slice(&batch.ids);
+            all.json.extend(batch.json.iter().cloned());
+        }
+        all
+    }
 }
 
 /// The JSON text of `message`, or why the table cannot store it (`what`

@@ -280,6 +280,7 @@ macro_rules! face_tests {
             a_history_is_cheap_to_clone_and_share,
             an_unreachable_server_is_a_connection_error_naming_it,
             serialization_failures_are_retried_and_nothing_is_doubled,
+            writers_on_one_session_of_one_engine_never_race,
             killed_backends_are_survived,
             a_reply_lost_after_commit_does_not_duplicate_the_write,
             an_exhausted_pool_times_out_clearly_and_recovers,
@@ -298,6 +299,7 @@ macro_rules! face_tests {
         $crate::face_tests!(@each $face, network;
             a_cut_handshake_fails_no_waiting_operation,
             random_cuts_lose_and_duplicate_nothing_and_fail_almost_nothing,
+            lost_replies_of_merged_writes_lose_and_duplicate_nothing,
             a_caller_retry_after_an_ambiguous_error_stores_once,
             deletes_count_what_they_deleted_after_a_lost_reply,
             no_retry_policy_is_exactly_one_attempt,

@@ -205,6 +205,58 @@ pub fn a_caller_retry_after_an_ambiguous_error_stores_once<F: Face>() {
     assert!(err.is_ambiguous() && !err.is_retryable(), "{err:?}");
 }
 
+/// Writers into one session of one engine, their inserts merged, through a
+/// connection that is cut now and then: every message is stored once, each
+/// writer's in its order; the cuts did fall on merged statements.
+pub fn lost_replies_of_merged_writes_lose_and_duplicate_nothing<F: Face>() {
+    const WRITERS: usize = 12;
+    const EACH: usize = 40;
+    let table = TempTable::new("merged_cuts");
+    let proxy = Proxy::start();
+    let pool = EngineOptions::default().pool_size(4);
+    let history: F = F::open_pooled("s", &proxy.url("test"), table.options(), pool).unwrap();
+    history.add_user_message("warm-up").unwrap();
+    let binds_before = proxy.sent(b'B');
+    proxy.cut_at_random(0.05);
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let history = history.clone();
+            std::thread::spawn(move || {
+                for i in 0..EACH {
+                    let id = Uuid::new_v4();
+                    let message = Message::human(format!("{w}-{i}"));
+                    // The documented way to settle an ambiguity: the same ids.
+                    let stored = loop {
+                        match history.add_messages_with_ids(&[(id, message.clone())]) {
+                            Err(err) if err.is_retryable() => continue,
+                            other => break other,
+                        }
+                    };
+                    stored.unwrap_or_else(|e| panic!("{w}-{i}: {e:?}"));
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    proxy.cut_at_random(0.0);
+    assert!(proxy.cuts() > 0, "no connection was cut: the test proves nothing");
+    let statements = proxy.sent(b'B') - binds_before;
+    assert!(
+        statements < WRITERS * EACH,
+        "{statements} statements for {} writes: nothing was merged",
+        WRITERS * EACH
+    );
+    let got = texts(&history.messages().unwrap());
+    assert_eq!(got.len(), 1 + WRITERS * EACH, "lost or doubled");
+    for w in 0..WRITERS {
+        let mine: Vec<&String> = got.iter().filter(|t| t.starts_with(&format!("{w}-"))).collect();
+        let expected: Vec<String> = (0..EACH).map(|i| format!("{w}-{i}")).collect();
+        assert_eq!(mine, expected.iter().collect::<Vec<_>>(), "writer {w}");
+    }
+}
+
 /// A delete whose reply was lost after the commit is retried, finds
 /// nothing more, and still reports what went.
 pub fn deletes_count_what_they_deleted_after_a_lost_reply<F: Face>() {

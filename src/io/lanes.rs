@@ -1,0 +1,193 @@
+//! One session's writes from one engine, in arrival order and never racing
+//! each other: every write of a session (inserts, deletes, `clear`) joins
+//! its lane's queue, and whoever holds the lane's turn runs everything
+//! queued, consecutive inserts merged into one statement. Without this,
+//! concurrent inserts into one session conflict with each other (each
+//! reads the session's newest `created_at`, the ordering guard) and retry
+//! against each other. Each caller keeps its own result, its own row ids
+//! and its own deadline. Written once as `async` Rust, compiled by each
+//! face (see `engine.rs`).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use uuid::Uuid;
+
+use crate::catalog::Session;
+use crate::error::{Error, Result};
+use crate::sql::write::InsertBatch;
+
+use super::driver::{Turn, face};
+use super::engine::Call;
+
+/// At most this many messages go in one merged statement.
+const MERGED_MESSAGES: usize = 1000;
+
+/// What a write does.
+pub(crate) enum Work {
+    /// Stores `batch`; `returning`: count the rows that were new.
+    Insert { batch: InsertBatch, returning: bool },
+    /// Deletes the session's messages.
+    Clear,
+    /// Deletes the newest `n` messages.
+    DeleteLast(usize),
+    /// Deletes the row `id`.
+    DeleteOne(Uuid),
+}
+
+/// One caller's write, waiting in its lane.
+pub(crate) struct Job {
+    pub(crate) work: Work,
+    pub(crate) call: Call,
+    state: Mutex<State>,
+}
+
+enum State {
+    Queued,
+    /// A turn took it; it may have been sent.
+    Taken,
+    Done(Result<u64>),
+    /// Its caller gave up waiting before any turn took it.
+    Abandoned,
+}
+
+impl Job {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records the outcome for the job's caller.
+    pub(crate) fn finish(&self, result: Result<u64>) {
+        *self.state() = State::Done(result);
+    }
+
+    /// The outcome, once a turn has recorded it.
+    fn outcome(&self) -> Option<Result<u64>> {
+        let mut state = self.state();
+        match std::mem::replace(&mut *state, State::Taken) {
+            State::Done(result) => Some(result),
+            other => {
+                *state = other;
+                None
+            }
+        }
+    }
+
+    /// What the caller reports when it could not get a turn in time: a
+    /// timeout if nothing was sent, ambiguity if a turn took the job.
+    fn give_up(&self) -> Result<u64> {
+        let mut state = self.state();
+        match std::mem::replace(&mut *state, State::Abandoned) {
+            State::Done(result) => result,
+            State::Queued | State::Abandoned => Err(Error::Timeout(self.call.timeout)),
+            State::Taken => {
+                *state = State::Taken;
+                Err(Error::ambiguous(Error::Timeout(self.call.timeout)))
+            }
+        }
+    }
+}
+
+/// One session's queue and turn.
+#[derive(Default)]
+pub(crate) struct Lane {
+    turn: Turn,
+    queue: Mutex<VecDeque<Arc<Job>>>,
+}
+
+impl Lane {
+    fn queue(&self) -> std::sync::MutexGuard<'_, VecDeque<Arc<Job>>> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Everything queued, in order, taken for this turn.
+    fn take_all(&self) -> Vec<Arc<Job>> {
+        let mut taken = Vec::new();
+        for job in self.queue().drain(..) {
+            let mut state = job.state();
+            if let State::Queued = *state {
+                *state = State::Taken;
+                drop(state);
+                taken.push(job);
+            }
+        }
+        taken
+    }
+}
+
+/// A lane's name: the table's qualified name and the session id.
+type LaneKey = (Arc<str>, String);
+
+/// The lanes of an engine, by table and session.
+#[derive(Default)]
+pub(crate) struct Lanes(Mutex<HashMap<LaneKey, Arc<Lane>>>);
+
+impl Lanes {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<LaneKey, Arc<Lane>>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn of(&self, session: &Session) -> Arc<Lane> {
+        let key = (Arc::clone(session.table.qualified()), session.id.clone());
+        Arc::clone(self.map().entry(key).or_default())
+    }
+
+    /// Forgets `lane` when nobody else holds it and it is empty, so that the
+    /// map keeps only sessions being written to.
+    fn release(&self, session: &Session, lane: Arc<Lane>) {
+        let mut map = self.map();
+        if Arc::strong_count(&lane) == 2 && lane.queue().is_empty() {
+            map.remove(&(Arc::clone(session.table.qualified()), session.id.clone()));
+        }
+    }
+}
+
+/// Consecutive inserts that one statement can carry, from the front of
+/// `jobs`: how many.
+pub(crate) fn mergeable(jobs: &[Arc<Job>], max_bytes: usize) -> usize {
+    let (mut count, mut messages, mut bytes) = (0, 0, 0);
+    for job in jobs {
+        let Work::Insert { batch, .. } = &job.work else {
+            break;
+        };
+        let (m, b) = (batch.ids().len(), batch.bytes());
+        if count > 0 && (messages + m > MERGED_MESSAGES || bytes + b > max_bytes) {
+            break;
+        }
+        (count, messages, bytes) = (count + 1, messages + m, bytes + b);
+    }
+    count.max(1)
+}
+
+#[face(AFIT)]
+impl super::engine::Shared {
+    /// Runs `work` in `session`'s lane: after every write queued before it,
+    /// before every one queued after it, merged with its neighbours where
+    /// they are inserts.
+    pub(crate) async fn in_lane(&self, session: &Session, work: Work, call: Call) -> Result<u64> {
+        let lane = self.lanes.of(session);
+        let job = Arc::new(Job {
+            work,
+            call,
+            state: Mutex::new(State::Queued),
+        });
+        lane.queue().push_back(Arc::clone(&job));
+        let result = match lane.turn.take(call.left()).await {
+            Some(_turn) => match job.outcome() {
+                Some(done) => done,
+                None => {
+                    let jobs = lane.take_all();
+                    self.run_jobs(session, &jobs).await;
+                    // Ours was among them, unless an earlier turn took it and
+                    // was cut short (an abandoned async call): then it may
+                    // have been sent.
+                    job.outcome()
+                        .unwrap_or_else(|| Err(Error::ambiguous(Error::Timeout(call.timeout))))
+                }
+            },
+            None => job.give_up(),
+        };
+        self.lanes.release(session, lane);
+        result
+    }
+}
