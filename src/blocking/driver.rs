@@ -21,6 +21,18 @@ use crate::pool::ConnectFailure;
 use super::engine::Manager;
 
 pub(super) type Pool = r2d2::Pool<Manager>;
+
+/// A pool builder whose worker threads stop as soon as the pool goes:
+/// r2d2's own would wait for their next scheduled job (the reaper's, up to
+/// 30 s later), keeping the engine's threads after it was dropped.
+pub(super) fn pool_builder() -> r2d2::Builder<Manager> {
+    let workers = scheduled_thread_pool::ScheduledThreadPool::builder()
+        .num_threads(3)
+        .thread_name_pattern("r2d2-worker-{}")
+        .on_drop_behavior(scheduled_thread_pool::OnPoolDropBehavior::DiscardPendingScheduled)
+        .build();
+    r2d2::Pool::builder().thread_pool(Arc::new(workers))
+}
 pub(super) use std::io::BufRead as Input;
 pub(super) use std::io::Write as Output;
 

@@ -24,8 +24,8 @@ use crate::sql::{self, Kind, Request, ddl};
 use crate::trace;
 
 use super::driver::{
-    Client, ManageConnection, PgManager, Pool, checkout, face, manager, open, pause, usable_here,
-    within,
+    Client, ManageConnection, PgManager, Pool, checkout, face, manager, open, pause, pool_builder,
+    usable_here, within,
 };
 
 /// A pooled connection with its prepared statements, by text and table:
@@ -337,7 +337,7 @@ impl Shared {
         // No check on checkout: it would cost a round trip per operation. A
         // connection that died in the pool fails its statement, which is
         // then retried on a fresh one.
-        Pool::builder()
+        pool_builder()
             .max_size(self.options.pool_size)
             .min_idle(Some(0))
             .test_on_check_out(false)

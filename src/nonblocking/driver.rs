@@ -20,6 +20,10 @@ use super::engine::Manager;
 pub(super) type PgManager = bb8_postgres::PostgresConnectionManager<Tls>;
 pub(super) type Pool = bb8::Pool<Manager>;
 
+pub(super) fn pool_builder() -> bb8::Builder<Manager> {
+    bb8::Pool::builder()
+}
+
 /// An export's destination.
 pub(super) trait Output: AsyncWrite + Unpin {}
 impl<T: AsyncWrite + Unpin + ?Sized> Output for T {}
