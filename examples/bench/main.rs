@@ -7,13 +7,18 @@
 //! cargo run --release --example bench -- --plot docs/bench-concurrency.svg
 //! cargo run --release --example bench -- --scale      # the scale curve, 10^4 to 10^6 rows
 //! cargo run --release --example bench -- --scale 7 --plot docs/bench-scale.svg
+//!
+//! cargo run --release --example bench -- --hot        # many writers, one session, only
 //! ```
 //!
 //! Each workload is cut in `SLICES` slices run by crate and baseline in
 //! turns (so drift of this noisy machine hits both alike), the whole
-//! repeated `REPS` times; the median rate of each side is reported.
+//! repeated `REPS` times; the median rate of each side is reported, and
+//! every ratio is the median of the rounds' ratios with their min–max
+//! beside it, so that one noisy round can neither make nor miss a target.
 
 mod chart;
+mod hot;
 mod scale;
 
 use chart::Series;
@@ -29,7 +34,7 @@ use postgres::{Client, NoTls};
 use serde_json::Value;
 use uuid::Uuid;
 
-const REPS: usize = 3;
+const REPS: usize = 5;
 const SLICES: usize = 10;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -43,12 +48,28 @@ struct Outcome {
     /// The same statements through pgbench, where it is installed.
     floor_ops_per_s: Option<f64>,
     target: f64,
+    /// Crate over raw, round by round.
+    ratios: Vec<f64>,
 }
 
 impl Outcome {
+    /// The median of the rounds' ratios.
     fn ratio(&self) -> f64 {
-        self.crate_ops_per_s / self.raw_ops_per_s
+        median(self.ratios.clone())
     }
+}
+
+/// `median (min–max)` of `xs`.
+fn spread(xs: &[f64]) -> String {
+    let (min, max) = xs
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), x| (lo.min(*x), hi.max(*x)));
+    format!("{:.3} ({min:.3}–{max:.3})", median(xs.to_vec()))
+}
+
+/// Ratio by ratio, `a[i] / b[i]`.
+fn ratios(a: &[f64], b: &[f64]) -> Vec<f64> {
+    a.iter().zip(b).map(|(a, b)| a / b).collect()
 }
 
 /// Slice number `slice` of `SLICES` of `items`.
@@ -93,6 +114,7 @@ fn compare(
     Ok(Outcome {
         name,
         ops,
+        ratios: ratios(&our_rates, &raw_rates),
         crate_ops_per_s: median(our_rates),
         raw_ops_per_s: median(raw_rates),
         floor_ops_per_s: None,
@@ -255,6 +277,15 @@ fn main() -> Result<()> {
 
     let table = format!("bench_{}", &Uuid::new_v4().simple().to_string()[..8]);
     let options = HistoryOptions::default().table_name(&table);
+    if args.iter().any(|a| a == "--hot") {
+        let engine = CockroachDBEngine::from_connection_string(&url)?;
+        engine.create_tables(&options)?;
+        let measured = hot::run(&url, &table);
+        engine.drop_tables(&options)?;
+        let (hot, mixed) = measured?;
+        print_hot(&hot, &mixed, json);
+        return Ok(());
+    }
     let sql = |s: &str| s.replace("{t}", &table);
     let mut raw = Client::connect(&url, NoTls)?;
     let engine = CockroachDBEngine::with_options(&url, EngineOptions::default().pool_size(1))?;
@@ -451,6 +482,8 @@ fn main() -> Result<()> {
     assert_eq!(walked, 100_000);
     let peak = memory_mib("VmHWM:");
 
+    let (hot, mixed) = hot::run(&url, &table)?;
+
     engine.drop_tables(&options)?;
 
     if json {
@@ -458,7 +491,8 @@ fn main() -> Result<()> {
             println!(
                 "{}",
                 serde_json::json!({"workload": o.name, "ops": o.ops, "crate_ops_per_s": o.crate_ops_per_s,
-                    "raw_ops_per_s": o.raw_ops_per_s, "floor_ops_per_s": o.floor_ops_per_s, "ratio": o.ratio(), "target": o.target, "met": o.ratio() >= o.target})
+                    "raw_ops_per_s": o.raw_ops_per_s, "floor_ops_per_s": o.floor_ops_per_s, "ratio": o.ratio(),
+                    "ratios": o.ratios, "target": o.target, "met": o.ratio() >= o.target})
             );
         }
         println!(
@@ -493,12 +527,12 @@ fn main() -> Result<()> {
                 None => ("no pgbench".into(), "-".into()),
             };
             println!(
-                "| {} | {} | {:.0} | {:.0} | {:.3} | {:.2} ({mark}) | {floor} | {of_floor} |",
+                "| {} | {} | {:.0} | {:.0} | {} | {:.2} ({mark}) | {floor} | {of_floor} |",
                 o.name,
                 o.ops,
                 o.crate_ops_per_s,
                 o.raw_ops_per_s,
-                o.ratio(),
+                spread(&o.ratios),
                 o.target
             );
         }
@@ -513,6 +547,7 @@ fn main() -> Result<()> {
             rss_max - rss_first_page
         );
     }
+    print_hot(&hot, &mixed, json);
     if let Some(path) = plot {
         let series = |name: &str, color, dashed, pick: fn(&(usize, f64, f64)) -> f64| Series {
             name: name.into(),
@@ -540,6 +575,70 @@ fn main() -> Result<()> {
         eprintln!("plot written to {path}");
     }
     Ok(())
+}
+
+/// The many-writers workloads, as a table or JSON lines.
+fn print_hot(hot: &[hot::Hot], mixed: &[hot::Mixed], json: bool) {
+    if json {
+        for h in hot {
+            println!(
+                "{}",
+                serde_json::json!({"workload": "one_session_vs_spread", "face": h.face, "isolation": h.isolation,
+                    "hot_msgs_per_s": h.hot, "spread_msgs_per_s": h.spread, "ratios": ratios(&h.hot, &h.spread),
+                    "ratio": median(ratios(&h.hot, &h.spread)), "target": 0.8,
+                    "failed_hot": h.failed_hot, "failed_spread": h.failed_spread, "order_kept": h.order_kept})
+            );
+        }
+        for m in mixed {
+            println!(
+                "{}",
+                serde_json::json!({"workload": "mixed_64_writers_4_sessions", "face": m.face, "calls": m.calls,
+                    "failed": m.failed, "order_kept": m.order_kept})
+            );
+        }
+        return;
+    }
+    println!(
+        "\n{} writers into one session against the same writers over as many sessions, {} rounds each:",
+        16,
+        hot::ROUNDS
+    );
+    println!(
+        "| face | isolation | one session msgs/s | spread msgs/s | one / spread (target 0.8) | failed calls (one, spread) | order per writer |"
+    );
+    println!("|---|---|---:|---:|---|---:|---|");
+    for h in hot {
+        let ratio = ratios(&h.hot, &h.spread);
+        let mark = if median(ratio.clone()) >= 0.8 {
+            "met"
+        } else {
+            "MISSED"
+        };
+        println!(
+            "| {} | {} | {:.0} | {:.0} | {} {mark} | {} of {n}, {} of {n} | {} |",
+            h.face,
+            h.isolation,
+            median(h.hot.clone()),
+            median(h.spread.clone()),
+            spread(&ratio),
+            h.failed_hot,
+            h.failed_spread,
+            if h.order_kept { "kept" } else { "BROKEN" },
+            n = hot::ROUNDS * 16 * 200
+        );
+    }
+    println!("\n64 writers into 4 sessions with clear/delete_last workers, SERIALIZABLE:");
+    println!("| face | calls | failed | order per writer |\n|---|---:|---:|---|");
+    for m in mixed {
+        println!(
+            "| {} | {} | {} ({:.2} %) | {} |",
+            m.face,
+            m.calls,
+            m.failed,
+            100.0 * m.failed as f64 / m.calls as f64,
+            if m.order_kept { "kept" } else { "BROKEN" }
+        );
+    }
 }
 
 /// `tasks` tasks, each its own session, adding `per_task` messages one at a
@@ -630,6 +729,7 @@ async fn concurrent(
     Ok(Outcome {
         name: "async_concurrent",
         ops,
+        ratios: ratios(&our_rates, &raw_rates),
         crate_ops_per_s: median(our_rates),
         raw_ops_per_s: median(raw_rates),
         floor_ops_per_s: None,

@@ -106,14 +106,30 @@ pub(super) struct Turn {
     freed: std::sync::Condvar,
 }
 
-/// A turn held; the next waiter gets it when this goes.
+/// What a waiter for a turn gets: the turn, or word that an earlier turn
+/// did its work.
+pub(super) enum Taken<'a> {
+    Turn(TurnHeld<'a>),
+    Done,
+}
+
+/// A turn held; the waiters look again when this goes.
 pub(super) struct TurnHeld<'a>(&'a Turn);
 
 impl Turn {
-    pub(super) fn take(&self, within: Duration) -> Option<TurnHeld<'_>> {
+    /// The turn, or `Done` as soon as `done()` says the work is done, or
+    /// `None` at `within`.
+    pub(super) fn take(&self, within: Duration, done: impl Fn() -> bool) -> Option<Taken<'_>> {
         let until = crate::retry::deadline_after(within);
         let mut taken = self.taken.lock().unwrap_or_else(PoisonError::into_inner);
-        while *taken {
+        loop {
+            if done() {
+                return Some(Taken::Done);
+            }
+            if !*taken {
+                *taken = true;
+                return Some(Taken::Turn(TurnHeld(self)));
+            }
             let left = until.saturating_duration_since(std::time::Instant::now());
             if left.is_zero() {
                 return None;
@@ -124,15 +140,14 @@ impl Turn {
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
-        *taken = true;
-        Some(TurnHeld(self))
     }
 }
 
 impl Drop for TurnHeld<'_> {
     fn drop(&mut self) {
         *self.0.taken.lock().unwrap_or_else(PoisonError::into_inner) = false;
-        self.0.freed.notify_one();
+        // Every waiter looks: most find their work done by this turn.
+        self.0.freed.notify_all();
     }
 }
 

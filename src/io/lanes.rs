@@ -17,7 +17,7 @@ use crate::catalog::Session;
 use crate::error::{Error, Result};
 use crate::sql::write::InsertBatch;
 
-use super::driver::{Turn, face};
+use super::driver::{Taken, Turn, face};
 use super::engine::Call;
 
 /// At most this many messages go in one merged statement.
@@ -59,6 +59,10 @@ impl Job {
     /// Records the outcome for the job's caller.
     pub(crate) fn finish(&self, result: Result<u64>) {
         *self.state() = State::Done(result);
+    }
+
+    fn is_done(&self) -> bool {
+        matches!(*self.state(), State::Done(_))
     }
 
     /// The outcome, once a turn has recorded it.
@@ -172,8 +176,10 @@ impl super::engine::Shared {
             state: Mutex::new(State::Queued),
         });
         lane.queue().push_back(Arc::clone(&job));
-        let result = match lane.turn.take(call.left()).await {
-            Some(_turn) => match job.outcome() {
+        let cut_short = || Err(Error::ambiguous(Error::Timeout(call.timeout)));
+        let result = match lane.turn.take(call.left(), || job.is_done()).await {
+            Some(Taken::Done) => job.outcome().unwrap_or_else(cut_short),
+            Some(Taken::Turn(_turn)) => match job.outcome() {
                 Some(done) => done,
                 None => {
                     let jobs = lane.take_all();
@@ -181,8 +187,7 @@ impl super::engine::Shared {
                     // Ours was among them, unless an earlier turn took it and
                     // was cut short (an abandoned async call): then it may
                     // have been sent.
-                    job.outcome()
-                        .unwrap_or_else(|| Err(Error::ambiguous(Error::Timeout(call.timeout))))
+                    job.outcome().unwrap_or_else(cut_short)
                 }
             },
             None => job.give_up(),

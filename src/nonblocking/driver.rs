@@ -3,6 +3,7 @@
 //! their deadline, statements abandoned at theirs, a sleep, and the streams
 //! of export and import.
 
+use std::future::Future;
 use std::time::Duration;
 
 pub(super) use bb8::ManageConnection;
@@ -91,14 +92,67 @@ pub(super) async fn write_all<W: Output + ?Sized>(out: &mut W, bytes: &[u8]) -> 
     Ok(out.write_all(bytes).await?)
 }
 
-/// One writer of a session at a time, taken within a deadline; tokio's
-/// mutex queues its waiters in order.
+/// One writer of a session at a time, taken within a deadline.
 #[derive(Default)]
-pub(super) struct Turn(tokio::sync::Mutex<()>);
+pub(super) struct Turn {
+    lock: tokio::sync::Mutex<()>,
+    freed: tokio::sync::Notify,
+}
+
+/// What a waiter for a turn gets: the turn, or word that an earlier turn
+/// did its work.
+pub(super) enum Taken<'a> {
+    Turn(TurnHeld<'a>),
+    Done,
+}
+
+/// A turn held; the waiters look again when this goes.
+pub(super) struct TurnHeld<'a> {
+    _held: tokio::sync::MutexGuard<'a, ()>,
+    turn: &'a Turn,
+}
+
+impl Drop for TurnHeld<'_> {
+    fn drop(&mut self) {
+        // Every waiter looks: most find their work done by this turn.
+        self.turn.freed.notify_waiters();
+    }
+}
 
 impl Turn {
-    pub(super) async fn take(&self, within: Duration) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        tokio::time::timeout(within, self.0.lock()).await.ok()
+    /// The turn, or `Done` as soon as `done()` says the work is done, or
+    /// `None` at `within`.
+    pub(super) async fn take(
+        &self,
+        within: Duration,
+        done: impl Fn() -> bool,
+    ) -> Option<Taken<'_>> {
+        let waiting = async {
+            loop {
+                let freed = self.freed.notified();
+                let mut freed = std::pin::pin!(freed);
+                freed.as_mut().enable();
+                if done() {
+                    return Taken::Done;
+                }
+                let mut lock = std::pin::pin!(self.lock.lock());
+                let held = std::future::poll_fn(|cx| {
+                    use std::task::Poll;
+                    if let Poll::Ready(held) = lock.as_mut().poll(cx) {
+                        return Poll::Ready(Some(held));
+                    }
+                    freed.as_mut().poll(cx).map(|()| None)
+                })
+                .await;
+                if let Some(held) = held {
+                    return Taken::Turn(TurnHeld {
+                        _held: held,
+                        turn: self,
+                    });
+                }
+            }
+        };
+        tokio::time::timeout(within, waiting).await.ok()
     }
 }
 
