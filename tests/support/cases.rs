@@ -1143,6 +1143,59 @@ pub fn close_waits_for_the_call_in_flight_and_refuses_new_ones<F: Face>() {
     assert_eq!(table.count_rows("s"), 4);
 }
 
+/// The reply of a merged statement is lost after its commit: writers queued
+/// behind a turn (its insert held by a lock) go out as one statement, whose
+/// connection is cut once it is sent. The engine tries it again under the
+/// same ids: every caller succeeds and every message is stored once.
+pub fn a_lost_reply_of_a_merged_statement_stores_each_message_once<F: Face>() {
+    let table = TempTable::new("merged_lost");
+    let proxy = Proxy::start();
+    let pool = EngineOptions::default().pool_size(1);
+    let history = F::open_pooled("s", &proxy.url("test"), table.options(), pool).unwrap();
+    history.add_user_message("first").unwrap();
+    // The merged statement (INSERT ... RETURNING) prepared on the connection.
+    let id = langchain_cockroachdb::uuid::Uuid::new_v4();
+    history
+        .add_messages_with_ids(&[(id, Message::human("prepared"))])
+        .unwrap();
+
+    let locker = hold_table_lock(&table);
+    let held = {
+        let history = history.clone();
+        std::thread::spawn(move || history.add_user_message("held"))
+    };
+    until_a_statement_waits_for(&table);
+    let queued: Vec<_> = (0..8)
+        .map(|w| {
+            let history = history.clone();
+            std::thread::spawn(move || history.add_user_message(&format!("w{w}")))
+        })
+        .collect();
+    // Time for the writers to join the queue; fewer would merge fewer.
+    std::thread::sleep(Duration::from_millis(300));
+    let binds = proxy.sent(b'B');
+    proxy.cut_after_next_request();
+    runtime().block_on(locker.batch_execute("COMMIT")).unwrap();
+    held.join().unwrap().unwrap();
+    for writer in queued {
+        writer.join().unwrap().unwrap();
+    }
+    assert_eq!(proxy.cuts(), 1, "no reply was lost: the test proves nothing");
+    // The merged statement, and its retry (prepared again on the new
+    // connection): two statements for eight callers.
+    assert!(
+        proxy.sent(b'B') - binds <= 3,
+        "{} statements: the writers were not merged",
+        proxy.sent(b'B') - binds
+    );
+    let got = texts(&history.messages().unwrap());
+    assert_eq!(&got[..3], ["first", "prepared", "held"]);
+    let mut rest = got[3..].to_vec();
+    rest.sort();
+    let expected: Vec<String> = (0..8).map(|w| format!("w{w}")).collect();
+    assert_eq!(rest, expected, "lost or doubled");
+}
+
 pub fn several_hosts_fail_over_to_one_that_answers<F: Face>() {
     let table = TempTable::new("hosts");
     let url = "postgresql://root@127.0.0.1:1,127.0.0.1:5432/test?sslmode=disable";

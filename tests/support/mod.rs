@@ -281,6 +281,7 @@ macro_rules! face_tests {
             an_unreachable_server_is_a_connection_error_naming_it,
             serialization_failures_are_retried_and_nothing_is_doubled,
             writers_on_one_session_of_one_engine_never_race,
+            a_lost_reply_of_a_merged_statement_stores_each_message_once,
             killed_backends_are_survived,
             a_reply_lost_after_commit_does_not_duplicate_the_write,
             an_exhausted_pool_times_out_clearly_and_recovers,
