@@ -60,6 +60,24 @@ fn in_order(texts: &[String], writers: usize, expected: &[Vec<usize>]) -> bool {
     })
 }
 
+/// The session of writer `w`: one for all when `hot`.
+fn session_of(tag: &str, hot: bool, w: usize) -> String {
+    match hot {
+        true => format!("{tag}-hot"),
+        false => format!("{tag}-{w}"),
+    }
+}
+
+/// Messages per second since `started`, and the calls that failed, from
+/// what each writer stored.
+fn tally(started: Instant, stored: &[Vec<usize>]) -> (f64, usize) {
+    let rate = (WRITERS * EACH) as f64 / started.elapsed().as_secs_f64();
+    (
+        rate,
+        WRITERS * EACH - stored.iter().map(Vec::len).sum::<usize>(),
+    )
+}
+
 /// Writes `EACH` messages from each of `WRITERS` threads; `hot`: all into
 /// one session. Returns msgs/s, failed calls, order kept.
 fn blocking_round(
@@ -68,13 +86,7 @@ fn blocking_round(
     tag: &str,
     hot: bool,
 ) -> Result<(f64, usize, bool)> {
-    let session = |w: usize| {
-        if hot {
-            format!("{tag}-hot")
-        } else {
-            format!("{tag}-{w}")
-        }
-    };
+    let session = |w: usize| session_of(tag, hot, w);
     let started = Instant::now();
     let threads: Vec<_> = (0..WRITERS)
         .map(|w| {
@@ -92,8 +104,7 @@ fn blocking_round(
     for thread in threads {
         stored.push(thread.join().map_err(|_| "a writer panicked")??);
     }
-    let rate = (WRITERS * EACH) as f64 / started.elapsed().as_secs_f64();
-    let failed = WRITERS * EACH - stored.iter().map(Vec::len).sum::<usize>();
+    let (rate, failed) = tally(started, &stored);
     let mut texts = Vec::new();
     for w in 0..if hot { 1 } else { WRITERS } {
         let history =
@@ -110,13 +121,7 @@ async fn async_round(
     tag: &str,
     hot: bool,
 ) -> Result<(f64, usize, bool)> {
-    let session = |w: usize| {
-        if hot {
-            format!("{tag}-hot")
-        } else {
-            format!("{tag}-{w}")
-        }
-    };
+    let session = |w: usize| session_of(tag, hot, w);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for w in 0..WRITERS {
@@ -136,8 +141,7 @@ async fn async_round(
     for task in tasks {
         stored.push(task.await?);
     }
-    let rate = (WRITERS * EACH) as f64 / started.elapsed().as_secs_f64();
-    let failed = WRITERS * EACH - stored.iter().map(Vec::len).sum::<usize>();
+    let (rate, failed) = tally(started, &stored);
     let mut texts = Vec::new();
     for w in 0..if hot { 1 } else { WRITERS } {
         let history =
