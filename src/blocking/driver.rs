@@ -59,7 +59,8 @@ impl Client {
         outside_async(|| self.0.batch_execute(sql))
     }
 
-    /// On the pool's own threads only, where no runtime is entered.
+    /// On the pool's own threads only (its validity check), where no
+    /// runtime is entered.
     pub(super) fn simple_query(
         &mut self,
         sql: &str,

@@ -39,8 +39,8 @@ pub(crate) struct Connection {
     busy: bool,
     /// The deadline its stream enforces, where the face needs one.
     deadline: Option<Deadline>,
-    /// The server it talks to.
-    server: ddl::Server,
+    /// The server the engine talks to, once a statement has asked.
+    server: Arc<OnceLock<ddl::Server>>,
     counters: Arc<Counters>,
 }
 
@@ -59,25 +59,45 @@ impl Connection {
         until: Instant,
     ) -> Result<Vec<Row>> {
         self.begin(until);
-        let rows = match request {
-            Request::Batch(sql) => self.batch(sql).await.map(|()| Vec::new()),
-            Request::Statement(sql, params) => self.query(table, sql.text, params).await,
-            Request::CreateTable => self.create_table(table).await.map(|()| Vec::new()),
+        let rows = match self.server(table).await {
+            Err(err) => Err(err),
+            Ok(_) => self.step(table, request).await,
         };
         self.end();
         rows
+    }
+
+    /// Which server the engine talks to: asked once per engine, by its
+    /// first statement, within that statement's deadline (a peer that
+    /// freezes right after the handshake cannot hang it).
+    async fn server(&mut self, table: &Table) -> Result<ddl::Server> {
+        if let Some(server) = self.server.get() {
+            return Ok(*server);
+        }
+        let version = self.query(table, ddl::VERSION.text, &[]).await?;
+        let version = rows::decode_column::<String>(&version)?.concat();
+        Ok(*self.server.get_or_init(|| ddl::Server::of(&version)))
+    }
+
+    async fn step(&mut self, table: &Table, request: &Request<'_>) -> Result<Vec<Row>> {
+        match request {
+            Request::Batch(sql) => self.batch(sql).await.map(|()| Vec::new()),
+            Request::Statement(sql, params) => self.query(table, sql.text, params).await,
+            Request::CreateTable => self.create_table(table).await.map(|()| Vec::new()),
+        }
     }
 
     /// The table, and its index unless it has the one older versions made;
     /// then what the options add, for the server it is (checked first, so
     /// that an option the server refuses changes nothing).
     async fn create_table(&mut self, table: &Table) -> Result<()> {
+        let server = self.server(table).await?;
         let mut extra = Vec::new();
         if table.activity_index {
-            extra.push(ddl::activity_index(table, self.server));
+            extra.push(ddl::activity_index(table, server));
         }
         if let Some(ttl) = table.ttl {
-            extra.push(ddl::row_ttl(table, self.server, ttl)?);
+            extra.push(ddl::row_ttl(table, server, ttl)?);
         }
         self.batch(&ddl::create_table(table)).await?;
         let params = ddl::older_index_params(table);
@@ -152,33 +172,8 @@ pub(crate) struct Manager {
     connect_timeout: Duration,
     errors: Arc<ConnectErrors>,
     counters: Arc<Counters>,
-    /// Which server this engine talks to, asked on its first connection.
+    /// Which server this engine talks to, shared with its connections.
     server: Arc<OnceLock<ddl::Server>>,
-}
-
-#[face(AFIT)]
-impl Manager {
-    /// The server `client` talks to: asked once per engine (one round trip
-    /// on its first connection), then known.
-    async fn server_of(
-        &self,
-        client: &mut Client,
-    ) -> std::result::Result<ddl::Server, ConnectFailure> {
-        if let Some(server) = self.server.get() {
-            return Ok(*server);
-        }
-        let answer = client
-            .simple_query(ddl::VERSION)
-            .await
-            .map_err(ConnectFailure::from)?;
-        let version = answer.iter().find_map(|message| match message {
-            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0),
-            _ => None,
-        });
-        Ok(*self
-            .server
-            .get_or_init(|| ddl::Server::of(version.unwrap_or_default())))
-    }
 }
 
 #[face(AFIT)]
@@ -187,22 +182,15 @@ impl ManageConnection for Manager {
     type Error = ConnectFailure;
 
     async fn connect(&self) -> std::result::Result<Connection, ConnectFailure> {
-        let opened = match open(&self.inner, self.connect_timeout).await {
-            Ok((mut client, deadline)) => match self.server_of(&mut client).await {
-                Ok(server) => Ok((client, deadline, server)),
-                Err(failure) => Err(failure),
-            },
-            Err(failure) => Err(failure),
-        };
-        match opened {
-            Ok((client, deadline, server)) => {
+        match open(&self.inner, self.connect_timeout).await {
+            Ok((client, deadline)) => {
                 self.counters.opened();
                 Ok(Connection {
                     client,
                     statements: HashMap::new(),
                     busy: false,
                     deadline,
-                    server,
+                    server: Arc::clone(&self.server),
                     counters: Arc::clone(&self.counters),
                 })
             }
@@ -431,8 +419,11 @@ impl Shared {
             };
             let err = match self.connection(call).await {
                 Ok(mut conn) => {
-                    span.server(conn.server.name());
-                    match within(call.left(), conn.run(table, step, call.deadline)).await {
+                    let done = within(call.left(), conn.run(table, step, call.deadline)).await;
+                    if let Some(server) = self.server.get() {
+                        span.server(server.name());
+                    }
+                    match done {
                         Some(Ok(_)) if creating => {
                             table.mark_created();
                             continue;

@@ -35,6 +35,22 @@ pub(crate) enum Work {
     DeleteOne(Uuid),
 }
 
+impl Work {
+    /// An ambiguous error as this work's caller reports it: with the row ids
+    /// it chose, and whether repeating the call is safe (see
+    /// [`Error::for_call`]).
+    pub(crate) fn ambiguous(&self, err: Error) -> Error {
+        let err = Error::ambiguous(err);
+        match self {
+            // A repeat of a call that drew its ids would draw new ones.
+            Work::Insert { batch, returning } => err.for_call(batch.ids(), *returning),
+            // A repeat would pick its rows anew.
+            Work::Clear | Work::DeleteLast(_) => err.for_call(&[], false),
+            Work::DeleteOne(_) => err,
+        }
+    }
+}
+
 /// One caller's write, waiting in its lane.
 pub(crate) struct Job {
     pub(crate) work: Work,
@@ -86,7 +102,7 @@ impl Job {
             State::Queued | State::Abandoned => Err(Error::Timeout(self.call.timeout)),
             State::Taken => {
                 *state = State::Taken;
-                Err(Error::ambiguous(Error::Timeout(self.call.timeout)))
+                Err(self.work.ambiguous(Error::Timeout(self.call.timeout)))
             }
         }
     }
@@ -176,7 +192,7 @@ impl super::engine::Shared {
             state: Mutex::new(State::Queued),
         });
         lane.queue().push_back(Arc::clone(&job));
-        let cut_short = || Err(Error::ambiguous(Error::Timeout(call.timeout)));
+        let cut_short = || Err(job.work.ambiguous(Error::Timeout(call.timeout)));
         let result = match lane.turn.take(call.left(), || job.is_done()).await {
             Some(Taken::Done) => job.outcome().unwrap_or_else(cut_short),
             Some(Taken::Turn(_turn)) => match job.outcome() {

@@ -119,12 +119,13 @@ impl Shared {
             .min_by_key(|call| call.deadline)
             .unwrap_or_else(|| Call::new(session.policy));
         let request = write::insert_returning(session, &all);
-        match self.run(&session.table, call, &request).await {
-            Ok(rows) => {
-                let stored: HashSet<Uuid> = rows::decode_column(&rows)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .collect();
+        let stored = self
+            .run(&session.table, call, &request)
+            .await
+            .and_then(|rows| rows::decode_column::<Uuid>(&rows));
+        match stored {
+            Ok(stored) => {
+                let stored: HashSet<Uuid> = stored.into_iter().collect();
                 for (job, batch) in jobs.iter().zip(&batches) {
                     let new = batch.ids().iter().filter(|id| stored.contains(id)).count();
                     job.finish(Ok(new as u64));
@@ -141,33 +142,33 @@ impl Shared {
     /// One job alone.
     async fn run_job(&self, session: &Session, job: &Job) -> Result<u64> {
         let table = &session.table;
-        match &job.work {
+        let done = match &job.work {
             Work::Insert {
                 batch,
                 returning: false,
             } => self
                 .run(table, job.call, &write::insert(session, batch))
                 .await
-                .map(|_| batch.ids().len() as u64)
-                // A repeat would draw new ids: the caller gets these instead.
-                .map_err(|err| err.for_call(batch.ids(), false)),
+                .map(|_| batch.ids().len() as u64),
             Work::Insert {
                 batch,
                 returning: true,
             } => self
                 .run(table, job.call, &write::insert_returning(session, batch))
                 .await
-                .map(|rows| rows.len() as u64)
-                .map_err(|err| err.for_call(batch.ids(), true)),
-            // A repeat would also delete what was written in between.
+                .map(|rows| rows.len() as u64),
             Work::Clear => self
                 .run(table, job.call, &delete::clear(session))
                 .await
-                .map(|_| 0)
-                .map_err(|err| err.for_call(&[], false)),
+                .map(|_| 0),
             Work::DeleteLast(n) => self.delete_last_now(session, job.call, *n).await,
             Work::DeleteOne(id) => self.delete_ids(session, job.call, &vec![*id], false).await,
-        }
+        };
+        // An ambiguous outcome, as the caller's call reports it.
+        done.map_err(|err| match err.is_ambiguous() {
+            true => job.work.ambiguous(err),
+            false => err,
+        })
     }
 
     pub(crate) async fn messages(&self, session: &Session) -> Result<Vec<Message>> {
@@ -320,10 +321,8 @@ impl Shared {
         let rows = self
             .run(&session.table, call, &delete::newest_ids(session, &n))
             .await?;
-        // A repeat would find the newest `n` anew, and delete those too.
         self.delete_ids(session, call, &rows::decode_column(&rows)?, true)
             .await
-            .map_err(|err| err.for_call(&[], false))
     }
 
     pub(crate) async fn clear(&self, session: &Session) -> Result<()> {

@@ -61,8 +61,8 @@ pub(crate) enum Server {
     PostgreSQL,
 }
 
-/// Asked once per engine, on its first connection.
-pub(crate) const VERSION: &str = "SELECT version()";
+/// Asked once per engine, by its first statement.
+pub(crate) const VERSION: Sql = Sql::read("SELECT version()");
 
 impl Server {
     /// The server that `SELECT version()` answered `version`.
