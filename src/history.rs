@@ -76,6 +76,17 @@ pub trait ChatMessageHistory {
 
 /// A boxed future that is `Send`: what the methods of
 /// [`AsyncChatMessageHistory`] return, so that the trait is dyn-compatible.
+///
+/// ```
+/// use langchain_cockroachdb::{AsyncChatMessageHistory, BoxFuture, InMemoryChatMessageHistory, Result};
+///
+/// fn count(history: &dyn AsyncChatMessageHistory) -> BoxFuture<'_, Result<usize>> {
+///     Box::pin(async move { Ok(history.messages().await?.len()) })
+/// }
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<()> {
+/// assert_eq!(count(&InMemoryChatMessageHistory::new()).await?, 0);
+/// # Ok(()) }
+/// ```
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The async form of [`ChatMessageHistory`], for web servers and other
