@@ -108,7 +108,7 @@ impl FromStr for ConnectionConfig {
 
 /// `text` without anything that could be the password of `s`.
 fn without_secrets(s: &str, mut text: String) -> String {
-    let secrets = match s.split_once("://") {
+    let secrets = match url_parts(s) {
         Some((_, rest)) => match rest.rfind('@').and_then(|at| rest[..at].split_once(':')) {
             Some((_, password)) => vec![password.to_owned(), decode(password).unwrap_or_default()],
             None => Vec::new(),
@@ -128,7 +128,7 @@ fn without_secrets(s: &str, mut text: String) -> String {
 
 fn parse(s: &str) -> Result<ConnectionConfig> {
     let mut ssl = SslParams::default();
-    let pg_text = match s.split_once("://") {
+    let pg_text = match url_parts(s) {
         Some((scheme, rest)) => {
             let rest = encode_userinfo(rest);
             if scheme_is_cockroach(scheme)? {
@@ -295,6 +295,17 @@ impl SslParams {
     }
 }
 
+/// The scheme and the rest of `s` when it is a URL: it starts with a
+/// scheme (a letter, then letters, digits, `+`, `-` or `.`) and `://`. A
+/// keyword string whose value holds `://` is not one.
+fn url_parts(s: &str) -> Option<(&str, &str)> {
+    let (scheme, rest) = s.split_once("://")?;
+    let mut chars = scheme.chars();
+    let starts = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
+    let valid = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    (starts && valid).then_some((scheme, rest))
+}
+
 fn scheme_is_cockroach(scheme: &str) -> Result<bool> {
     let base = scheme
         .split('+')
@@ -430,7 +441,7 @@ fn keyword_pairs(s: &str) -> Result<Vec<(String, String)>> {
         if chars.next() != Some('=') {
             return Err(Error::Config(format!(
                 "expected `=` after the option name ending at character {} of the connection string",
-                s[..s.len() - chars.clone().count()].chars().count()
+                s.chars().count() - chars.clone().count()
             )));
         }
         while chars.next_if(|c| c.is_whitespace()).is_some() {}

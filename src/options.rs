@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ident::Ident;
 
 /// How often and how patiently an operation is tried again after a failure
@@ -391,6 +391,27 @@ impl Default for EngineOptions {
 }
 
 impl EngineOptions {
+    /// Refuses values no pool can work with (the pools panic on them).
+    pub(crate) fn check(&self) -> Result<()> {
+        let zero = |what: &str| Err(Error::Config(format!("{what} must be more than zero")));
+        if self.pool_size == 0 {
+            return Err(Error::Config("pool_size must be at least 1".into()));
+        }
+        if self.connect_timeout.is_zero() {
+            return zero("connect_timeout");
+        }
+        if self.checkout_timeout.is_zero() {
+            return zero("checkout_timeout");
+        }
+        if self.idle_timeout.is_some_and(|t| t.is_zero()) {
+            return zero("idle_timeout");
+        }
+        if self.max_lifetime.is_some_and(|t| t.is_zero()) {
+            return zero("max_lifetime");
+        }
+        Ok(())
+    }
+
     /// Sets `operation_timeout`.
     ///
     /// ```

@@ -282,9 +282,7 @@ impl Call {
 #[face(AFIT)]
 impl Shared {
     pub(crate) fn new(config: ConnectionConfig, options: EngineOptions) -> Result<Shared> {
-        if options.pool_size == 0 {
-            return Err(Error::Config("pool_size must be at least 1".into()));
-        }
+        options.check()?;
         let driver =
             crate::connect::driver(&config, options.connect_timeout, options.operation_timeout)?;
         Ok(Shared {
