@@ -2,7 +2,7 @@
 //! process has already created, so that `CREATE TABLE IF NOT EXISTS` runs
 //! once per process and table rather than on every call.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
@@ -22,6 +22,29 @@ fn created_tables() -> MutexGuard<'static, HashSet<String>> {
         .unwrap_or_else(PoisonError::into_inner)
 }
 
+/// How session ids compare in a table, as its collation has it: what a
+/// prefix's range of ids means. A range `[prefix, next)` holds exactly the
+/// ids that start with `prefix` only in byte order (CockroachDB's, and
+/// PostgreSQL's `C` collations); under a linguistic collation it holds
+/// others (`Alice:1` for `alice`) and misses some (`user-123:` holds
+/// nothing under ICU's `en-US`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum IdOrder {
+    /// Compare the column as it is, through the session index.
+    Bytes,
+    /// Compare it `COLLATE "C"`.
+    Collated,
+}
+
+/// The order of each table's ids, by database and name, once known.
+fn id_orders() -> MutexGuard<'static, HashMap<String, IdOrder>> {
+    static ORDERS: OnceLock<Mutex<HashMap<String, IdOrder>>> = OnceLock::new();
+    ORDERS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+}
+
 /// One chat table of one database.
 #[derive(Debug)]
 pub(crate) struct Table {
@@ -33,6 +56,7 @@ pub(crate) struct Table {
     pub(crate) older_index: String,
     /// `"schema"."table"`, as statements name it.
     qualified: Arc<str>,
+    statement_key: Arc<str>,
     /// Database and name, the key of the process-wide set.
     key: String,
     auto_create: bool,
@@ -49,8 +73,13 @@ impl Table {
     pub(crate) fn new(database: &str, options: &HistoryOptions) -> Result<Table> {
         let (schema, name) = options.names()?;
         let qualified: Arc<str> = format!("{}.{}", schema.quoted(), name.quoted()).into();
+        let statement_key = match options.ttl {
+            Some(ttl) => format!("{qualified} ttl {}", ttl.as_secs()).into(),
+            None => Arc::clone(&qualified),
+        };
         Ok(Table {
             key: format!("{database}/{qualified}"),
+            statement_key,
             qualified,
             schema_name: schema.as_str().to_owned(),
             table_name: name.as_str().to_owned(),
@@ -85,9 +114,25 @@ impl Table {
         self.created.store(true, Ordering::Relaxed);
     }
 
+    /// How the table's ids compare, if this process has asked.
+    pub(crate) fn id_order(&self) -> Option<IdOrder> {
+        id_orders().get(&self.key).copied()
+    }
+
+    pub(crate) fn set_id_order(&self, order: IdOrder) {
+        id_orders().insert(self.key.clone(), order);
+    }
+
+    /// What the statements of this table are prepared under: their texts
+    /// depend on the name and on `ttl` (see `sql::render`).
+    pub(crate) fn statement_key(&self) -> &Arc<str> {
+        &self.statement_key
+    }
+
     /// Forgets that the table exists (it was dropped), so that the next use
-    /// creates it again.
+    /// creates it again, and how its ids compared.
     pub(crate) fn forget(&self) {
+        id_orders().remove(&self.key);
         created_tables().remove(&self.key);
         self.created.store(false, Ordering::Relaxed);
     }

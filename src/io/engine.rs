@@ -84,6 +84,13 @@ impl Connection {
             Request::Batch(sql) => self.batch(sql).await.map(|()| Vec::new()),
             Request::Statement(sql, params) => self.query(table, sql.text, params).await,
             Request::CreateTable => self.create_table(table).await.map(|()| Vec::new()),
+            Request::IdOrder => match self.server(table).await? {
+                ddl::Server::CockroachDB => Ok(Vec::new()),
+                ddl::Server::PostgreSQL => {
+                    let name = table.qualified().to_string();
+                    self.query(table, ddl::ID_ORDER.text, &[&name]).await
+                }
+            },
         }
     }
 
@@ -139,7 +146,7 @@ impl Connection {
         text: &'static str,
         params: &[sql::Param<'_>],
     ) -> Result<Vec<Row>> {
-        let key = (text, Arc::clone(table.qualified()));
+        let key = (text, Arc::clone(table.statement_key()));
         let statement = match self.statements.get(&key) {
             Some(statement) => statement.clone(),
             None => {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::catalog::{Policy, Session, Table};
+use crate::catalog::{IdOrder, Policy, Session, Table};
 use crate::error::{Error, Result};
 use crate::message::{Message, MessageType, TrimOptions, trim_messages};
 use crate::options::{HistoryOptions, SessionFilter};
@@ -336,7 +336,10 @@ impl Shared {
         filter: &SessionFilter,
     ) -> Result<Vec<SessionInfo>> {
         let (table, policy) = (self.table(options)?, self.policy(options));
-        let listing = Listing::new(filter);
+        let order = self
+            .id_order(&table, policy, filter.prefix.as_deref())
+            .await?;
+        let listing = Listing::new(filter, order);
         if table.activity_index && listing.newest_overall() {
             return self.newest_sessions(&table, policy, listing.limit()).await;
         }
@@ -384,6 +387,35 @@ impl Shared {
                 .run(table, Call::new(policy), &sessions::of_sessions(&found))
                 .await?,
         )
+    }
+
+    /// How the ids of `table` compare, where `prefix` needs to know: asked
+    /// once per table and process (on PostgreSQL; CockroachDB compares
+    /// bytes). No prefix is the same range in every order.
+    async fn id_order(
+        &self,
+        table: &Table,
+        policy: Policy,
+        prefix: Option<&str>,
+    ) -> Result<IdOrder> {
+        if prefix.is_none_or(str::is_empty) {
+            return Ok(IdOrder::Bytes);
+        }
+        if let Some(order) = table.id_order() {
+            return Ok(order);
+        }
+        let rows = self
+            .run(table, Call::new(policy), &Request::IdOrder)
+            .await?;
+        let order = match rows.first() {
+            None => IdOrder::Bytes,
+            Some(row) => match row.try_get::<_, Option<bool>>(0)? {
+                Some(true) => IdOrder::Bytes,
+                Some(false) | None => IdOrder::Collated,
+            },
+        };
+        table.set_id_order(order);
+        Ok(order)
     }
 
     /// The server's time `age` ago: one clock for the whole cleanup.
@@ -543,7 +575,8 @@ impl Shared {
         out: &mut W,
     ) -> Result<u64> {
         let (table, policy) = (self.table(options)?, self.policy(options));
-        self.export(&table, policy, ExportScan::prefix(prefix), out)
+        let order = self.id_order(&table, policy, prefix).await?;
+        self.export(&table, policy, ExportScan::prefix(prefix, order), out)
             .await
     }
 

@@ -103,10 +103,10 @@ pub(crate) fn activity_index(table: &Table, server: Server) -> String {
 pub(crate) fn row_ttl(table: &Table, server: Server, ttl: Duration) -> Result<String> {
     match server {
         Server::CockroachDB => Ok(format!(
-            "ALTER TABLE {} SET (ttl_expiration_expression = '(created_at + INTERVAL ''{} seconds'')', \
+            "ALTER TABLE {} SET (ttl_expiration_expression = '(created_at + {})', \
              ttl_job_cron = '@hourly', ttl_delete_batch_size = 1000, ttl_select_batch_size = 1000)",
             table.qualified(),
-            ttl.as_secs()
+            lifetime(ttl).replace('\'', "''")
         )),
         Server::PostgreSQL => Err(Error::Config(
             "row-level TTL is CockroachDB's; on PostgreSQL, run delete_messages_older_than \
@@ -115,6 +115,45 @@ pub(crate) fn row_ttl(table: &Table, server: Server, ttl: Duration) -> Result<St
         )),
     }
 }
+
+/// How long a row lives under `ttl`, as SQL: one expression for the TTL
+/// job (`created_at + ...` is when a row expires) and for the reads that
+/// skip expired rows before the job has run (see `live`).
+fn lifetime(ttl: Duration) -> String {
+    format!("INTERVAL '{} seconds'", ttl.as_secs())
+}
+
+/// The condition that a row of `table` has not expired, for reads: with a
+/// `ttl`, CockroachDB deletes expired rows by a job that runs hourly, and
+/// until then returns them like any other (cockroach#80217).
+pub(crate) fn live(table: &Table) -> String {
+    match table.ttl {
+        Some(ttl) => format!("created_at >= now() - {}", lifetime(ttl)),
+        None => "TRUE".into(),
+    }
+}
+
+/// How `session_id` of the table `$1` (quoted and qualified) compares on
+/// PostgreSQL: byte order (true) when its collation, or the database's
+/// default that it takes, is `C`/`POSIX`, `C.UTF-8` (code point order,
+/// which is UTF-8's byte order) or the builtin provider's (PostgreSQL 17);
+/// anything linguistic (ICU, `en_US.UTF-8`) is not. The database's row goes
+/// through `to_jsonb` because `datlocprovider` is new in PostgreSQL 15
+/// (before it, a database's default was always libc's). A table that does
+/// not exist yet will take the database's default.
+pub(crate) const ID_ORDER: Sql = Sql::read(
+    "SELECT CASE WHEN c.oid IS NULL OR c.collprovider = 'd' THEN (
+        SELECT coalesce(to_jsonb(d) ->> 'datlocprovider', 'c') = 'b'
+            OR (coalesce(to_jsonb(d) ->> 'datlocprovider', 'c') = 'c'
+                AND (d.datcollate IN ('C', 'POSIX') OR d.datcollate ILIKE 'C.UTF%8'))
+        FROM pg_database AS d WHERE d.datname = current_database())
+    ELSE c.collprovider = 'b'
+        OR (c.collprovider = 'c' AND (c.collcollate IN ('C', 'POSIX') OR c.collcollate ILIKE 'C.UTF%8'))
+    END
+FROM (SELECT 1) AS one
+LEFT JOIN pg_attribute AS a ON a.attrelid = to_regclass($1) AND a.attname = 'session_id'
+LEFT JOIN pg_collation AS c ON c.oid = a.attcollation",
+);
 
 pub(crate) fn drop(table: &Table) -> Request<'static> {
     Request::Batch(format!("DROP TABLE IF EXISTS {}", table.qualified()))
@@ -149,6 +188,34 @@ mod tests {
         assert_eq!(
             activity_index(&table(), Server::PostgreSQL),
             r#"CREATE INDEX IF NOT EXISTS "chat_activity_idx" ON "public"."chat" (created_at)"#
+        );
+    }
+
+    #[test]
+    fn reads_skip_what_the_ttl_job_deletes() {
+        let thirty_days = Duration::from_secs(30 * 24 * 3600);
+        let options = HistoryOptions::default()
+            .table_name("chat")
+            .ttl(thirty_days);
+        let with_ttl = Table::new("db", &options).unwrap();
+        // Expired, for the job: `created_at + INTERVAL '2592000 seconds'`
+        // before now; what reads keep is the rest.
+        assert_eq!(
+            live(&with_ttl),
+            "created_at >= now() - INTERVAL '2592000 seconds'"
+        );
+        let job = row_ttl(&with_ttl, Server::CockroachDB, thirty_days).unwrap();
+        assert!(
+            job.contains("'(created_at + INTERVAL ''2592000 seconds'')'"),
+            "{job}"
+        );
+        assert_eq!(live(&table()), "TRUE");
+        let read = crate::sql::render(crate::sql::read::LAST.text, &with_ttl);
+        assert!(
+            read.contains(
+                "WHERE created_at >= now() - INTERVAL '2592000 seconds' AND session_id = $1"
+            ),
+            "{read}"
         );
     }
 

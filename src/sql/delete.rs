@@ -12,7 +12,7 @@ pub(crate) fn clear(session: &Session) -> Request<'_> {
 }
 
 const NEWEST_IDS: Sql = Sql::read(
-    "SELECT id FROM {t} WHERE session_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
+    "SELECT id FROM {t} WHERE {live} AND session_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
 );
 pub(crate) fn newest_ids<'a>(session: &'a Session, n: &'a i64) -> Request<'a> {
     Request::Statement(NEWEST_IDS, vec![&session.id, n])

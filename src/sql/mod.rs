@@ -15,26 +15,27 @@
 
 use tokio_postgres::types::ToSql;
 
-use crate::catalog::Table;
+use crate::catalog::{IdOrder, Table};
 
-/// A statement over a range of session ids, `[$1, $2)`, or `[$1, ...)` when
-/// `$2` is NULL: two texts, so that a cached generic plan bounds its index
-/// scan on both ends (`$2 IS NULL OR ...` would scan to the end).
-/// Both are reads.
-macro_rules! ranged {
-    ($head:literal, $tail:literal) => {
-        [
-            $crate::sql::Sql::read(concat!(
-                $head,
-                "session_id >= $1 AND $2::TEXT IS NULL",
-                $tail
-            )),
-            $crate::sql::Sql::read(concat!(
-                $head,
-                "session_id >= $1 AND session_id < $2::TEXT",
-                $tail
-            )),
-        ]
+/// A statement over the session ids with a prefix, `[$1, $2)` (or
+/// `[$1, ...)` when `$2` is NULL), in the forms `ByPrefix` holds. `$text`
+/// is a macro that writes the statement from the column expression to
+/// compare (`$c`) and the upper bound (`$hi`).
+macro_rules! by_prefix {
+    ($text:ident) => {
+        $crate::sql::ByPrefix {
+            bytes: [
+                $crate::sql::Sql::read($text!("session_id", "$2::TEXT IS NULL")),
+                $crate::sql::Sql::read($text!("session_id", "session_id < $2::TEXT")),
+            ],
+            collated: [
+                $crate::sql::Sql::read($text!("session_id COLLATE \"C\"", "$2::TEXT IS NULL")),
+                $crate::sql::Sql::read($text!(
+                    "session_id COLLATE \"C\"",
+                    "session_id COLLATE \"C\" < $2::TEXT"
+                )),
+            ],
+        }
     };
 }
 
@@ -45,6 +46,30 @@ pub(crate) mod retention;
 pub(crate) mod sessions;
 pub(crate) mod transfer;
 pub(crate) mod write;
+
+/// A statement over a range of session ids in two forms, as
+/// `IdOrder` picks: comparing the column as it is, which the session index
+/// serves, where its collation is byte order; and comparing it
+/// `COLLATE "C"`, exact under any collation (served by an index with that
+/// collation, if the table has one). Each form in two texts, without and
+/// with an upper bound, so that a cached generic plan bounds its index scan
+/// on both ends (`$2 IS NULL OR ...` would scan to the end).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ByPrefix {
+    pub(crate) bytes: [Sql; 2],
+    pub(crate) collated: [Sql; 2],
+}
+
+impl ByPrefix {
+    /// The text for `order`, bounded above when `high` is.
+    pub(crate) fn pick(&self, order: IdOrder, high: &Option<String>) -> Sql {
+        let texts = match order {
+            IdOrder::Bytes => &self.bytes,
+            IdOrder::Collated => &self.collated,
+        };
+        texts[usize::from(high.is_some())]
+    }
+}
 
 /// One bind parameter.
 pub(crate) type Param<'a> = &'a (dyn ToSql + Sync);
@@ -139,6 +164,9 @@ pub(crate) enum Request<'a> {
     /// Create the table and its index if missing (several statements, see
     /// `ddl`).
     CreateTable,
+    /// How the table's `session_id` compares: no statement on CockroachDB
+    /// (always byte order), `ddl::ID_ORDER` on PostgreSQL.
+    IdOrder,
 }
 
 impl Request<'_> {
@@ -146,6 +174,7 @@ impl Request<'_> {
     pub(crate) fn kind(&self) -> Kind {
         match self {
             Request::Statement(sql, _) => sql.kind,
+            Request::IdOrder => Kind::Read,
             Request::Batch(_) | Request::CreateTable => Kind::Ddl,
         }
     }
@@ -154,14 +183,17 @@ impl Request<'_> {
     pub(crate) fn verb(&self) -> &'static str {
         match self {
             Request::Statement(sql, _) => sql.text.split_whitespace().next().unwrap_or("SQL"),
+            Request::IdOrder => "SELECT",
             Request::Batch(_) | Request::CreateTable => "DDL",
         }
     }
 }
 
-/// `text` for `table`.
+/// `text` for `table`: its name for `{t}`, and for `{live}` the condition
+/// that a row has not expired under the table's `ttl`.
 pub(crate) fn render(text: &str, table: &Table) -> String {
     text.replace("{t}", table.qualified())
+        .replace("{live}", &ddl::live(table))
 }
 
 /// A count or size as a SQL `LIMIT`.

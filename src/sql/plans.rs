@@ -29,26 +29,119 @@ async fn plan(client: &tokio_postgres::Client, sql: &str, types: &str, args: &st
         .join("\n")
 }
 
-#[tokio::test]
-async fn last_messages_and_session_listing_use_the_index() {
-    let (client, connection) = match tokio_postgres::connect(&database_url(), tokio_postgres::NoTls)
-        .await
-    {
-        Ok(connected) => connected,
+/// A connection to `url`, or the process stops with one line saying what
+/// to start (to the process's stderr: the harness captures `eprintln!`).
+async fn connect(url: &str) -> tokio_postgres::Client {
+    match tokio_postgres::connect(url, tokio_postgres::NoTls).await {
+        Ok((client, connection)) => {
+            tokio::spawn(connection);
+            client
+        }
         Err(e) => {
             let e = std::error::Error::source(&e).map_or(e.to_string(), |s| format!("{e}: {s}"));
-            // One line that says what to start, to the process's stderr (the
-            // harness captures `eprintln!`), instead of a failure per test.
             use std::io::Write as _;
             let _ = writeln!(
                 std::io::stderr(),
-                "\nno test database at {} ({e}): start one (README, \"Getting a database\") or set LANGCHAIN_COCKROACHDB_URL\n",
-                database_url()
+                "\nno test database at {url} ({e}): start one (README, \"Getting a database\") or set LANGCHAIN_COCKROACHDB_URL\n",
             );
             std::process::exit(2);
         }
+    }
+}
+
+/// How `client`'s database compares the ids of `table` (`ddl::ID_ORDER`).
+async fn byte_order(client: &tokio_postgres::Client, table: &Table) -> bool {
+    let rows = client
+        .query(ddl::ID_ORDER.text, &[&table.qualified().to_string()])
+        .await
+        .unwrap();
+    rows[0].get(0)
+}
+
+/// Under a linguistic collation prefix reads compare `COLLATE "C"`: an
+/// index with that collation serves them, ranges and order, as the session
+/// index does in byte order.
+#[tokio::test]
+async fn prefix_reads_under_a_linguistic_collation() {
+    let admin = connect(&database_url()).await;
+    let suffix = &uuid::Uuid::new_v4().simple().to_string()[..10];
+    let (db, name) = (format!("lc_plans_{suffix}"), format!("t_plans_{suffix}"));
+    let table = Table::new("plans", &HistoryOptions::default().table_name(&name)).unwrap();
+    // The test database itself compares bytes (`C.UTF-8`), also for a
+    // table that does not exist yet.
+    assert!(byte_order(&admin, &table).await);
+    admin
+        .batch_execute(&format!(
+            "CREATE DATABASE {db} TEMPLATE template0 ENCODING 'UTF8' LOCALE_PROVIDER icu ICU_LOCALE 'en-US'"
+        ))
+        .await
+        .unwrap();
+    let url = {
+        let url = database_url();
+        let (head, tail) = url.rsplit_once('/').unwrap();
+        let query = tail.find('?').map_or("", |q| &tail[q..]);
+        format!("{head}/{db}{query}")
     };
-    tokio::spawn(connection);
+    let checks = tokio::spawn(async move {
+        let client = connect(&url).await;
+        assert!(!byte_order(&client, &table).await, "ICU, before the table");
+        client
+            .batch_execute(&format!(
+                "{}; {}; CREATE INDEX ids_c ON {name} (session_id COLLATE \"C\", created_at);
+                 INSERT INTO {name} (session_id, message)
+                 SELECT 'user-' || (g % 1000) || ':chat', '{{}}' FROM generate_series(1, 50000) AS g",
+                ddl::create_table(&table),
+                ddl::create_index(&table),
+            ))
+            .await
+            .unwrap();
+        client
+            .batch_execute(&format!("VACUUM ANALYZE {name}"))
+            .await
+            .unwrap();
+        assert!(!byte_order(&client, &table).await, "ICU, the table's column");
+        for mode in ["force_custom_plan", "force_generic_plan"] {
+            client
+                .batch_execute(&format!("SET plan_cache_mode = {mode}"))
+                .await
+                .unwrap();
+            let listing = plan(
+                &client,
+                &render(sessions::LIST.collated[1].text, &table),
+                "text, text, bigint",
+                "'user-42', 'user-43', 10",
+            )
+            .await;
+            assert!(
+                listing.contains("ids_c") && !listing.contains("Seq Scan"),
+                "{mode}: list_sessions:\n{listing}"
+            );
+            let export = plan(
+                &client,
+                &render(super::transfer::EXPORT_NEXT.collated[1].text, &table),
+                "text, text, bigint, text, timestamptz, uuid",
+                "'user-42', 'user-43', 500, 'user-42:chat', now(), gen_random_uuid()",
+            )
+            .await;
+            assert!(
+                export.contains("ids_c") && !export.contains("Seq Scan"),
+                "{mode}: export:\n{export}"
+            );
+        }
+    })
+    .await;
+    admin
+        .batch_execute(&format!("DROP DATABASE {db} WITH (FORCE)"))
+        .await
+        .unwrap();
+    if let Err(failed) = checks {
+        std::panic::resume_unwind(failed.into_panic());
+    }
+}
+
+#[tokio::test]
+async fn last_messages_and_session_listing_use_the_index() {
+    let client = connect(&database_url()).await;
     let name = format!(
         "t_plans_{}",
         &uuid::Uuid::new_v4().simple().to_string()[..10]
@@ -98,7 +191,7 @@ async fn last_messages_and_session_listing_use_the_index() {
             );
             let sessions = plan(
                 &client,
-                &render(sessions::LIST[1].text, &table),
+                &render(sessions::LIST.bytes[1].text, &table),
                 "text, text, bigint",
                 "'user-42', 'user-43', 10",
             )
@@ -164,7 +257,7 @@ async fn last_messages_and_session_listing_use_the_index() {
             // activity index.
             let since = plan(
                 &client,
-                &render(sessions::LIST_SINCE[0].text, &table),
+                &render(sessions::LIST_SINCE.bytes[0].text, &table),
                 "text, text, bigint, timestamptz",
                 "'', NULL, 50, now() + interval '99 seconds'",
             )

@@ -8,14 +8,15 @@ use crate::stored::PageCursor;
 
 use super::{Request, Sql};
 
-const MESSAGES: Sql =
-    Sql::read("SELECT id, message FROM {t} WHERE session_id = $1 ORDER BY created_at, id");
+const MESSAGES: Sql = Sql::read(
+    "SELECT id, message FROM {t} WHERE {live} AND session_id = $1 ORDER BY created_at, id",
+);
 pub(crate) fn messages(session: &Session) -> Request<'_> {
     Request::Statement(MESSAGES, vec![&session.id])
 }
 
 const ENTRIES: Sql = Sql::read(
-    "SELECT id, message, created_at FROM {t} WHERE session_id = $1 ORDER BY created_at, id",
+    "SELECT id, message, created_at FROM {t} WHERE {live} AND session_id = $1 ORDER BY created_at, id",
 );
 pub(crate) fn entries(session: &Session) -> Request<'_> {
     Request::Statement(ENTRIES, vec![&session.id])
@@ -24,21 +25,21 @@ pub(crate) fn entries(session: &Session) -> Request<'_> {
 /// The newest n through the index backwards, then put in order.
 pub(crate) const LAST: Sql = Sql::read(
     "SELECT id, message, created_at FROM (
-    SELECT id, message, created_at FROM {t} WHERE session_id = $1
+    SELECT id, message, created_at FROM {t} WHERE {live} AND session_id = $1
     ORDER BY created_at DESC, id DESC LIMIT $2) AS newest ORDER BY created_at, id",
 );
 pub(crate) fn last<'a>(session: &'a Session, n: &'a i64) -> Request<'a> {
     Request::Statement(LAST, vec![&session.id, n])
 }
 
-const COUNT: Sql = Sql::read("SELECT count(*) FROM {t} WHERE session_id = $1");
+const COUNT: Sql = Sql::read("SELECT count(*) FROM {t} WHERE {live} AND session_id = $1");
 pub(crate) fn count(session: &Session) -> Request<'_> {
     Request::Statement(COUNT, vec![&session.id])
 }
 
 const SINCE: Sql = Sql::read(
     "SELECT id, message, created_at FROM {t}
-WHERE session_id = $1 AND created_at > $2 ORDER BY created_at, id",
+WHERE {live} AND session_id = $1 AND created_at > $2 ORDER BY created_at, id",
 );
 pub(crate) fn since<'a>(session: &'a Session, since: &'a OffsetDateTime) -> Request<'a> {
     Request::Statement(SINCE, vec![&session.id, since])
@@ -46,24 +47,24 @@ pub(crate) fn since<'a>(session: &'a Session, since: &'a OffsetDateTime) -> Requ
 
 pub(crate) const PAGE_FIRST: Sql = Sql::read(
     "SELECT id, message, created_at FROM {t}
-WHERE session_id = $1 ORDER BY created_at, id LIMIT $2",
+WHERE {live} AND session_id = $1 ORDER BY created_at, id LIMIT $2",
 );
 /// A keyset, not OFFSET: each page starts in the index where the last one
 /// ended.
 pub(crate) const PAGE_NEXT: Sql = Sql::read(
     "SELECT id, message, created_at FROM {t}
-WHERE session_id = $1 AND (created_at, id) > ($2, $3) ORDER BY created_at, id LIMIT $4",
+WHERE {live} AND session_id = $1 AND (created_at, id) > ($2, $3) ORDER BY created_at, id LIMIT $4",
 );
 /// Newest first: the first page of a session read backwards.
 pub(crate) const PAGE_BACK_FIRST: Sql = Sql::read(
     "SELECT id, message, created_at FROM {t}
-WHERE session_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
+WHERE {live} AND session_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
 );
 
 /// Newest first, before the row at `($2, $3)`.
 pub(crate) const PAGE_BACK_NEXT: Sql = Sql::read(
     "SELECT id, message, created_at FROM {t}
-WHERE session_id = $1 AND (created_at, id) < ($2, $3) ORDER BY created_at DESC, id DESC LIMIT $4",
+WHERE {live} AND session_id = $1 AND (created_at, id) < ($2, $3) ORDER BY created_at DESC, id DESC LIMIT $4",
 );
 
 /// A page after `cursor`, oldest first, or before it, newest first, when

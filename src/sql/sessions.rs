@@ -2,42 +2,67 @@
 
 use time::OffsetDateTime;
 
+use crate::catalog::IdOrder;
 use crate::ident::prefix_range;
 use crate::options::SessionFilter;
 
-use super::{Request, Sql};
+use super::{ByPrefix, Request, Sql};
 
-/// Sessions by prefix: a range of the index (byte order, as CockroachDB's
-/// and a C-collation PostgreSQL's), aggregated as it is read; only the
-/// groups are sorted, for the top `limit`.
-pub(crate) const LIST: [Sql; 2] = ranged!(
-    "SELECT session_id, count(*), min(created_at), max(created_at) FROM {t}
-WHERE ",
-    "
-GROUP BY session_id ORDER BY max(created_at) DESC, session_id LIMIT $3"
-);
+macro_rules! list {
+    ($c:tt, $hi:tt) => {
+        concat!(
+            "SELECT session_id, count(*), min(created_at), max(created_at) FROM {t}
+WHERE {live} AND ",
+            $c,
+            " >= $1 AND ",
+            $hi,
+            "
+GROUP BY session_id ORDER BY max(created_at) DESC, ",
+            $c,
+            " LIMIT $3"
+        )
+    };
+}
+/// Sessions by prefix: a range of the index, aggregated as it is read;
+/// only the groups are sorted, for the top `limit`.
+pub(crate) const LIST: ByPrefix = by_prefix!(list);
 
+macro_rules! list_since {
+    ($c:tt, $hi:tt) => {
+        concat!(
+            "SELECT session_id, count(*), min(created_at), max(created_at) FROM {t}
+WHERE session_id IN (SELECT DISTINCT session_id FROM {t} WHERE created_at >= $4)
+AND {live} AND ",
+            $c,
+            " >= $1 AND ",
+            $hi,
+            "
+GROUP BY session_id ORDER BY max(created_at) DESC, ",
+            $c,
+            " LIMIT $3"
+        )
+    };
+}
 /// Sessions with activity since `$4`: the candidates come from the rows
 /// written since then (through the activity index, when the table has it),
 /// and only those sessions are aggregated.
-pub(crate) const LIST_SINCE: [Sql; 2] = ranged!(
-    "SELECT session_id, count(*), min(created_at), max(created_at) FROM {t}
-WHERE session_id IN (SELECT DISTINCT session_id FROM {t} WHERE created_at >= $4) AND ",
-    "
-GROUP BY session_id ORDER BY max(created_at) DESC, session_id LIMIT $3"
-);
+pub(crate) const LIST_SINCE: ByPrefix = by_prefix!(list_since);
 
 /// The parameters of one listing.
 pub(crate) struct Listing {
     range: (String, Option<String>),
+    order: IdOrder,
     limit: i64,
     since: Option<OffsetDateTime>,
 }
 
 impl Listing {
-    pub(crate) fn new(filter: &SessionFilter) -> Listing {
+    /// A listing of the sessions `filter` asks for, their ids compared in
+    /// `order` (see `IdOrder`).
+    pub(crate) fn new(filter: &SessionFilter, order: IdOrder) -> Listing {
         Listing {
             range: prefix_range(filter.prefix.as_deref().unwrap_or_default()),
+            order,
             limit: super::limit(filter.limit),
             since: filter.since,
         }
@@ -45,12 +70,12 @@ impl Listing {
 
     pub(crate) fn request(&self) -> Request<'_> {
         let (low, high) = &self.range;
-        let bounded = usize::from(high.is_some());
         match &self.since {
-            None => Request::Statement(LIST[bounded], vec![low, high, &self.limit]),
-            Some(since) => {
-                Request::Statement(LIST_SINCE[bounded], vec![low, high, &self.limit, since])
-            }
+            None => Request::Statement(LIST.pick(self.order, high), vec![low, high, &self.limit]),
+            Some(since) => Request::Statement(
+                LIST_SINCE.pick(self.order, high),
+                vec![low, high, &self.limit, since],
+            ),
         }
     }
 }
@@ -59,16 +84,17 @@ impl Listing {
 /// `list_sessions` without a prefix finds the most recently active sessions
 /// without aggregating the table.
 pub(crate) const RECENT_FIRST: Sql = Sql::read(
-    "SELECT session_id, created_at, id FROM {t} ORDER BY created_at DESC, id DESC LIMIT $1",
+    "SELECT session_id, created_at, id FROM {t} WHERE {live}
+ORDER BY created_at DESC, id DESC LIMIT $1",
 );
 pub(crate) const RECENT_NEXT: Sql = Sql::read(
     "SELECT session_id, created_at, id FROM {t}
-WHERE (created_at, id) < ($2, $3) ORDER BY created_at DESC, id DESC LIMIT $1",
+WHERE {live} AND (created_at, id) < ($2, $3) ORDER BY created_at DESC, id DESC LIMIT $1",
 );
 /// The given sessions, aggregated through the session index.
 pub(crate) const OF_SESSIONS: Sql = Sql::read(
     "SELECT session_id, count(*), min(created_at), max(created_at) FROM {t}
-WHERE session_id = ANY($1) GROUP BY session_id ORDER BY max(created_at) DESC, session_id",
+WHERE {live} AND session_id = ANY($1) GROUP BY session_id ORDER BY max(created_at) DESC, session_id",
 );
 /// A walk back through the newest rows, a page at a time.
 pub(crate) struct Recent {

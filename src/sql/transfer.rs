@@ -5,6 +5,7 @@ use time::OffsetDateTime;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
+use crate::catalog::IdOrder;
 use crate::error::{Error, Result};
 use crate::ident::prefix_range;
 use crate::rows::decode_entries;
@@ -12,21 +13,44 @@ use crate::stored::StoredMessage;
 
 use super::read::{PAGE_FIRST, PAGE_NEXT};
 use super::write::storable_json;
-use super::{Request, Sql};
+use super::{ByPrefix, Request, Sql};
 
-const EXPORT_FIRST: [Sql; 2] = ranged!(
-    "SELECT id, message, created_at, session_id FROM {t}
-WHERE ",
-    "
-ORDER BY session_id, created_at, id LIMIT $3"
-);
+macro_rules! export_first {
+    ($c:tt, $hi:tt) => {
+        concat!(
+            "SELECT id, message, created_at, session_id FROM {t}
+WHERE {live} AND ",
+            $c,
+            " >= $1 AND ",
+            $hi,
+            "
+ORDER BY ",
+            $c,
+            ", created_at, id LIMIT $3"
+        )
+    };
+}
+const EXPORT_FIRST: ByPrefix = by_prefix!(export_first);
 
-const EXPORT_NEXT: [Sql; 2] = ranged!(
-    "SELECT id, message, created_at, session_id FROM {t}
-WHERE ",
-    " AND (session_id, created_at, id) > ($4, $5, $6)
-ORDER BY session_id, created_at, id LIMIT $3"
-);
+/// After the row at `($4, $5, $6)`, in the same order as the first page.
+macro_rules! export_next {
+    ($c:tt, $hi:tt) => {
+        concat!(
+            "SELECT id, message, created_at, session_id FROM {t}
+WHERE {live} AND ",
+            $c,
+            " >= $1 AND ",
+            $hi,
+            " AND (",
+            $c,
+            ", created_at, id) > ($4, $5, $6)
+ORDER BY ",
+            $c,
+            ", created_at, id LIMIT $3"
+        )
+    };
+}
+pub(crate) const EXPORT_NEXT: ByPrefix = by_prefix!(export_next);
 
 /// A walk through stored rows in order, one page at a time: one session by
 /// its pages, or every session with a prefix by (session_id, created_at, id).
@@ -39,7 +63,7 @@ pub(crate) struct ExportScan {
 
 enum Scope {
     Session(String),
-    Prefix(String, Option<String>),
+    Prefix(String, Option<String>, IdOrder),
 }
 
 impl ExportScan {
@@ -49,9 +73,10 @@ impl ExportScan {
         ExportScan::new(Scope::Session(session_id.to_owned()))
     }
 
-    pub(crate) fn prefix(prefix: Option<&str>) -> ExportScan {
+    /// The sessions with `prefix`, their ids compared in `order`.
+    pub(crate) fn prefix(prefix: Option<&str>, order: IdOrder) -> ExportScan {
         let (low, high) = prefix_range(prefix.unwrap_or_default());
-        ExportScan::new(Scope::Prefix(low, high))
+        ExportScan::new(Scope::Prefix(low, high, order))
     }
 
     fn new(scope: Scope) -> ExportScan {
@@ -73,12 +98,12 @@ impl ExportScan {
             (Scope::Session(id), Some((_, at, row))) => {
                 Request::Statement(PAGE_NEXT, vec![id, at, row, &self.limit])
             }
-            (Scope::Prefix(low, high), None) => Request::Statement(
-                EXPORT_FIRST[usize::from(high.is_some())],
+            (Scope::Prefix(low, high, order), None) => Request::Statement(
+                EXPORT_FIRST.pick(*order, high),
                 vec![low, high, &self.limit],
             ),
-            (Scope::Prefix(low, high), Some((session, at, row))) => Request::Statement(
-                EXPORT_NEXT[usize::from(high.is_some())],
+            (Scope::Prefix(low, high, order), Some((session, at, row))) => Request::Statement(
+                EXPORT_NEXT.pick(*order, high),
                 vec![low, high, &self.limit, session, at, row],
             ),
         })

@@ -5,8 +5,9 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use langchain_cockroachdb::{
-    EngineOptions, Error, HistoryOptions, Message, MessageType, SessionFilter,
+    EngineOptions, Error, HistoryOptions, Message, MessageType, SessionFilter, StoredMessage,
 };
+use langchain_cockroachdb::time::OffsetDateTime;
 use serde_json::{Value, json};
 
 use crate::support::proxy::Proxy;
@@ -1369,6 +1370,100 @@ pub fn sessions_are_listed_newest_first_by_prefix<F: Face>() {
             .unwrap()
             .is_empty()
     );
+}
+
+pub fn prefixes_are_exact_under_a_linguistic_collation<F: Face>() {
+    // Ids that differ only in case and accents, and the README's example:
+    // under ICU's `en-US` a range of ids holds `Alice:1` for `alice`, and
+    // nothing for `user-123:`.
+    let database = TempDatabase::linguistic("lc_icu");
+    let (url, opts) = (database.url(), HistoryOptions::default());
+    let ids = [
+        "alice", "alice:1", "Alice:1", "ALICE:2", "alicé:x", "alicf", "user-123:a", "user-123:b",
+        "user-1234:c", "user-12:d", "user-123",
+    ];
+    for id in ids {
+        F::open(id, &url, opts.clone()).unwrap().add_user_message(id).unwrap();
+    }
+    let history = F::open("alice", &url, opts.clone()).unwrap();
+    let listed = |prefix: &str| {
+        let filter = SessionFilter::default().prefix(prefix).limit(100);
+        let mut ids: Vec<String> = (history.list_sessions(&opts, &filter).unwrap())
+            .into_iter()
+            .map(|s| s.session_id)
+            .collect();
+        ids.sort();
+        ids
+    };
+    let exported = |prefix: &str| {
+        let lines = history.export_table(&opts, Some(prefix)).unwrap();
+        let mut ids: Vec<String> = String::from_utf8(lines)
+            .unwrap()
+            .lines()
+            .map(|line| StoredMessage::from_json_line(line).unwrap().session_id)
+            .collect();
+        ids.dedup();
+        ids
+    };
+    for (prefix, expected) in [
+        ("alice", &["alice", "alice:1"][..]),
+        ("alice:", &["alice:1"]),
+        ("Alice", &["Alice:1"]),
+        ("alicé", &["alicé:x"]),
+        ("user-123:", &["user-123:a", "user-123:b"]),
+        ("user-123", &["user-123", "user-1234:c", "user-123:a", "user-123:b"]),
+    ] {
+        assert_eq!(listed(prefix), expected, "listing {prefix:?}");
+        // Both in byte order (`4` before `:`): an export walks the ids so.
+        assert_eq!(exported(prefix), expected, "export of {prefix:?}");
+    }
+    assert_eq!(listed("").len(), ids.len());
+}
+
+pub fn expired_rows_are_never_read<F: Face>() {
+    // With `ttl`, CockroachDB's job deletes expired rows up to an hour
+    // late; no read returns them meanwhile. Here the option's filter runs
+    // without the job, on a table made beforehand.
+    let table = TempTable::new("ttl_reads");
+    let writer: F = open(&table, "mixed");
+    writer.add_user_message("fresh").unwrap();
+    writer.add_ai_message("fresh too").unwrap();
+    raw_execute(&format!(
+        "INSERT INTO {t} (session_id, message, created_at) VALUES
+         ('mixed', '{{\"type\": \"human\", \"data\": {{\"content\": \"stale\"}}}}', now() - interval '31 days'),
+         ('gone', '{{\"type\": \"human\", \"data\": {{\"content\": \"stale\"}}}}', now() - interval '40 days')",
+        t = table.qualified()
+    ));
+    let ttl = table
+        .options()
+        .ttl(Duration::from_secs(30 * 24 * 3600))
+        .create_table(false);
+    let mixed = F::open("mixed", &database_url(), ttl.clone()).unwrap();
+    let fresh = ["fresh", "fresh too"];
+    assert_eq!(texts(&mixed.messages().unwrap()), fresh);
+    assert_eq!(texts(&mixed.last_messages(10).unwrap()), fresh);
+    assert_eq!(texts(&mixed.buffer_window(10).unwrap()), fresh);
+    assert_eq!(mixed.message_count().unwrap(), 2);
+    assert_eq!(mixed.entries().unwrap().len(), 2);
+    let since = OffsetDateTime::now_utc() - Duration::from_secs(400 * 24 * 3600);
+    assert_eq!(texts(&mixed.messages_since(since).unwrap()), fresh);
+    assert_eq!(mixed.messages_page(None, 10).unwrap().entries.len(), 2);
+    assert_eq!(mixed.messages_page_back(None, 10).unwrap().entries.len(), 2);
+    let gone = F::open("gone", &database_url(), ttl.clone()).unwrap();
+    assert!(gone.messages().unwrap().is_empty());
+    let listed = mixed.list_sessions(&ttl, &SessionFilter::default()).unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!((listed[0].session_id.as_str(), listed[0].message_count), ("mixed", 2));
+    let by_prefix = SessionFilter::default().prefix("g");
+    assert!(mixed.list_sessions(&ttl, &by_prefix).unwrap().is_empty());
+    for prefix in [None, Some("mixed")] {
+        let lines = mixed.export_table(&ttl, prefix).unwrap();
+        assert_eq!(String::from_utf8(lines).unwrap().lines().count(), 2, "{prefix:?}");
+    }
+    assert_eq!(String::from_utf8(mixed.export_session().unwrap()).unwrap().lines().count(), 2);
+    // Without the option every row is there, as the table holds them.
+    let all = F::open("mixed", &database_url(), table.options()).unwrap();
+    assert_eq!(all.message_count().unwrap(), 3);
 }
 
 pub fn retention_cleans_up_in_batches<F: Face>() {

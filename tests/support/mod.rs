@@ -206,10 +206,36 @@ pub struct TempDatabase {
 
 impl TempDatabase {
     pub fn new(prefix: &str) -> TempDatabase {
+        TempDatabase::created(prefix, "")
+    }
+
+    /// One whose default collation is ICU's `en-US`, as managed services
+    /// often make them (PostgreSQL 15+).
+    pub fn linguistic(prefix: &str) -> TempDatabase {
+        TempDatabase::created(
+            prefix,
+            " TEMPLATE template0 ENCODING 'UTF8' LOCALE_PROVIDER icu ICU_LOCALE 'en-US'",
+        )
+    }
+
+    fn created(prefix: &str, with: &str) -> TempDatabase {
         let suffix = uuid::Uuid::new_v4().simple().to_string();
         let name = format!("{prefix}_{}", &suffix[..10]);
-        raw_execute(&format!("CREATE DATABASE {name}"));
+        raw_execute(&format!("CREATE DATABASE {name}{with}"));
         TempDatabase { name }
+    }
+
+    /// The test server's URL with this database.
+    pub fn url(&self) -> String {
+        let url = database_url();
+        let path = url
+            .find("://")
+            .and_then(|s| url[s + 3..].find('/').map(|p| s + 3 + p));
+        let Some(path) = path else {
+            panic!("LANGCHAIN_COCKROACHDB_URL names no database: {url}");
+        };
+        let query = url[path..].find('?').map_or(url.len(), |q| path + q);
+        format!("{}/{}{}", &url[..path], self.name, &url[query..])
     }
 }
 
@@ -263,6 +289,8 @@ macro_rules! face_tests {
             create_and_drop_tables,
             concurrent_creates_of_one_table_all_succeed,
             sessions_are_isolated,
+            prefixes_are_exact_under_a_linguistic_collation,
+            expired_rows_are_never_read,
             custom_table_and_schema,
             every_message_type_and_metadata,
             batch_keeps_its_order,
