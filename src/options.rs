@@ -171,7 +171,8 @@ pub struct HistoryOptions {
     /// batch of a cleanup) within it.
     pub operation_timeout: Option<Duration>,
     /// Rows deleted per statement by the retention cleanups (default 1000),
-    /// so that a large cleanup is many small transactions.
+    /// so that a large cleanup is many small transactions. An idle session
+    /// with more rows than this is still deleted whole, in one statement.
     pub delete_batch_size: usize,
     /// Create an index on `created_at` with the table (default `false`, so
     /// that the guide's schema stays the default): `delete_messages_older_than`

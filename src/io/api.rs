@@ -234,8 +234,15 @@ assert_eq!(mine[0].session_id, "user-123:support"); // newest first
     }
 
     /// Deletes whole sessions whose newest message is older than `idle`
-    /// (the guide's `cleanup_old_sessions(days)`), in batches of
-    /// `options.delete_batch_size` rows. Returns how many messages went.
+    /// (the guide's `cleanup_old_sessions(days)`). Returns how many messages
+    /// went.
+    ///
+    /// Each session goes in one statement, whole, so that a cut, a deadline
+    /// or a crash between statements never leaves part of a conversation (a
+    /// tool call without its result), and a session that gets a message
+    /// before its statement runs keeps all of it. The sessions of each round
+    /// go the longest idle first, as many per statement as fit in
+    /// `options.delete_batch_size` rows (a larger session alone).
     ///
     /// Cost: without the activity index, one walk over the `(session_id,
     /// created_at)` index (each round goes on from where the last stopped),
@@ -920,7 +927,11 @@ assert_eq!(history.message_count().await?, 1);
         self.engine.0.delete_last(&self.session, n).await
     }
 
-    /// Deletes every message of this session (and no other).
+    /// Deletes every message of this session (and no other) written before
+    /// the call: it finds the session's newest message, then deletes up to
+    /// it (two round trips; one when the session is empty). A message
+    /// another writer adds meanwhile stays, also when the delete is retried
+    /// after a lost reply.
     ///
     #[doc = example!(
         r#"

@@ -157,10 +157,7 @@ impl Shared {
                 .run(table, job.call, &write::insert_returning(session, batch))
                 .await
                 .map(|rows| rows.len() as u64),
-            Work::Clear => self
-                .run(table, job.call, &delete::clear(session))
-                .await
-                .map(|_| 0),
+            Work::Clear => self.clear_now(session, job.call).await,
             Work::DeleteLast(n) => self.delete_last_now(session, job.call, *n).await,
             Work::DeleteOne(id) => self.delete_ids(session, job.call, &vec![*id], false).await,
         };
@@ -325,6 +322,25 @@ impl Shared {
             .await
     }
 
+    /// Deletes the rows up to the session's newest, found first: a retry
+    /// cannot delete what was written after the call began.
+    async fn clear_now(&self, session: &Session, call: Call) -> Result<u64> {
+        let rows = self
+            .run(&session.table, call, &delete::newest(session))
+            .await?;
+        let newest: Option<OffsetDateTime> = match rows.first() {
+            Some(row) => row.try_get(0)?,
+            None => None,
+        };
+        match newest {
+            None => Ok(0),
+            Some(newest) => self
+                .run(&session.table, call, &delete::clear(session, &newest))
+                .await
+                .map(|_| 0),
+        }
+    }
+
     pub(crate) async fn clear(&self, session: &Session) -> Result<()> {
         let call = Call::new(session.policy);
         self.in_lane(session, Work::Clear, call).await.map(drop)
@@ -440,21 +456,39 @@ impl Shared {
         })
     }
 
-    /// Runs a bounded `DELETE ... RETURNING id` until it deletes nothing.
-    async fn delete_in_batches(
+    /// Deletes those of `sessions` that are still idle, whole, the longest
+    /// idle first: as many sessions per statement as fit in a batch of rows
+    /// (one at least, however large), so that a cut or a deadline between
+    /// statements leaves every session whole.
+    async fn delete_idle(
         &self,
         table: &Table,
         policy: Policy,
-        request: &Request<'_>,
+        cutoff: &Cutoff,
+        sessions: &Vec<String>,
     ) -> Result<u64> {
-        let mut total = 0;
-        loop {
-            let deleted = self.run(table, Call::new(policy), request).await?.len() as u64;
-            total += deleted;
-            if deleted == 0 {
-                return Ok(total);
+        let found = self
+            .run(
+                table,
+                Call::new(policy),
+                &retention::still_idle(sessions, cutoff),
+            )
+            .await?;
+        let (mut total, mut chunk, mut rows) = (0, Vec::new(), 0);
+        for (i, row) in found.iter().enumerate() {
+            chunk.push(row.try_get::<_, String>(0)?);
+            rows += row.try_get::<_, i64>(1)?;
+            let next: i64 = match found.get(i + 1) {
+                Some(next) => next.try_get(1)?,
+                None => i64::MAX,
+            };
+            if rows.saturating_add(next) > cutoff.batch {
+                let delete = retention::delete_idle(&chunk, cutoff);
+                total += rows::decode_count(&self.run(table, Call::new(policy), &delete).await?)?;
+                (chunk, rows) = (Vec::new(), 0);
             }
         }
+        Ok(total)
     }
 
     pub(crate) async fn delete_messages_older_than(
@@ -504,8 +538,7 @@ impl Shared {
             let Some(last) = sessions.last().cloned() else {
                 return Ok(total);
             };
-            let delete = retention::delete_idle(&sessions, &cutoff);
-            total += self.delete_in_batches(&table, policy, &delete).await?;
+            total += self.delete_idle(&table, policy, &cutoff, &sessions).await?;
             if (sessions.len() as i64) < cutoff.batch {
                 return Ok(total);
             }
@@ -539,8 +572,7 @@ impl Shared {
                 batch.try_get(3)?,
             );
             if !sessions.is_empty() {
-                let delete = retention::delete_idle(&sessions, cutoff);
-                total += self.delete_in_batches(table, policy, &delete).await?;
+                total += self.delete_idle(table, policy, cutoff, &sessions).await?;
             }
             if rows < cutoff.batch {
                 return Ok(total);

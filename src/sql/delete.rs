@@ -1,14 +1,24 @@
 //! Deleting messages of one session.
 
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::catalog::Session;
 
 use super::{Request, Sql};
 
-const CLEAR: Sql = Sql::write("DELETE FROM {t} WHERE session_id = $1");
-pub(crate) fn clear(session: &Session) -> Request<'_> {
-    Request::Statement(CLEAR, vec![&session.id])
+/// What `clear` deletes: the rows up to the session's newest when the call
+/// began. A message written later gets a later `created_at` (see
+/// `write::after_newest`), so a retry of the delete after a lost reply
+/// leaves what other writers added meanwhile.
+const NEWEST: Sql = Sql::read("SELECT max(created_at) FROM {t} WHERE session_id = $1");
+pub(crate) fn newest(session: &Session) -> Request<'_> {
+    Request::Statement(NEWEST, vec![&session.id])
+}
+
+const CLEAR: Sql = Sql::write("DELETE FROM {t} WHERE session_id = $1 AND created_at <= $2");
+pub(crate) fn clear<'a>(session: &'a Session, newest: &'a OffsetDateTime) -> Request<'a> {
+    Request::Statement(CLEAR, vec![&session.id, newest])
 }
 
 const NEWEST_IDS: Sql = Sql::read(

@@ -249,11 +249,11 @@ mod tests {
         .unwrap();
         let batch = write::InsertBatch::new(&session, &[crate::Message::human("hi")]).unwrap();
         let ids = vec![uuid::Uuid::nil()];
-        let n = 1;
+        let (n, at) = (1, time::OffsetDateTime::UNIX_EPOCH);
         for request in [
             write::insert(&session, &batch),
             write::insert_returning(&session, &batch),
-            delete::clear(&session),
+            delete::clear(&session, &at),
             delete::delete_ids(&session, &ids),
         ] {
             assert_eq!(request.kind(), Kind::Write, "{}", request.verb());
@@ -263,6 +263,7 @@ mod tests {
             read::last(&session, &n),
             read::count(&session),
             delete::newest_ids(&session, &n),
+            delete::newest(&session),
         ] {
             assert_eq!(request.kind(), Kind::Read, "{}", request.verb());
         }

@@ -71,17 +71,29 @@ pub(crate) fn idle_by_age<'a>(cutoff: &'a Cutoff, after: Option<&'a Position>) -
     }
 }
 
-/// Bounded batches (CockroachDB's advice for bulk deletes), and a session
-/// that got a message meanwhile is no longer idle.
+/// Which of the sessions `$1` are still idle, the longest idle first, and
+/// how many rows each has: the order and the sizes of the deletes.
+const STILL_IDLE: Sql = Sql::read(
+    "SELECT session_id, count(*) FROM {t} WHERE session_id = ANY($1)
+GROUP BY session_id HAVING max(created_at) < $2 ORDER BY max(created_at), session_id",
+);
+pub(crate) fn still_idle<'a>(sessions: &'a Vec<String>, cutoff: &'a Cutoff) -> Request<'a> {
+    Request::Statement(STILL_IDLE, vec![sessions, &cutoff.at])
+}
+
+/// Every row of the sessions `$1` that are still idle, in one statement: a
+/// session goes whole or not at all, and one that got a message meanwhile
+/// keeps all of its history. Returns how many rows went.
 const DELETE_IDLE: Sql = Sql::write(
-    "DELETE FROM {t} WHERE id IN (
-    SELECT id FROM {t} WHERE session_id = ANY($1) AND session_id IN (
+    "WITH gone AS (
+    DELETE FROM {t} WHERE session_id = ANY($1) AND session_id IN (
         SELECT session_id FROM {t} WHERE session_id = ANY($1)
         GROUP BY session_id HAVING max(created_at) < $2)
-    LIMIT $3) RETURNING id",
+    RETURNING 1)
+SELECT count(*) FROM gone",
 );
 pub(crate) fn delete_idle<'a>(sessions: &'a Vec<String>, cutoff: &'a Cutoff) -> Request<'a> {
-    Request::Statement(DELETE_IDLE, vec![sessions, &cutoff.at, &cutoff.batch])
+    Request::Statement(DELETE_IDLE, vec![sessions, &cutoff.at])
 }
 
 /// Old rows in the primary key's order, a batch at a time, each batch

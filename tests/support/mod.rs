@@ -327,6 +327,8 @@ macro_rules! face_tests {
         );
         $crate::face_tests!(@each $face, network;
             a_cut_handshake_fails_no_waiting_operation,
+            a_retried_clear_keeps_what_others_wrote_meanwhile,
+            an_interrupted_idle_cleanup_leaves_whole_sessions,
             random_cuts_lose_and_duplicate_nothing_and_fail_almost_nothing,
             lost_replies_of_merged_writes_lose_and_duplicate_nothing,
             a_caller_retry_after_an_ambiguous_error_stores_once,

@@ -474,3 +474,107 @@ pub fn sslmode_is_negotiated_as_libpq_does<F: Face>() {
         started.elapsed()
     );
 }
+
+/// `clear` deletes what the session held when the call began: its delete's
+/// reply is lost after the commit, another writer adds a message while the
+/// engine waits to retry, and the retry leaves that message.
+pub fn a_retried_clear_keeps_what_others_wrote_meanwhile<F: Face>() {
+    let table = TempTable::new("clear_retry");
+    let proxy = std::sync::Arc::new(Proxy::start());
+    let backoff = RetryPolicy::default().initial_backoff(Duration::from_millis(400));
+    let options = table.options().retry(backoff);
+    let pool = EngineOptions::default().pool_size(1);
+    let history = F::open_pooled("s", &proxy.url("test"), options, pool).unwrap();
+    // Both statements of a clear prepared, so that each is one request.
+    history.add_user_message("warm").unwrap();
+    history.clear().unwrap();
+    history.add_user_message("before").unwrap();
+    let other = F::open("s", &database_url(), table.options()).unwrap();
+    let cuts = proxy.cuts();
+    let writer = std::thread::spawn({
+        let proxy = std::sync::Arc::clone(&proxy);
+        move || {
+            let until = Instant::now() + Duration::from_secs(5);
+            while proxy.cuts() == cuts && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            other.add_user_message("meanwhile").unwrap();
+        }
+    });
+    // The lookup of the newest row, then the delete, whose reply is lost.
+    proxy.cut_after_requests(2);
+    history.clear().unwrap();
+    writer.join().unwrap();
+    assert_eq!(proxy.cuts(), cuts + 1, "the delete was not cut");
+    assert_eq!(texts(&history.messages().unwrap()), ["meanwhile"]);
+}
+
+/// The idle-session cleanup deletes sessions whole, the longest idle first:
+/// cut after any number of its statements, every session is all there or
+/// all gone, and those gone are the oldest.
+pub fn an_interrupted_idle_cleanup_leaves_whole_sessions<F: Face>() {
+    for activity_index in [false, true] {
+        let table = TempTable::new("idle_whole");
+        let proxy = Proxy::start();
+        let options = table
+            .options()
+            .activity_index(activity_index)
+            .delete_batch_size(10)
+            .retry(RetryPolicy::none());
+        let history = F::open("fresh", &proxy.url("test"), options.clone()).unwrap();
+        history.add_user_message("keep").unwrap();
+        // Seven rows each, `s0` idle longest; `active` has old rows and a
+        // new one, and stays whole.
+        let fill = || {
+            crate::support::raw_execute(&format!(
+                "DELETE FROM {t} WHERE session_id <> 'fresh';
+                 INSERT INTO {t} (session_id, message, created_at)
+                 SELECT s, '{{\"type\": \"human\", \"data\": {{\"content\": \"x\"}}}}',
+                        now() - (90 - i) * interval '1 day' + r * interval '1 second'
+                 FROM generate_series(0, 5) AS i, LATERAL (SELECT 's' || i AS s) AS n,
+                      generate_series(1, 7) AS r;
+                 INSERT INTO {t} (session_id, message, created_at)
+                 SELECT 'active', '{{\"type\": \"human\", \"data\": {{\"content\": \"x\"}}}}',
+                        now() - interval '100 days' + r * interval '1 second'
+                 FROM generate_series(1, 7) AS r;
+                 INSERT INTO {t} (session_id, message) VALUES
+                 ('active', '{{\"type\": \"human\", \"data\": {{\"content\": \"new\"}}}}')",
+                t = table.qualified()
+            ))
+        };
+        let counts = || -> HashMap<String, i64> {
+            crate::support::raw_query(
+                &format!("SELECT session_id, count(*) FROM {} GROUP BY 1", table.qualified()),
+                &[],
+            )
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect()
+        };
+        let month = Duration::from_secs(30 * 24 * 3600);
+        let mut partial = 0;
+        for n in 1..20 {
+            fill();
+            proxy.cut_after_requests(n);
+            let done = history.delete_sessions_idle_since(&options, month);
+            proxy.cut_after_requests(0);
+            let left = counts();
+            assert_eq!((left["fresh"], left["active"]), (1, 8), "after {n} requests");
+            let gone: Vec<usize> = (0..6).filter(|i| !left.contains_key(&format!("s{i}"))).collect();
+            for i in 0..6 {
+                let rows = left.get(&format!("s{i}")).copied().unwrap_or(0);
+                assert!(rows == 0 || rows == 7, "s{i} has {rows} rows after {n} requests");
+            }
+            assert_eq!(gone, (0..gone.len()).collect::<Vec<_>>(), "not the oldest first");
+            match done {
+                Ok(deleted) => {
+                    assert_eq!((deleted, gone.len()), (42, 6), "after {n} requests");
+                    break;
+                }
+                Err(_) if (1..6).contains(&gone.len()) => partial += 1,
+                Err(_) => {}
+            }
+        }
+        assert!(partial > 0, "no cut fell between the deletes");
+    }
+}
