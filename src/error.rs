@@ -172,6 +172,22 @@ pub enum Error {
         repeatable: bool,
     },
 
+    /// An import stopped at line `line` of its input: the line is not an
+    /// export line (`source` says why), or the batch of lines from `line`
+    /// on could not be stored. The `committed` rows it stored before are
+    /// in the table; importing the same input again stores the rest and
+    /// nothing twice (rows keep their ids).
+    #[error("import stopped at line {line}, after storing {committed} rows: {source}")]
+    #[non_exhaustive]
+    Import {
+        /// The line, counted from 1.
+        line: u64,
+        /// How many rows this import stored before it.
+        committed: u64,
+        /// What stopped it.
+        source: Box<Error>,
+    },
+
     /// The engine was closed (`close()`): it takes no new operations.
     #[error("the engine is closed")]
     Closed,
@@ -244,7 +260,7 @@ impl Error {
             Error::Connection {
                 source: Some(e), ..
             } => e.as_db_error(),
-            Error::Ambiguous { source, .. } => source.as_db_error(),
+            Error::Ambiguous { source, .. } | Error::Import { source, .. } => source.as_db_error(),
             _ => None,
         }
     }
@@ -265,7 +281,9 @@ impl Error {
     pub fn is_connection(&self) -> bool {
         match self {
             Error::Connection { .. } => true,
-            Error::Ambiguous { source, .. } => source.is_connection(),
+            Error::Ambiguous { source, .. } | Error::Import { source, .. } => {
+                source.is_connection()
+            }
             _ => self.is_connection_lost(),
         }
     }
@@ -282,7 +300,7 @@ impl Error {
     pub fn is_timeout(&self) -> bool {
         match self {
             Error::Timeout(_) | Error::PoolTimeout(_) => true,
-            Error::Ambiguous { source, .. } => source.is_timeout(),
+            Error::Ambiguous { source, .. } | Error::Import { source, .. } => source.is_timeout(),
             _ => false,
         }
     }
@@ -319,6 +337,7 @@ impl Error {
             }
             Error::Timeout(_) | Error::PoolTimeout(_) => true,
             Error::Ambiguous { repeatable, .. } => *repeatable,
+            Error::Import { source, .. } => source.is_retryable(),
             _ => false,
         }
     }
@@ -332,7 +351,11 @@ impl Error {
     /// assert!(!Error::InvalidArgument("a page of 0".into()).is_ambiguous());
     /// ```
     pub fn is_ambiguous(&self) -> bool {
-        matches!(self, Error::Ambiguous { .. })
+        match self {
+            Error::Ambiguous { .. } => true,
+            Error::Import { source, .. } => source.is_ambiguous(),
+            _ => false,
+        }
     }
 
     /// `err` as the outcome of a write that may have been applied. Repeating

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::error::{Error, Result};
 use crate::ident::check_session_id;
-use crate::message::Message;
+use crate::message::{Message, json_text, parse_json};
 
 /// A message with the row that stores it: for audit screens, paging and export.
 ///
@@ -82,7 +82,7 @@ impl StoredMessage {
         let created_at = self.created_at.format(&Rfc3339).unwrap_or_default();
         record.insert("created_at".into(), Value::String(created_at));
         record.insert("message".into(), self.message.to_dict());
-        Value::Object(record).to_string()
+        json_text(&Value::Object(record))
     }
 
     /// Reads a line written by [`StoredMessage::to_json_line`].
@@ -92,7 +92,7 @@ impl StoredMessage {
     /// assert!(matches!(StoredMessage::from_json_line("[]"), Err(Error::InvalidMessage(_))));
     /// ```
     pub fn from_json_line(line: &str) -> Result<StoredMessage> {
-        let Ok(Value::Object(mut record)) = serde_json::from_str::<Value>(line) else {
+        let Ok(Value::Object(mut record)) = parse_json(line.as_bytes()) else {
             return Err(Error::InvalidMessage(
                 "an export line must be a JSON object".into(),
             ));

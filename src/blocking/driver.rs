@@ -3,7 +3,7 @@
 //! each connection on a thread of its own within its deadline, a sleep,
 //! and the streams of export and import.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
@@ -238,10 +238,6 @@ pub(super) fn checkout(pool: &Pool, wait: Duration) -> Option<r2d2::PooledConnec
 
 pub(super) fn pause(wait: Duration) {
     std::thread::sleep(wait);
-}
-
-pub(super) fn read_line<R: BufRead>(input: &mut R, line: &mut String) -> Result<usize> {
-    Ok(input.read_line(line)?)
 }
 
 pub(super) fn write_all<W: Write>(out: &mut W, bytes: &[u8]) -> Result<()> {

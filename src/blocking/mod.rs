@@ -114,6 +114,16 @@ impl CockroachDBEngine {
     /// skipped, so an interrupted import can simply be run again. Returns
     /// how many rows were inserted.
     ///
+    /// The input is not trusted: a line may be no longer than
+    /// `options.max_message_bytes` plus 16 KiB (the id, time and session
+    /// id around the message), and the rest of a longer one is read without
+    /// being kept; lines go in statements of up to 500 rows and
+    /// `options.max_batch_bytes` of JSON; a `created_at` before the year 1
+    /// or over a day ahead of this machine's clock is refused (a session's
+    /// next message goes after its newest). Messages of any depth import,
+    /// as they export. A failure is [`Error::Import`](crate::Error::Import): the line, and how
+    /// many rows were stored before it (none of the failing line's batch).
+    ///
     /// ```
     /// # use langchain_cockroachdb::{blocking::CockroachDBEngine, Error, HistoryOptions};
     /// # let url = std::env::var("LANGCHAIN_COCKROACHDB_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
@@ -121,7 +131,7 @@ impl CockroachDBEngine {
     /// let options = HistoryOptions::default().table_name("doc_import_bad");
     /// let mut lines: &[u8] = b"{\"id\": \"not a uuid\"}\n";
     /// let err = engine.import_jsonl(&options, &mut lines).unwrap_err();
-    /// assert!(matches!(err, Error::InvalidMessage(ref m) if m.starts_with("line 1")));
+    /// assert!(matches!(err, Error::Import { line: 1, committed: 0, .. }));
     /// # engine.drop_tables(&options)?;
     /// # Ok::<(), langchain_cockroachdb::Error>(())
     /// ```

@@ -16,12 +16,12 @@ use crate::options::{HistoryOptions, SessionFilter};
 use crate::rows;
 use crate::sql::retention::Cutoff;
 use crate::sql::sessions::{self, Listing};
-use crate::sql::transfer::{ExportScan, ImportBatch};
+use crate::sql::transfer::{ExportScan, ImportBatch, ImportRow};
 use crate::sql::write::InsertBatch;
 use crate::sql::{self, Request, ddl, delete, read, retention, write};
 use crate::stored::{Page, PageCursor, SessionInfo, StoredMessage};
 
-use super::driver::{Input, Output, face, read_line, write_all};
+use super::driver::{Input, Output, face, write_all};
 use super::engine::{Call, Shared};
 use super::lanes::{Job, Work, mergeable};
 
@@ -627,25 +627,98 @@ impl Shared {
         input: &mut R,
     ) -> Result<u64> {
         let (table, policy) = (self.table(options)?, self.policy(options));
+        let limit = ImportBatch::line_limit(options.max_message_bytes);
         let mut batch = ImportBatch::default();
-        let (mut line, mut number, mut inserted) = (String::new(), 0, 0);
+        let (mut line, mut number, mut inserted) = (Vec::new(), 0, 0);
+        let stopped = |line: u64, committed: u64, err: Error| Error::Import {
+            line,
+            committed,
+            source: Box::new(err),
+        };
         loop {
             line.clear();
-            let read = read_line(input, &mut line).await?;
-            if read > 0 {
-                number += 1;
-                batch.push_line(&line, number, options.max_message_bytes)?;
-            }
-            if batch.len() >= ImportBatch::SIZE || (read == 0 && batch.len() > 0) {
+            let read = read_line(input, &mut line, limit)
+                .await
+                .map_err(|e| stopped(number + 1, inserted, e))?;
+            let row = match read {
+                None => None,
+                Some(length) => {
+                    number += 1;
+                    parse_line(&line, length, limit, number, options.max_message_bytes)
+                        .map_err(|e| stopped(number, inserted, e))?
+                }
+            };
+            let full = match &row {
+                Some(row) => !batch.fits(row, options.max_batch_bytes),
+                None => read.is_none(),
+            };
+            if full && !batch.is_empty() {
                 let rows = self
                     .run(&table, Call::new(policy), &batch.request())
-                    .await?;
+                    .await
+                    .map_err(|e| stopped(batch.first_line(), inserted, e))?;
                 inserted += rows.len() as u64;
                 batch.clear();
             }
-            if read == 0 {
+            if let Some(row) = row {
+                batch.push(row, number);
+            }
+            if read.is_none() {
                 return Ok(inserted);
             }
         }
     }
+}
+
+/// Reads a line into `line` (without its newline), keeping at most
+/// `limit + 1` bytes of it: the rest of a longer line is read and dropped,
+/// so that a hostile input costs no more memory than a valid one. Returns
+/// the line's whole length, `None` at the end of the input.
+#[face]
+async fn read_line<R: Input>(
+    input: &mut R,
+    line: &mut Vec<u8>,
+    limit: usize,
+) -> Result<Option<usize>> {
+    let mut length = None;
+    loop {
+        let buf = input.fill_buf().await?;
+        if buf.is_empty() {
+            return Ok(length);
+        }
+        let (take, ends) = match buf.iter().position(|b| *b == b'\n') {
+            Some(at) => (at, true),
+            None => (buf.len(), false),
+        };
+        if line.len().saturating_add(take) <= limit.saturating_add(1) {
+            line.extend_from_slice(&buf[..take]);
+        }
+        let length = *length.insert(length.unwrap_or(0) + take);
+        input.consume(take + usize::from(ends));
+        if ends {
+            return Ok(Some(length));
+        }
+    }
+}
+
+/// Line `number` as a row to import (see `ImportBatch::parse`), once it is
+/// known to be whole and UTF-8.
+fn parse_line(
+    line: &[u8],
+    length: usize,
+    limit: usize,
+    number: u64,
+    max_message_bytes: usize,
+) -> Result<Option<ImportRow>> {
+    if length > limit {
+        return Err(Error::TooLarge {
+            what: format!("line {number}"),
+            size: length,
+            limit,
+        });
+    }
+    let Ok(text) = std::str::from_utf8(line) else {
+        return Err(Error::InvalidMessage("the line is not UTF-8".into()));
+    };
+    ImportBatch::parse(text, number, max_message_bytes)
 }

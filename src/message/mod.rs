@@ -269,13 +269,7 @@ impl Message {
     /// assert!(Message::from_json(b"{oops").is_err());
     /// ```
     pub fn from_json(json: &[u8]) -> Result<Message> {
-        // Any depth a server stores: no recursion limit, and the stack
-        // grows on the heap as deep values need it.
-        let mut reader = serde_json::Deserializer::from_slice(json);
-        reader.disable_recursion_limit();
-        let value = Value::deserialize(serde_stacker::Deserializer::new(&mut reader))
-            .and_then(|value| reader.end().map(|()| value))
-            .map_err(|e| invalid(format!("not valid JSON: {e}")))?;
+        let value = parse_json(json).map_err(|e| invalid(format!("not valid JSON: {e}")))?;
         Message::from_dict(value)
     }
 
@@ -316,11 +310,7 @@ impl Message {
     /// assert_eq!(Message::from_json(json.as_bytes()).unwrap(), Message::human("hi"));
     /// ```
     pub fn to_json(&self) -> String {
-        // Serializing a map of strings to JSON values cannot fail.
-        let mut out = Vec::new();
-        let mut writer = serde_json::Serializer::new(&mut out);
-        let _ = self.serialize(serde_stacker::Serializer::new(&mut writer));
-        String::from_utf8(out).unwrap_or_default()
+        json_text(self)
     }
 
     /// The message's type.
@@ -630,4 +620,22 @@ impl Message {
             }
         })
     }
+}
+
+/// JSON text of any depth a server stores (or an export holds): no
+/// recursion limit, and the stack grows on the heap as deep values need it.
+pub(crate) fn parse_json(json: &[u8]) -> serde_json::Result<Value> {
+    let mut reader = serde_json::Deserializer::from_slice(json);
+    reader.disable_recursion_limit();
+    Value::deserialize(serde_stacker::Deserializer::new(&mut reader))
+        .and_then(|value| reader.end().map(|()| value))
+}
+
+/// `value` as compact JSON text, at any depth (see `parse_json`).
+pub(crate) fn json_text(value: &impl Serialize) -> String {
+    // Serializing maps of strings to JSON values cannot fail.
+    let mut out = Vec::new();
+    let mut writer = serde_json::Serializer::new(&mut out);
+    let _ = value.serialize(serde_stacker::Serializer::new(&mut writer));
+    String::from_utf8(out).unwrap_or_default()
 }

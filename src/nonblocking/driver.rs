@@ -30,7 +30,7 @@ pub(super) trait Output: AsyncWrite + Unpin {}
 impl<T: AsyncWrite + Unpin + ?Sized> Output for T {}
 
 /// An import's source.
-pub(super) trait Input: AsyncBufRead + Unpin {}
+pub(super) trait Input: AsyncBufRead + AsyncBufReadExt + Unpin {}
 impl<T: AsyncBufRead + Unpin + ?Sized> Input for T {}
 
 pub(super) fn manager(
@@ -79,13 +79,6 @@ pub(super) async fn within<F: std::future::Future>(
 
 pub(super) async fn pause(wait: Duration) {
     tokio::time::sleep(wait).await;
-}
-
-pub(super) async fn read_line<R: Input + ?Sized>(
-    input: &mut R,
-    line: &mut String,
-) -> Result<usize> {
-    Ok(input.read_line(line).await?)
 }
 
 pub(super) async fn write_all<W: Output + ?Sized>(out: &mut W, bytes: &[u8]) -> Result<()> {

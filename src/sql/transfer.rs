@@ -1,6 +1,8 @@
 //! Export and import: walking stored rows in order, a page at a time, as
 //! JSON Lines, and writing exported rows back with their ids and times.
 
+use std::time::Duration;
+
 use time::OffsetDateTime;
 use tokio_postgres::Row;
 use uuid::Uuid;
@@ -143,38 +145,90 @@ pub(crate) struct ImportBatch {
     sessions: Vec<String>,
     json: Vec<String>,
     times: Vec<OffsetDateTime>,
+    bytes: usize,
+    /// The line of its first row.
+    first_line: u64,
 }
+
+/// One line of an export, checked and ready to send.
+pub(crate) struct ImportRow {
+    id: Uuid,
+    session_id: String,
+    json: String,
+    created_at: OffsetDateTime,
+}
+
+/// How far ahead of this machine's clock an imported `created_at` may be:
+/// the next write of a session goes after its newest row, and a row dated
+/// in the far future would date every later message after it (past the
+/// year 9999, which reads cannot decode).
+pub(crate) const MAX_FUTURE_SKEW: Duration = Duration::from_secs(24 * 3600);
 
 impl ImportBatch {
     pub(crate) const SIZE: usize = 500;
 
-    /// Adds line number `number` of an export (blank lines are skipped).
-    pub(crate) fn push_line(
-        &mut self,
+    /// The longest line an export of messages up to `max_message_bytes`
+    /// holds: the message, and its id, time and session id (2,048 bytes at
+    /// most, each escaped in up to 6).
+    pub(crate) fn line_limit(max_message_bytes: usize) -> usize {
+        max_message_bytes.saturating_add(16 << 10)
+    }
+
+    /// Line number `number` of an export, as a row to store: `None` for a
+    /// blank line.
+    pub(crate) fn parse(
         line: &str,
         number: u64,
         max_message_bytes: usize,
-    ) -> Result<()> {
+    ) -> Result<Option<ImportRow>> {
         if line.trim().is_empty() {
-            return Ok(());
+            return Ok(None);
         }
-        let at_line = |reason: String| Error::InvalidMessage(format!("line {number}: {reason}"));
-        let entry = StoredMessage::from_json_line(line).map_err(|e| match e {
-            Error::InvalidMessage(reason) => at_line(reason),
-            other => other,
-        })?;
+        let entry = StoredMessage::from_json_line(line)?;
+        let latest = OffsetDateTime::now_utc() + MAX_FUTURE_SKEW;
+        if entry.created_at > latest || entry.created_at.year() < 1 {
+            return Err(Error::InvalidMessage(format!(
+                "created_at {} is not between year 1 and a day from now",
+                entry.created_at
+            )));
+        }
         let json = storable_json(&entry.message, max_message_bytes, || {
             format!("line {number}")
         })?;
-        self.ids.push(entry.id);
-        self.sessions.push(entry.session_id);
-        self.json.push(json);
-        self.times.push(entry.created_at);
-        Ok(())
+        Ok(Some(ImportRow {
+            id: entry.id,
+            session_id: entry.session_id,
+            json,
+            created_at: entry.created_at,
+        }))
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.ids.len()
+    /// Whether `row` can join the batch: up to `SIZE` rows, and up to
+    /// `max_batch_bytes` of JSON (a row alone, whatever its size).
+    pub(crate) fn fits(&self, row: &ImportRow, max_batch_bytes: usize) -> bool {
+        self.ids.is_empty()
+            || (self.ids.len() < Self::SIZE
+                && self.bytes.saturating_add(row.json.len()) <= max_batch_bytes)
+    }
+
+    /// Adds `row`, read from line `line`.
+    pub(crate) fn push(&mut self, row: ImportRow, line: u64) {
+        if self.ids.is_empty() {
+            self.first_line = line;
+        }
+        self.bytes += row.json.len();
+        self.ids.push(row.id);
+        self.sessions.push(row.session_id);
+        self.json.push(row.json);
+        self.times.push(row.created_at);
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    pub(crate) fn first_line(&self) -> u64 {
+        self.first_line
     }
 
     pub(crate) fn clear(&mut self) {

@@ -1573,13 +1573,93 @@ pub fn export_then_import_gives_an_identical_history<F: Face>() {
     let fresh = TempTable::new("export_bad");
     let target: F = open(&fresh, "user-7:a");
     match target.import_table(&fresh.options(), bad.as_bytes()) {
-        Err(Error::InvalidMessage(reason)) => assert!(
-            reason.starts_with(&format!("line {}", fixtures.len() + 2)),
-            "{reason}"
-        ),
-        other => panic!("expected InvalidMessage, got {other:?}"),
+        Err(Error::Import {
+            line,
+            committed: 0,
+            source,
+            ..
+        }) => {
+            assert_eq!(line, fixtures.len() as u64 + 2);
+            assert!(matches!(*source, Error::InvalidMessage(_)), "{source:?}");
+        }
+        other => panic!("expected an import error, got {other:?}"),
     }
     assert_eq!(target.message_count().unwrap(), 0);
+}
+
+/// An import file cannot break the table or the importer: lines longer
+/// than a message can be, batches over `max_batch_bytes`, dates that would
+/// push a session past what reads decode; errors name the line and what
+/// was stored before it; whatever an export wrote imports again.
+pub fn a_hostile_import_file_breaks_nothing<F: Face>() {
+    use crate::support::proxy::Proxy;
+    let table = TempTable::new("import_hostile");
+    let options = table.options().max_message_bytes(2000).max_batch_bytes(5000);
+    let proxy = Proxy::start();
+    let history = F::open("s", &proxy.url("test"), options.clone()).unwrap();
+    let line = |i: usize, created_at: &str| {
+        let id = langchain_cockroachdb::uuid::Uuid::new_v4();
+        let text = format!("{i:04}{}", "x".repeat(1000));
+        format!(
+            r#"{{"id": "{id}", "session_id": "s", "created_at": "{created_at}", "message": {{"type": "human", "data": {{"content": "{text}"}}}}}}"#
+        ) + "\n"
+    };
+    let now = "2026-01-01T00:00:00Z";
+    // Batches of at most 5,000 bytes: four rows of ~1 KB each at most.
+    let good: String = (0..600).map(|i| line(i, now)).collect();
+    let trips = proxy.received(b'Z');
+    assert_eq!(history.import_table(&options, good.as_bytes()).unwrap(), 600);
+    assert!(proxy.received(b'Z') - trips >= 150, "batches over max_batch_bytes");
+    assert_eq!(history.message_count().unwrap(), 600);
+
+    let stopped = |input: &[u8]| match history.import_table(&options, input) {
+        Err(Error::Import { line, committed, source, .. }) => (line, committed, *source),
+        other => panic!("expected an import error, got {other:?}"),
+    };
+    // A line of 10 MB is refused having kept no more of it than the limit.
+    let long = format!("{}{}\n{}", line(0, now), "y".repeat(10 << 20), line(1, now));
+    let (at, committed, err) = stopped(long.as_bytes());
+    assert_eq!((at, committed), (2, 0));
+    assert!(matches!(err, Error::TooLarge { size, .. } if size == 10 << 20), "{err:?}");
+    // Far in the future, or past what a timestamp holds: named, refused.
+    let fresh = TempTable::new("import_dates");
+    let target = F::open("s", &database_url(), fresh.options()).unwrap();
+    for date in ["9999-12-31T23:59:59Z", "2126-01-01T00:00:00Z"] {
+        let input: String = (0..5).map(|i| line(i, now)).chain([line(9, date)]).collect();
+        match target.import_table(&fresh.options(), input.as_bytes()) {
+            Err(Error::Import { line: 6, committed: 0, source, .. }) => {
+                assert!(source.to_string().contains("created_at"), "{source}");
+            }
+            other => panic!("{date}: expected an import error, got {other:?}"),
+        }
+    }
+    assert_eq!(target.message_count().unwrap(), 0, "nothing of the batch was stored");
+    // What earlier batches stored is counted: 500 rows a batch here.
+    let many: String = (0..700).map(|i| line(i, now)).chain(["not json\n".into()]).collect();
+    match target.import_table(&fresh.options(), many.as_bytes()) {
+        Err(Error::Import { line: 701, committed: 500, .. }) => {}
+        other => panic!("expected an import error at line 701, got {other:?}"),
+    }
+    assert_eq!(target.message_count().unwrap(), 500);
+    // Not UTF-8.
+    let (at, _, err) = stopped(b"\n\xff\xfe\n");
+    assert_eq!(at, 2);
+    assert!(matches!(err, Error::InvalidMessage(_)), "{err:?}");
+
+    // 1,000 levels deep: exported, and imported again as it was.
+    let mut deep = json!("bottom");
+    for _ in 0..1000 {
+        deep = json!({"d": deep});
+    }
+    let deep = Message::human("deep").with_additional_kwarg("deep", deep);
+    let from = TempTable::new("import_deep_from");
+    let source = F::open("deep", &database_url(), from.options()).unwrap();
+    source.add_message(&deep).unwrap();
+    let lines = source.export_session().unwrap();
+    let to = TempTable::new("import_deep_to");
+    let copy = F::open("deep", &database_url(), to.options()).unwrap();
+    assert_eq!(copy.import_table(&to.options(), &lines).unwrap(), 1);
+    assert_eq!(copy.entries().unwrap(), source.entries().unwrap());
 }
 
 pub fn a_server_that_accepts_but_never_answers_times_out_within_the_connect_timeout<F: Face>() {

@@ -321,6 +321,7 @@ macro_rules! face_tests {
             sessions_are_listed_newest_first_by_prefix,
             retention_cleans_up_in_batches,
             export_then_import_gives_an_identical_history,
+            a_hostile_import_file_breaks_nothing,
             each_operation_is_one_round_trip,
             without_table_creation_a_missing_table_is_an_error,
             a_server_that_accepts_but_never_answers_times_out_within_the_connect_timeout,
