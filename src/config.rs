@@ -150,10 +150,33 @@ fn parse(s: &str) -> Result<ConnectionConfig> {
     if pg.get_application_name().is_none() {
         pg.application_name("langchain-cockroachdb");
     }
-    let ssl_mode = ssl
-        .mode
-        .as_deref()
-        .map_or(Ok(SslMode::default()), SslMode::parse)?;
+    // libpq 16: `sslrootcert=system` (any publicly trusted CA) means
+    // nothing without the host name check, so it implies verify-full and
+    // refuses the weaker modes.
+    let system_roots = ssl.root_cert.as_deref() == Some("system");
+    let ssl_mode = match ssl.mode.as_deref() {
+        Some(mode) => SslMode::parse(mode)?,
+        None if system_roots => SslMode::VerifyFull,
+        None => SslMode::default(),
+    };
+    if system_roots && ssl_mode != SslMode::VerifyFull {
+        return Err(Error::Config(format!(
+            "sslrootcert=system needs sslmode=verify-full, not sslmode={}: any publicly \
+             trusted certificate passes without the host name check (libpq 16 refuses \
+             disable, allow, prefer, require and verify-ca with it)",
+            ssl_mode.as_str()
+        )));
+    }
+    // SCRAM-SHA-256-PLUS needs the TLS session's binding, which this
+    // crate's TLS does not give the driver: refused now, rather than at
+    // every login.
+    if pg.get_channel_binding() == tokio_postgres::config::ChannelBinding::Require {
+        return Err(Error::Config(
+            "channel_binding=require is not supported (SCRAM-SHA-256-PLUS); use \
+             channel_binding=prefer or disable, and sslmode=verify-full for a verified server"
+                .into(),
+        ));
+    }
     Ok(ConnectionConfig {
         pg,
         ssl_mode,
@@ -512,6 +535,52 @@ mod tests {
         assert_eq!(key.unwrap().to_str(), Some("/c.key"));
         assert_eq!(cfg.pg.get_options(), Some("--cluster=my-cluster"));
         assert_eq!(cfg.pg.get_application_name(), Some("bot"));
+    }
+
+    #[test]
+    fn system_roots_mean_verify_full_and_nothing_weaker() {
+        let cfg = parse("postgresql://app@db/chat?sslrootcert=system").unwrap();
+        assert_eq!(cfg.ssl_mode(), SslMode::VerifyFull);
+        let cfg = parse("host=db user=app sslrootcert=system sslmode=verify-full").unwrap();
+        assert_eq!(cfg.ssl_mode(), SslMode::VerifyFull);
+        for mode in ["disable", "allow", "prefer", "require", "verify-ca"] {
+            let url = format!("postgresql://app@db/chat?sslrootcert=system&sslmode={mode}");
+            match parse(&url) {
+                Err(Error::Config(text)) => {
+                    assert!(
+                        text.contains("sslrootcert=system needs sslmode=verify-full"),
+                        "{text}"
+                    )
+                }
+                other => panic!("{mode}: expected a configuration error, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn channel_binding_require_is_refused_up_front() {
+        for s in [
+            "postgresql://app@db/chat?channel_binding=require&sslmode=verify-full&sslrootcert=system",
+            "host=db user=app channel_binding=require",
+        ] {
+            match parse(s) {
+                Err(Error::Config(text)) => {
+                    assert!(text.contains("channel_binding=require"), "{text}")
+                }
+                other => panic!("expected a configuration error, got {other:?}"),
+            }
+        }
+        for ok in ["prefer", "disable"] {
+            parse(&format!("postgresql://app@db/chat?channel_binding={ok}")).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_misplaced_multibyte_character_is_an_error_not_a_panic() {
+        let err = parse("host=db user=app password pässwort").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("character 27"), "{text}");
+        assert!(!text.contains("pässwort"), "{text}");
     }
 
     #[test]

@@ -211,6 +211,21 @@ fn check_face<F: Face>(server: &TlsServer, files: &Path, ca: &str, wrong_ca: &st
     )
     .unwrap();
 
+    // sslrootcert=system alone is verify-full against the system's CAs,
+    // none of which signed this server's certificate: not `prefer`, which
+    // would get in unverified.
+    match F::ping(
+        &server.url("postgres", "localhost", "sslrootcert=system"),
+        quick(),
+    ) {
+        Err(Error::Connection { cause, .. }) => {
+            assert!(cause.to_lowercase().contains("certificate"), "{cause}")
+        }
+        // A machine without a CA store.
+        Err(Error::Config(text)) => assert!(text.contains("no CA certificate"), "{text}"),
+        other => panic!("expected a failed verification, got {other:?}"),
+    }
+
     // require: encrypted, unverified; disable: refused by this server.
     F::ping(
         &server.url("postgres", "127.0.0.1", "sslmode=require"),
@@ -254,6 +269,37 @@ fn tls_modes_certificates_and_client_logins_on_both_faces() {
 
     check_face::<CockroachDBChatMessageHistory>(&server, &files, &ca, &wrong_ca);
     check_face::<AsyncCockroachDBChatMessageHistory>(&server, &files, &ca, &wrong_ca);
+
+    // A client key others can read is refused, as libpq refuses it: owned
+    // by root, its group may read it; owned by anyone else, nobody else.
+    let key = files.join("certuser.key");
+    let with_key = server.url(
+        "certuser",
+        "localhost",
+        &format!(
+            "sslmode=verify-full&sslrootcert={ca}&sslcert={}&sslkey={}",
+            files.join("certuser.crt").display(),
+            key.display()
+        ),
+    );
+    use std::os::unix::fs::MetadataExt;
+    let by_root = fs::metadata(&key).unwrap().uid() == 0;
+    for (mode, refused) in [
+        (0o644, true),
+        (0o604, true),
+        (0o640, !by_root),
+        (0o400, false),
+    ] {
+        fs::set_permissions(&key, fs::Permissions::from_mode(mode)).unwrap();
+        match CockroachDBChatMessageHistory::new("s", &with_key) {
+            Err(Error::Config(text)) if refused => {
+                assert!(text.contains("group or world access"), "{mode:o}: {text}")
+            }
+            Ok(_) if !refused => {}
+            other => panic!("key mode {mode:o}: {:?}", other.map(drop)),
+        }
+    }
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
 
     // Certificate files are read when the engine is made: a missing one is a
     // configuration error naming it, before any connection.

@@ -127,12 +127,47 @@ fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
 }
 
 fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>> {
+    check_key_permissions(path)?;
     PrivateKeyDer::from_pem_file(path).map_err(|e| {
         Error::Config(format!(
             "cannot read a private key from {}: {e}",
             path.display()
         ))
     })
+}
+
+/// As libpq: a client key that others can read is refused. A key owned
+/// by root may be readable by its group (a key shared with a service's
+/// group); any other may be read and written by its owner only. (Other
+/// platforms have no such mode bits; libpq skips the check there too.)
+#[cfg(unix)]
+fn check_key_permissions(path: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).map_err(|e| {
+        Error::Config(format!(
+            "cannot read a private key from {}: {e}",
+            path.display()
+        ))
+    })?;
+    let (mode, by_root) = (meta.mode(), meta.uid() == 0);
+    let too_open = match by_root {
+        true => mode & 0o037 != 0,
+        false => mode & 0o077 != 0,
+    };
+    if too_open {
+        return Err(Error::Config(format!(
+            "private key file {} has group or world access (mode {:04o}); it must be u=rw \
+             (0600) or less, or u=rw,g=r (0640) or less if owned by root: chmod 0600 it",
+            path.display(),
+            mode & 0o7777
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_key_permissions(_: &Path) -> Result<()> {
+    Ok(())
 }
 
 /// Checks the server as the sslmode asks: not at all (`prefer`,
