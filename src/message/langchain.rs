@@ -7,6 +7,8 @@
 //! `tests/fixtures/langchain_corpus.json` (made by
 //! `tests/fixtures/gen/gen_corpus.py`).
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Number, Value};
 
 use super::MessageType;
@@ -342,9 +344,9 @@ fn rebuild(
 fn openai_tool_calls(raw: &Value) -> Option<(Vec<Value>, Vec<Value>)> {
     let (mut calls, mut invalid_calls) = (Vec::new(), Vec::new());
     for item in python_iter(raw)? {
-        let Value::Object(item) = item else {
+        let Value::Object(item) = item.as_ref() else {
             // `"function" not in item` on a string is a substring test.
-            match item {
+            match item.as_ref() {
                 Value::String(s) if !s.contains("function") => continue,
                 _ => return None,
             }
@@ -417,12 +419,18 @@ fn openai_tool_chunks(raw: &Value) -> Option<Vec<Value>> {
 }
 
 /// What `for x in value` visits: a list's items, an object's keys, a
-/// string's characters; `None` for what Python cannot iterate.
-fn python_iter(value: &Value) -> Option<Vec<Value>> {
+/// string's characters; `None` for what Python cannot iterate. One at a
+/// time, so that a long string costs one character's value, not one per
+/// character.
+fn python_iter(value: &Value) -> Option<Box<dyn Iterator<Item = Cow<'_, Value>> + '_>> {
     match value {
-        Value::Array(items) => Some(items.clone()),
-        Value::Object(map) => Some(map.keys().map(|k| Value::String(k.clone())).collect()),
-        Value::String(s) => Some(s.chars().map(|c| Value::String(c.into())).collect()),
+        Value::Array(items) => Some(Box::new(items.iter().map(Cow::Borrowed))),
+        Value::Object(map) => Some(Box::new(
+            map.keys().map(|k| Cow::Owned(Value::String(k.clone()))),
+        )),
+        Value::String(s) => Some(Box::new(
+            s.chars().map(|c| Cow::Owned(Value::String(c.into()))),
+        )),
         _ => None,
     }
 }
@@ -630,7 +638,7 @@ fn integral(text: &str) -> Option<String> {
 /// there are none, else tool calls (and invalid ones) parsed from the
 /// chunks, which win.
 fn init_tool_calls(data: &mut Map<String, Value>) {
-    let chunks = array(data, "tool_call_chunks").to_vec();
+    let chunks = array(data, "tool_call_chunks");
     if chunks.is_empty() {
         let mut made = Vec::new();
         for call in array(data, "tool_calls") {
@@ -655,7 +663,7 @@ fn init_tool_calls(data: &mut Map<String, Value>) {
         return;
     }
     let (mut calls, mut invalid_calls) = (Vec::new(), Vec::new());
-    for chunk in &chunks {
+    for chunk in chunks {
         let args = match &chunk["args"] {
             Value::String(s) if !s.is_empty() => parse_partial_json(s),
             _ => Some(Value::Object(Map::new())),

@@ -225,16 +225,20 @@ pub(super) fn parse_partial_json(s: &str) -> Option<Value> {
     if let Ok(value) = serde_json::from_str(s) {
         return Some(value);
     }
-    let mut chars: Vec<String> = Vec::new();
+    // Python's list of characters (a newline inside a string becomes `\n`,
+    // one element of two bytes) as one string, and where those two-byte
+    // elements start: a few bytes per input byte, not a string per
+    // character.
+    let mut chars = Elements::default();
     let mut stack: Vec<char> = Vec::new();
     let (mut in_string, mut escaped) = (false, false);
     for c in s.chars() {
-        let mut new = c.to_string();
         if in_string {
             if c == '"' && !escaped {
                 in_string = false;
             } else if c == '\n' && !escaped {
-                new = "\\n".into();
+                chars.push_newline_escape();
+                continue;
             } else if c == '\\' {
                 escaped = !escaped;
             } else {
@@ -254,35 +258,29 @@ pub(super) fn parse_partial_json(s: &str) -> Option<Value> {
                 return None;
             }
         }
-        chars.push(new);
+        chars.text.push(c);
     }
     if in_string {
         if escaped {
             chars.pop();
         }
-        chars.push("\"".into());
+        chars.text.push('"');
     }
     let closers: String = stack.iter().rev().collect();
     // Shorter and shorter candidates, as Python's loop: a candidate that
     // fails at a byte fails there in every longer one too, so those are
     // skipped.
-    while !chars.is_empty() {
-        let body: String = chars.concat();
-        let candidate = format!("{body}{closers}");
-        match serde_json::from_str::<Value>(&candidate) {
+    while !chars.text.is_empty() {
+        // The candidate is the elements and the closers, in place.
+        let length = chars.text.len();
+        chars.text.push_str(&closers);
+        match serde_json::from_str::<Value>(&chars.text) {
             Ok(value) => return Some(value),
             Err(e) => {
-                let at = byte_offset(&candidate, e.line(), e.column());
-                let mut end = 0;
-                let keep = chars
-                    .iter()
-                    .take_while(|c| {
-                        end += c.len();
-                        end <= at
-                    })
-                    .count();
-                if keep < chars.len() {
-                    chars.truncate(keep);
+                let at = byte_offset(&chars.text, e.line(), e.column());
+                chars.text.truncate(length);
+                if at < length {
+                    chars.truncate_before(at);
                 } else {
                     chars.pop();
                 }
@@ -290,6 +288,50 @@ pub(super) fn parse_partial_json(s: &str) -> Option<Value> {
         }
     }
     None
+}
+
+/// `parse_partial_json`'s list of elements: characters, and the two-byte
+/// `\n` that stands for a newline in a string.
+#[derive(Default)]
+struct Elements {
+    text: String,
+    /// Where each two-byte `\n` element starts, in order.
+    escapes: Vec<usize>,
+}
+
+impl Elements {
+    fn push_newline_escape(&mut self) {
+        self.escapes.push(self.text.len());
+        self.text.push_str("\\n");
+    }
+
+    /// Removes the last element.
+    fn pop(&mut self) {
+        if self
+            .escapes
+            .last()
+            .is_some_and(|&at| at + 2 == self.text.len())
+        {
+            self.escapes.pop();
+            self.text.truncate(self.text.len() - 2);
+        } else {
+            self.text.pop();
+        }
+    }
+
+    /// Keeps the elements that end at or before byte `at`.
+    fn truncate_before(&mut self, at: usize) {
+        let mut end = at;
+        while !self.text.is_char_boundary(end) {
+            end -= 1;
+        }
+        if end > 0 && self.escapes.binary_search(&(end - 1)).is_ok() {
+            end -= 1;
+        }
+        self.text.truncate(end);
+        let kept = self.escapes.partition_point(|&e| e < end);
+        self.escapes.truncate(kept);
+    }
 }
 
 /// The byte offset of a 1-based line and column (serde_json's positions).
@@ -316,6 +358,30 @@ pub(super) fn object<const N: usize>(pairs: [(&str, Value); N]) -> Value {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// What langchain_core 1.8.3's `parse_partial_json` gives for these
+    /// (newlines inside strings escaped, one element each, and cut back).
+    #[test]
+    fn partial_json_as_langchain_closes_it() {
+        for (text, python) in [
+            ("{\"a\": \"x\ny", json!({"a": "x\ny"})),
+            ("{\"a\": \"x\n", json!({"a": "x\n"})),
+            ("{\"a\": \"b\\", json!({"a": "b"})),
+            (
+                "{\"a\": [\"x\ny\", {\"b\": \"z\n\n",
+                json!({"a": ["x\ny", {"b": "z\n\n"}]}),
+            ),
+            ("{\"a\": 1, \"b\": \"\n", json!({"a": 1, "b": "\n"})),
+            ("[1, 2, \"a\nb\" , {\"k\": tru", json!([1, 2, "a\nb", {}])),
+            ("{\"a\": \"é\né", json!({"a": "é\né"})),
+            (r#"{"q": "ru"#, json!({"q": "ru"})),
+            ("{oops", json!({})),
+            ("[1, 2", json!([1, 2])),
+        ] {
+            assert_eq!(parse_partial_json(text), Some(python), "{text:?}");
+        }
+        assert_eq!(parse_partial_json("}"), None);
+    }
 
     #[test]
     fn floats_print_as_python_prints_them() {
@@ -346,13 +412,5 @@ mod tests {
             json_dumps(&json!({"city": "Paris", "é": [1, 2.0]})),
             r#"{"city": "Paris", "\u00e9": [1, 2.0]}"#
         );
-    }
-
-    #[test]
-    fn partial_json_is_closed_as_langchain_closes_it() {
-        assert_eq!(parse_partial_json(r#"{"q": "ru"#), Some(json!({"q": "ru"})));
-        assert_eq!(parse_partial_json("{oops"), Some(json!({})));
-        assert_eq!(parse_partial_json("[1, 2"), Some(json!([1, 2])));
-        assert_eq!(parse_partial_json("}"), None);
     }
 }
