@@ -1,13 +1,13 @@
 //! A terminal chatbot that remembers: the guide's "Complete Chatbot" on the
 //! blocking face. Each turn is stored; start it again with the same
-//! `--session` and it still knows what you told it.
+//! `--user` and `--session` and it still knows what you told it.
 //!
 //! ```text
-//! cargo run --example cli_bot -- --session alice
+//! cargo run --example cli_bot -- --user alice --session trip
 //! > My name is Alice
 //! bot: Nice to meet you, Alice!
 //! > /quit
-//! cargo run --example cli_bot -- --session alice
+//! cargo run --example cli_bot -- --user alice --session trip
 //! > What's my name?
 //! bot: Your name is Alice.
 //! ```
@@ -16,6 +16,12 @@
 //! `/sessions` (this user's sessions), `/quit`. The answers come from a
 //! small local responder (`examples/common/responder.rs`); put a real model
 //! behind its `Responder` trait.
+//!
+//! A conversation is stored as `USER:SESSION`, and `/sessions` lists the
+//! prefix `USER:`, separator included, so that `al` never sees `alice`'s.
+//! The database comes from `LANGCHAIN_COCKROACHDB_URL`: a password given
+//! with `--database-url` is visible to every user of the machine (`ps`,
+//! shell history), and the bot says so.
 
 #[path = "common/responder.rs"]
 mod responder;
@@ -28,21 +34,35 @@ use responder::{LocalResponder, Responder};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let mut session = String::from("cli-bot:default");
+    let (mut user, mut name) = (String::from("cli-bot"), String::from("default"));
     let mut url = std::env::var("LANGCHAIN_COCKROACHDB_URL")
         .unwrap_or_else(|_| "postgresql://root@127.0.0.1:5432/test".into());
     while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
         match arg.as_str() {
-            "--session" => session = args.next().ok_or("--session needs a value")?,
-            "--database-url" => url = args.next().ok_or("--database-url needs a value")?,
+            "--user" => user = value()?,
+            "--session" => name = value()?,
+            "--database-url" => {
+                url = value()?;
+                if has_password(&url) {
+                    eprintln!(
+                        "warning: the password in --database-url can be read by other users \
+                         of this machine (ps, shell history); set LANGCHAIN_COCKROACHDB_URL instead"
+                    );
+                }
+            }
             other => {
                 return Err(format!(
-                    "unknown argument {other:?}; use --session ID --database-url URL"
+                    "unknown argument {other:?}; use --user NAME --session NAME [--database-url URL]"
                 )
                 .into());
             }
         }
     }
+    if user.is_empty() || user.contains(':') {
+        return Err("--user is a name without ':'".into());
+    }
+    let session = format!("{user}:{name}");
     let engine = CockroachDBEngine::from_connection_string(&url)?;
     let history = engine.history(session.as_str())?;
     let bot = LocalResponder;
@@ -75,10 +95,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             "/undo" => println!("  removed {} messages", history.delete_last(2)?),
             "/sessions" => {
-                let prefix = session.split(':').next().unwrap_or_default();
-                let filter = SessionFilter::default().prefix(prefix);
+                let namespace = format!("{user}:");
+                let filter = SessionFilter::default().prefix(&namespace);
                 for info in engine.list_sessions(&HistoryOptions::default(), &filter)? {
-                    println!("  {} ({} messages)", info.session_id, info.message_count);
+                    let name = info.session_id.strip_prefix(&namespace).unwrap_or_default();
+                    println!("  {name} ({} messages)", info.message_count);
                 }
             }
             input => {
@@ -96,4 +117,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     Ok(())
+}
+
+/// Whether a connection string holds a password: `user:password@` in a
+/// URL, `password=` in a URL's query or a keyword string.
+fn has_password(url: &str) -> bool {
+    let userinfo = url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split(['/', '?']).next())
+        .and_then(|authority| authority.rsplit_once('@'))
+        .is_some_and(|(userinfo, _)| userinfo.contains(':'));
+    userinfo
+        || url
+            .split(['?', '&', ' '])
+            .any(|pair| pair.trim_start().starts_with("password"))
 }

@@ -21,13 +21,16 @@ use support::proxy::Proxy;
 use support::{TempTable, runtime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// A POST of `body` as HTTP/1.1: the status, the headers (lower case) and
-/// the body of the answer.
+/// The one user of the server under test.
+const TOKEN: &str = "alice-token-0123456789abcdef";
+
+/// A POST of `body` as HTTP/1.1, as the user of `TOKEN`: the status, the
+/// headers (lower case) and the body of the answer.
 async fn post(addr: SocketAddr, path: &str, key: Option<&str>, body: &str) -> (u16, String, Value) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let key = key.map_or(String::new(), |k| format!("idempotency-key: {k}\r\n"));
     let request = format!(
-        "POST {path} HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n{key}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        "POST {path} HTTP/1.1\r\nhost: test\r\nauthorization: Bearer {TOKEN}\r\ncontent-type: application/json\r\n{key}content-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(request.as_bytes()).await.unwrap();
@@ -48,12 +51,14 @@ fn a_retried_post_with_an_idempotency_key_is_stored_once() {
     let table = TempTable::new("web");
     let proxy = Proxy::start();
     // Counted from a thread of its own: the test's runtime cannot block.
-    let rows = || std::thread::scope(|s| s.spawn(|| table.count_rows("s")).join().unwrap());
+    // The server keeps the user's session `s` as `alice:s`.
+    let rows = || std::thread::scope(|s| s.spawn(|| table.count_rows("alice:s")).join().unwrap());
     runtime().block_on(async {
         // No retries in the engine: the lost reply reaches the client.
         let options = EngineOptions::default().retry(RetryPolicy::none());
         let engine = AsyncCockroachDBEngine::with_options(&proxy.url("test"), options).unwrap();
-        let app = web_server::router(engine, table.options());
+        let tokens = web_server::Tokens::from_list(&format!("alice={TOKEN}")).unwrap();
+        let app = web_server::router(engine, table.options(), tokens);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let server = tokio::spawn(async move { axum::serve(listener, app).await });
