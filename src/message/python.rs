@@ -226,13 +226,12 @@ pub(super) fn parse_partial_json(s: &str) -> Option<Value> {
         return Some(value);
     }
     // Python's list of characters (a newline inside a string becomes `\n`,
-    // one element of two bytes) as one string, and where those two-byte
-    // elements start: a few bytes per input byte, not a string per
-    // character.
+    // one element of two bytes) as one string, with two bits a byte.
     let mut chars = Elements::default();
     let mut stack: Vec<char> = Vec::new();
     let (mut in_string, mut escaped) = (false, false);
     for c in s.chars() {
+        let was_in_string = in_string;
         if in_string {
             if c == '"' && !escaped {
                 in_string = false;
@@ -258,18 +257,20 @@ pub(super) fn parse_partial_json(s: &str) -> Option<Value> {
                 return None;
             }
         }
-        chars.text.push(c);
+        chars.push(c, was_in_string);
     }
     if in_string {
         if escaped {
             chars.pop();
         }
-        chars.text.push('"');
+        chars.push('"', true);
     }
     let closers: String = stack.iter().rev().collect();
     // Shorter and shorter candidates, as Python's loop: a candidate that
     // fails at a byte fails there in every longer one too, so those are
-    // skipped.
+    // skipped; and one that fails in the closers fails there too without
+    // the whitespace it ends with, so that goes at once (else each of a
+    // million trailing spaces would be a parse of its own).
     while !chars.text.is_empty() {
         // The candidate is the elements and the closers, in place.
         let length = chars.text.len();
@@ -283,6 +284,7 @@ pub(super) fn parse_partial_json(s: &str) -> Option<Value> {
                     chars.truncate_before(at);
                 } else {
                     chars.pop();
+                    chars.drop_trailing_blanks();
                 }
             }
         }
@@ -295,28 +297,50 @@ pub(super) fn parse_partial_json(s: &str) -> Option<Value> {
 #[derive(Default)]
 struct Elements {
     text: String,
-    /// Where each two-byte `\n` element starts, in order.
-    escapes: Vec<usize>,
+    /// The bytes inside a string literal.
+    inside: Bits,
+    /// The second bytes of the `\n` elements.
+    joined: Bits,
 }
 
 impl Elements {
+    fn push(&mut self, c: char, inside: bool) {
+        let at = self.text.len();
+        self.text.push(c);
+        self.inside.set(at..self.text.len(), inside);
+        self.joined.set(at..self.text.len(), false);
+    }
+
     fn push_newline_escape(&mut self) {
-        self.escapes.push(self.text.len());
+        let at = self.text.len();
         self.text.push_str("\\n");
+        self.inside.set(at..at + 2, true);
+        self.joined.set(at..at + 1, false);
+        self.joined.set(at + 1..at + 2, true);
     }
 
     /// Removes the last element.
     fn pop(&mut self) {
-        if self
-            .escapes
-            .last()
-            .is_some_and(|&at| at + 2 == self.text.len())
-        {
-            self.escapes.pop();
-            self.text.truncate(self.text.len() - 2);
-        } else {
-            self.text.pop();
+        match self.text.len().checked_sub(1) {
+            Some(last) if self.joined.get(last) => self.text.truncate(last - 1),
+            _ => {
+                self.text.pop();
+            }
         }
+    }
+
+    /// Removes the whitespace the text ends with outside string literals,
+    /// which no JSON parser sees.
+    fn drop_trailing_blanks(&mut self) {
+        let bytes = self.text.as_bytes();
+        let mut end = bytes.len();
+        while end > 0
+            && matches!(bytes[end - 1], b' ' | b'\t' | b'\r' | b'\n')
+            && !self.inside.get(end - 1)
+        {
+            end -= 1;
+        }
+        self.text.truncate(end);
     }
 
     /// Keeps the elements that end at or before byte `at`.
@@ -325,12 +349,35 @@ impl Elements {
         while !self.text.is_char_boundary(end) {
             end -= 1;
         }
-        if end > 0 && self.escapes.binary_search(&(end - 1)).is_ok() {
+        if end > 0 && self.joined.get(end) {
             end -= 1;
         }
         self.text.truncate(end);
-        let kept = self.escapes.partition_point(|&e| e < end);
-        self.escapes.truncate(kept);
+    }
+}
+
+/// One bit per byte of a text.
+#[derive(Default)]
+struct Bits(Vec<u64>);
+
+impl Bits {
+    fn set(&mut self, bytes: std::ops::Range<usize>, on: bool) {
+        for i in bytes {
+            let (word, bit) = (i / 64, i % 64);
+            if word >= self.0.len() {
+                self.0.resize(word + 1, 0);
+            }
+            match on {
+                true => self.0[word] |= 1 << bit,
+                false => self.0[word] &= !(1 << bit),
+            }
+        }
+    }
+
+    fn get(&self, i: usize) -> bool {
+        self.0
+            .get(i / 64)
+            .is_some_and(|word| word & (1 << (i % 64)) != 0)
     }
 }
 
@@ -377,10 +424,17 @@ mod tests {
             (r#"{"q": "ru"#, json!({"q": "ru"})),
             ("{oops", json!({})),
             ("[1, 2", json!([1, 2])),
+            ("{\"a\"      ", json!({})),
+            ("[\"x  ", json!(["x  "])),
+            ("{\"a\": [1, {\"b\"\n\n  ", json!({"a": [1, {}]})),
         ] {
             assert_eq!(parse_partial_json(text), Some(python), "{text:?}");
         }
         assert_eq!(parse_partial_json("}"), None);
+        // A million spaces after a key: one parse for all of them (one
+        // each would take a quarter of an hour).
+        let long = format!("{{\"a\"{}", " ".repeat(1 << 20));
+        assert_eq!(parse_partial_json(&long), Some(json!({})));
     }
 
     #[test]
