@@ -27,6 +27,7 @@ mod message; // LangChain's message model
 
 mod history; // the history traits, and a history in memory
 mod options; // option structs
+mod report; // server kinds, diagnoses
 mod stored; // stored rows as users see them, JSON Lines
 
 mod catalog; // tables and sessions, which tables exist
@@ -67,6 +68,8 @@ pub use message::{
 };
 pub use options::{EngineOptions, HistoryOptions, RetryPolicy, SessionFilter};
 pub use pool::PoolState;
+pub use report::{Diagnosis, ServerKind};
+pub use sql::ddl::schema_sql;
 pub use stored::{Page, PageCursor, SessionInfo, StoredMessage};
 
 /// Timestamps (`created_at`) are `time` values.

@@ -426,7 +426,7 @@ impl Shared {
                 Ok(mut conn) => {
                     let done = within(call.left(), conn.run(table, step, call.deadline)).await;
                     if let Some(server) = self.server.get() {
-                        span.server(server.name());
+                        span.server(server.as_str());
                     }
                     match done {
                         Some(Ok(_)) if creating => {

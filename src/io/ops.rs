@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -13,12 +13,13 @@ use crate::catalog::{IdOrder, Policy, Session, Table};
 use crate::error::{Error, Result};
 use crate::message::{Message, MessageType, TrimOptions, trim_messages};
 use crate::options::{HistoryOptions, SessionFilter};
+use crate::report::{Diagnosis, ServerKind};
 use crate::rows;
-use crate::sql::retention::Cutoff;
+use crate::sql::retention::{Cutoff, Prefixed};
 use crate::sql::sessions::{self, Listing};
 use crate::sql::transfer::{ExportScan, ImportBatch, ImportRow};
 use crate::sql::write::InsertBatch;
-use crate::sql::{self, Request, ddl, delete, read, retention, write};
+use crate::sql::{self, Request, ddl, delete, doctor, read, retention, write};
 use crate::stored::{Page, PageCursor, SessionInfo, StoredMessage};
 
 use super::driver::{Input, Output, face, write_all};
@@ -456,25 +457,20 @@ impl Shared {
         })
     }
 
-    /// Deletes those of `sessions` that are still idle, whole, the longest
-    /// idle first: as many sessions per statement as fit in a batch of rows
-    /// (one at least, however large), so that a cut or a deadline between
-    /// statements leaves every session whole.
-    async fn delete_idle(
+    /// Deletes sessions whole: those of `found` (rows of session id and row
+    /// count, in the order to delete them) that `whole` still takes, as
+    /// many per statement as fit in a batch of rows (one at least, however
+    /// large), so that a cut or a deadline between statements leaves every
+    /// session whole. `false` when `tally` says to stop.
+    async fn delete_whole(
         &self,
         table: &Table,
         policy: Policy,
-        cutoff: &Cutoff,
-        sessions: &Vec<String>,
-    ) -> Result<u64> {
-        let found = self
-            .run(
-                table,
-                Call::new(policy),
-                &retention::still_idle(sessions, cutoff),
-            )
-            .await?;
-        let (mut total, mut chunk, mut rows) = (0, Vec::new(), 0);
+        found: &[tokio_postgres::Row],
+        whole: Whole<'_>,
+        tally: &mut Tally<'_>,
+    ) -> Result<bool> {
+        let (mut chunk, mut rows) = (Vec::new(), 0);
         for (i, row) in found.iter().enumerate() {
             chunk.push(row.try_get::<_, String>(0)?);
             rows += row.try_get::<_, i64>(1)?;
@@ -482,33 +478,63 @@ impl Shared {
                 Some(next) => next.try_get(1)?,
                 None => i64::MAX,
             };
-            if rows.saturating_add(next) > cutoff.batch {
-                let delete = retention::delete_idle(&chunk, cutoff);
-                total += rows::decode_count(&self.run(table, Call::new(policy), &delete).await?)?;
+            if rows.saturating_add(next) > tally.batch {
+                let delete = match whole {
+                    Whole::Idle(cutoff) => retention::delete_idle(&chunk, cutoff),
+                    Whole::Any => retention::delete_sessions(&chunk),
+                };
+                let gone = rows::decode_count(&self.run(table, Call::new(policy), &delete).await?)?;
+                if !tally.add(gone) {
+                    return Ok(false);
+                }
                 (chunk, rows) = (Vec::new(), 0);
             }
         }
-        Ok(total)
+        Ok(true)
+    }
+
+    /// Those of `sessions` that are still idle, the longest idle first.
+    async fn delete_idle(
+        &self,
+        table: &Table,
+        policy: Policy,
+        cutoff: &Cutoff,
+        sessions: &Vec<String>,
+        tally: &mut Tally<'_>,
+    ) -> Result<bool> {
+        let found = self
+            .run(
+                table,
+                Call::new(policy),
+                &retention::still_idle(sessions, cutoff),
+            )
+            .await?;
+        self.delete_whole(table, policy, &found, Whole::Idle(cutoff), tally)
+            .await
     }
 
     pub(crate) async fn delete_messages_older_than(
         &self,
         options: &HistoryOptions,
         age: Duration,
+        progress: Progress<'_>,
     ) -> Result<u64> {
         let (table, policy) = (self.table(options)?, self.policy(options));
         let cutoff = self
             .cutoff(&table, policy, age, options.delete_batch_size)
             .await?;
-        let (mut total, mut after) = (0, None);
+        let mut tally = Tally::new(cutoff.batch, progress);
+        let mut after = None;
         loop {
             let request = retention::delete_old(&table, &cutoff, after.as_ref());
             let rows = self.run(&table, Call::new(policy), &request).await?;
-            total += rows.len() as u64;
             let ids: Vec<Uuid> = rows::decode_column(&rows)?;
+            if !tally.add(ids.len() as u64) {
+                return Ok(tally.total);
+            }
             match ids.into_iter().max() {
                 Some(last) if rows.len() as i64 >= cutoff.batch => after = Some(last),
-                _ => return Ok(total),
+                _ => return Ok(tally.total),
             }
         }
     }
@@ -517,15 +543,19 @@ impl Shared {
         &self,
         options: &HistoryOptions,
         idle: Duration,
+        progress: Progress<'_>,
     ) -> Result<u64> {
         let (table, policy) = (self.table(options)?, self.policy(options));
         let cutoff = self
             .cutoff(&table, policy, idle, options.delete_batch_size)
             .await?;
+        let mut tally = Tally::new(cutoff.batch, progress);
         if table.activity_index {
-            return self.delete_idle_by_age(&table, policy, &cutoff).await;
+            self.delete_idle_by_age(&table, policy, &cutoff, &mut tally)
+                .await?;
+            return Ok(tally.total);
         }
-        let (mut total, mut after) = (0, String::new());
+        let mut after = String::new();
         loop {
             let found = self
                 .run(
@@ -536,11 +566,13 @@ impl Shared {
                 .await?;
             let sessions: Vec<String> = rows::decode_column(&found)?;
             let Some(last) = sessions.last().cloned() else {
-                return Ok(total);
+                return Ok(tally.total);
             };
-            total += self.delete_idle(&table, policy, &cutoff, &sessions).await?;
-            if (sessions.len() as i64) < cutoff.batch {
-                return Ok(total);
+            let go_on = self
+                .delete_idle(&table, policy, &cutoff, &sessions, &mut tally)
+                .await?;
+            if !go_on || (sessions.len() as i64) < cutoff.batch {
+                return Ok(tally.total);
             }
             after = last;
         }
@@ -552,8 +584,9 @@ impl Shared {
         table: &Table,
         policy: Policy,
         cutoff: &Cutoff,
-    ) -> Result<u64> {
-        let (mut total, mut after) = (0, None);
+        tally: &mut Tally<'_>,
+    ) -> Result<()> {
+        let mut after = None;
         loop {
             let found = self
                 .run(
@@ -563,7 +596,7 @@ impl Shared {
                 )
                 .await?;
             let Some(batch) = found.first() else {
-                return Ok(total);
+                return Ok(());
             };
             let (at, id, rows, sessions): (_, _, i64, Vec<String>) = (
                 batch.try_get(0)?,
@@ -571,14 +604,204 @@ impl Shared {
                 batch.try_get(2)?,
                 batch.try_get(3)?,
             );
-            if !sessions.is_empty() {
-                total += self.delete_idle(table, policy, cutoff, &sessions).await?;
+            if !sessions.is_empty()
+                && !self
+                    .delete_idle(table, policy, cutoff, &sessions, tally)
+                    .await?
+            {
+                return Ok(());
             }
             if rows < cutoff.batch {
-                return Ok(total);
+                return Ok(());
             }
             after = Some((at, id));
         }
+    }
+
+    /// What `delete_messages_older_than` would delete now.
+    pub(crate) async fn count_messages_older_than(
+        &self,
+        options: &HistoryOptions,
+        age: Duration,
+    ) -> Result<u64> {
+        let (table, policy) = (self.table(options)?, self.policy(options));
+        let cutoff = self.cutoff(&table, policy, age, 1).await?;
+        let rows = self
+            .run(&table, Call::new(policy), &retention::count_old(&cutoff))
+            .await?;
+        rows::decode_count(&rows)
+    }
+
+    /// What `delete_sessions_idle_since` would delete now: sessions, rows.
+    pub(crate) async fn count_sessions_idle_since(
+        &self,
+        options: &HistoryOptions,
+        idle: Duration,
+    ) -> Result<(u64, u64)> {
+        let (table, policy) = (self.table(options)?, self.policy(options));
+        let cutoff = self.cutoff(&table, policy, idle, 1).await?;
+        let rows = self
+            .run(&table, Call::new(policy), &retention::count_idle(&cutoff))
+            .await?;
+        let (sessions, messages): (Option<i64>, Option<i64>) = match rows.first() {
+            Some(row) => (row.try_get(0)?, row.try_get(1)?),
+            None => (None, None),
+        };
+        let count = |n: Option<i64>| n.unwrap_or(0).unsigned_abs();
+        Ok((count(sessions), count(messages)))
+    }
+
+    /// Deletes every session whose id starts with `prefix`, whole, in byte
+    /// order of their ids.
+    pub(crate) async fn delete_sessions_with_prefix(
+        &self,
+        options: &HistoryOptions,
+        prefix: &str,
+        progress: Progress<'_>,
+    ) -> Result<u64> {
+        if prefix.is_empty() {
+            return Err(Error::InvalidArgument(
+                "an empty prefix would delete every session: drop the table instead".into(),
+            ));
+        }
+        let (table, policy) = (self.table(options)?, self.policy(options));
+        let order = self.id_order(&table, policy, Some(prefix)).await?;
+        let mut walk = Prefixed::new(prefix, order, options.delete_batch_size);
+        let mut tally = Tally::new(walk.batch(), progress);
+        loop {
+            let found = self.run(&table, Call::new(policy), &walk.request()).await?;
+            let Some(last) = found.last() else {
+                return Ok(tally.total);
+            };
+            walk.after = last.try_get(0)?;
+            let go_on = self
+                .delete_whole(&table, policy, &found, Whole::Any, &mut tally)
+                .await?;
+            if !go_on || (found.len() as i64) < walk.batch() {
+                return Ok(tally.total);
+            }
+        }
+    }
+
+    /// A diagnosis of the table `options` names (see `Diagnosis`): reads of
+    /// the catalogs and statistics, never of the table's rows, and never
+    /// creating it.
+    pub(crate) async fn diagnose(&self, options: &HistoryOptions) -> Result<Diagnosis> {
+        let options = options.clone().create_table(false);
+        let (table, policy) = (self.table(&options)?, self.policy(&options));
+        let (schema, name) = (&table.schema_name, &table.table_name);
+        let qualified = table.qualified().to_string();
+        // The first statement may open a connection: the second is timed.
+        self.ask(&table, policy, ddl::VERSION, vec![]).await?;
+        let started = Instant::now();
+        let version = self.ask(&table, policy, ddl::VERSION, vec![]).await?;
+        let round_trip = started.elapsed();
+        let version = rows::decode_column::<String>(&version)?.concat();
+        let server = ServerKind::of(&version);
+        let columns: Vec<(String, String)> = pairs(
+            &self
+                .ask(&table, policy, doctor::COLUMNS, vec![schema, name])
+                .await?,
+        )?;
+        let indexes: Vec<(String, String)> = pairs(
+            &self
+                .ask(&table, policy, doctor::INDEXES, vec![schema, name])
+                .await?,
+        )?;
+        let asked = vec!["SELECT", "INSERT", "DELETE"];
+        let privileges: Vec<(String, bool)> = pairs(
+            &self
+                .ask(&table, policy, doctor::PRIVILEGES, vec![&qualified, &asked])
+                .await?,
+        )?;
+        let granted = |p: &str| privileges.iter().any(|(name, yes)| name == p && *yes);
+        let can_create = first(
+            &self
+                .ask(&table, policy, doctor::CAN_CREATE, vec![schema])
+                .await?,
+        )?
+        .unwrap_or(false);
+        let order = self
+            .run(&table, Call::new(policy), &Request::IdOrder)
+            .await?;
+        let exists = !columns.is_empty();
+        let (encrypted, create, estimates) = match server {
+            ServerKind::PostgreSQL => {
+                let tls = first(&self.ask(&table, policy, doctor::PG_TLS, vec![]).await?)?;
+                let params = vec![&qualified as sql::Param<'_>, schema, name];
+                let estimates = self
+                    .ask(&table, policy, doctor::PG_ESTIMATES, params)
+                    .await?;
+                (tls, String::new(), estimates)
+            }
+            ServerKind::CockroachDB if exists => {
+                let create = self
+                    .ask(&table, policy, doctor::CRDB_CREATE, vec![])
+                    .await?;
+                let create = rows::decode_column::<String>(&create)?.concat();
+                let estimates = self
+                    .ask(&table, policy, doctor::CRDB_ESTIMATES, vec![])
+                    .await?;
+                (None, create, estimates)
+            }
+            ServerKind::CockroachDB => (None, String::new(), Vec::new()),
+        };
+        let estimate = |column: usize| -> Result<Option<f64>> {
+            match estimates.first() {
+                Some(row) => Ok(row.try_get::<_, Option<f64>>(column)?),
+                None => Ok(None),
+            }
+        };
+        let estimated_rows = estimate(0)?.filter(|rows| *rows >= 0.0);
+        // PostgreSQL's `n_distinct` below zero is a fraction of the rows.
+        let estimated_sessions = match (estimate(1)?, estimated_rows) {
+            (Some(n), Some(rows)) if n < 0.0 => Some(-n * rows),
+            (n, _) => n.filter(|n| *n >= 0.0),
+        };
+        let named = |index: crate::ident::Ident| indexes.iter().any(|(n, _)| n == index.as_str());
+        Ok(Diagnosis {
+            server,
+            version,
+            round_trip,
+            encrypted,
+            session_index: named(table.name.python_index_name()),
+            older_index: named(table.name.older_index_name()),
+            activity_index: named(table.name.activity_index_name()),
+            collated_index: indexes
+                .iter()
+                .any(|(_, def)| def.contains("session_id COLLATE \"C\"")),
+            ids_byte_order: id_order_of(&order)? == IdOrder::Bytes,
+            ttl_expiration: create
+                .split_once("ttl_expiration_expression = ")
+                .map(|(_, rest)| {
+                    rest.split(", ttl_")
+                        .next()
+                        .unwrap_or(rest)
+                        .trim_end_matches(')')
+                        .to_owned()
+                }),
+            ttl_paused: create.contains("ttl_pause = true"),
+            can_select: granted("SELECT"),
+            can_insert: granted("INSERT"),
+            can_delete: granted("DELETE"),
+            can_create,
+            estimated_rows: estimated_rows.map(|n| n.round() as u64),
+            estimated_sessions: estimated_sessions.map(|n| n.round() as u64),
+            columns,
+            indexes,
+        })
+    }
+
+    /// One read of a diagnosis.
+    async fn ask(
+        &self,
+        table: &Table,
+        policy: Policy,
+        sql: sql::Sql,
+        params: Vec<sql::Param<'_>>,
+    ) -> Result<Vec<tokio_postgres::Row>> {
+        let request = Request::Statement(sql, params);
+        self.run(table, Call::new(policy), &request).await
     }
 
     /// Each page of the walk is one call, with its own deadline.
@@ -668,6 +891,74 @@ impl Shared {
             }
         }
     }
+}
+
+/// The answer to `Request::IdOrder`: no row on CockroachDB (bytes).
+fn id_order_of(rows: &[tokio_postgres::Row]) -> Result<IdOrder> {
+    Ok(match rows.first() {
+        None => IdOrder::Bytes,
+        Some(row) => match row.try_get::<_, Option<bool>>(0)? {
+            Some(true) => IdOrder::Bytes,
+            Some(false) | None => IdOrder::Collated,
+        },
+    })
+}
+
+/// The first column of the first row, if any.
+fn first<T: for<'a> tokio_postgres::types::FromSql<'a>>(
+    rows: &[tokio_postgres::Row],
+) -> Result<Option<T>> {
+    match rows.first() {
+        Some(row) => Ok(row.try_get::<_, Option<T>>(0)?),
+        None => Ok(None),
+    }
+}
+
+/// The first two columns of each row.
+fn pairs<A, B>(rows: &[tokio_postgres::Row]) -> Result<Vec<(A, B)>>
+where
+    A: for<'a> tokio_postgres::types::FromSql<'a>,
+    B: for<'a> tokio_postgres::types::FromSql<'a>,
+{
+    rows.iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect()
+}
+
+/// What a batched delete reports after each statement: the total so far,
+/// to a callback that says whether to go on.
+pub(crate) type Progress<'a> = &'a (dyn Fn(u64) -> bool + Sync);
+
+/// The rows a batched delete has deleted, and whether to go on.
+struct Tally<'a> {
+    total: u64,
+    /// Rows per statement.
+    batch: i64,
+    progress: Progress<'a>,
+}
+
+impl<'a> Tally<'a> {
+    fn new(batch: i64, progress: Progress<'a>) -> Tally<'a> {
+        Tally {
+            total: 0,
+            batch,
+            progress,
+        }
+    }
+
+    /// Counts `n` more; whether to go on.
+    fn add(&mut self, n: u64) -> bool {
+        self.total += n;
+        (self.progress)(self.total)
+    }
+}
+
+/// Which sessions `delete_whole` deletes: those still idle since a cutoff,
+/// or all it is given.
+#[derive(Clone, Copy)]
+enum Whole<'a> {
+    Idle(&'a Cutoff),
+    Any,
 }
 
 /// Reads a line into `line` (without its newline), keeping at most

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crate::catalog::Table;
 use crate::error::{Error, Result};
+use crate::options::HistoryOptions;
 
 use super::{Param, Request, Sql};
 
@@ -55,33 +56,10 @@ pub(crate) fn create_index(table: &Table) -> String {
 }
 
 /// The server a connection talks to, where their DDL differs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Server {
-    CockroachDB,
-    PostgreSQL,
-}
+pub(crate) use crate::report::ServerKind as Server;
 
 /// Asked once per engine, by its first statement.
 pub(crate) const VERSION: Sql = Sql::read("SELECT version()");
-
-impl Server {
-    /// The server that `SELECT version()` answered `version`.
-    pub(crate) fn of(version: &str) -> Server {
-        if version.contains("CockroachDB") {
-            Server::CockroachDB
-        } else {
-            Server::PostgreSQL
-        }
-    }
-
-    /// Its name in OpenTelemetry's `db.system`.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Server::CockroachDB => "cockroachdb",
-            Server::PostgreSQL => "postgresql",
-        }
-    }
-}
 
 /// The activity index on `created_at`. CockroachDB's is hash-sharded (v22.1+
 /// syntax): a plain index on a timestamp sends every insert to one range.
@@ -155,6 +133,31 @@ LEFT JOIN pg_attribute AS a ON a.attrelid = to_regclass($1) AND a.attname = 'ses
 LEFT JOIN pg_collation AS c ON c.oid = a.attcollation",
 );
 
+/// The DDL this crate runs to create the table `options` names on
+/// `server`, as one script: the schema unless `public`, the table, the
+/// session index, and what the options add (the activity index, row-level
+/// TTL). For migration tools and DBAs who create tables themselves (then
+/// set [`HistoryOptions::create_table`] to `false`).
+///
+/// ```
+/// use langchain_cockroachdb::{HistoryOptions, ServerKind, schema_sql};
+/// let sql = schema_sql(&HistoryOptions::default().activity_index(true), ServerKind::CockroachDB)?;
+/// assert!(sql.contains("CREATE TABLE IF NOT EXISTS \"public\".\"message_store\""));
+/// assert!(sql.contains("USING HASH"));
+/// # Ok::<(), langchain_cockroachdb::Error>(())
+/// ```
+pub fn schema_sql(options: &HistoryOptions, server: Server) -> Result<String> {
+    let table = Table::new("", options)?;
+    let mut script = vec![create_table(&table), create_index(&table)];
+    if table.activity_index {
+        script.push(activity_index(&table, server));
+    }
+    if let Some(ttl) = table.ttl {
+        script.push(row_ttl(&table, server, ttl)?);
+    }
+    Ok(script.join(";\n") + ";\n")
+}
+
 pub(crate) fn drop(table: &Table) -> Request<'static> {
     Request::Batch(format!("DROP TABLE IF EXISTS {}", table.qualified()))
 }
@@ -162,7 +165,6 @@ pub(crate) fn drop(table: &Table) -> Request<'static> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::options::HistoryOptions;
 
     fn table() -> Table {
         let options = HistoryOptions::default().table_name("chat");

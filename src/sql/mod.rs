@@ -41,6 +41,7 @@ macro_rules! by_prefix {
 
 pub(crate) mod ddl;
 pub(crate) mod delete;
+pub(crate) mod doctor;
 pub(crate) mod read;
 pub(crate) mod retention;
 pub(crate) mod sessions;

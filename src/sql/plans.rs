@@ -29,6 +29,10 @@ async fn plan(client: &tokio_postgres::Client, sql: &str, types: &str, args: &st
         .join("\n")
 }
 
+/// One plan test at a time: another's writes keep VACUUM from marking
+/// pages all-visible, which changes the costs the plans are chosen by.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A connection to `url`, or the process stops with one line saying what
 /// to start (to the process's stderr: the harness captures `eprintln!`).
 async fn connect(url: &str) -> tokio_postgres::Client {
@@ -63,6 +67,7 @@ async fn byte_order(client: &tokio_postgres::Client, table: &Table) -> bool {
 /// index does in byte order.
 #[tokio::test]
 async fn prefix_reads_under_a_linguistic_collation() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let admin = connect(&database_url()).await;
     let suffix = &uuid::Uuid::new_v4().simple().to_string()[..10];
     let (db, name) = (format!("lc_plans_{suffix}"), format!("t_plans_{suffix}"));
@@ -141,6 +146,7 @@ async fn prefix_reads_under_a_linguistic_collation() {
 
 #[tokio::test]
 async fn last_messages_and_session_listing_use_the_index() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let client = connect(&database_url()).await;
     let name = format!(
         "t_plans_{}",

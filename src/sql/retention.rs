@@ -3,8 +3,9 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{Request, Sql};
-use crate::catalog::Table;
+use super::{ByPrefix, Request, Sql};
+use crate::catalog::{IdOrder, Table};
+use crate::ident::prefix_range;
 
 /// The server's clock decides what is old, once per cleanup.
 const CUTOFF: Sql = Sql::read("SELECT now() - $1::FLOAT8 * INTERVAL '1 second'");
@@ -125,4 +126,82 @@ pub(crate) fn delete_old<'a>(
         None => Request::Statement(DELETE_OLD_FIRST, vec![&cutoff.at, &cutoff.batch]),
         Some(id) => Request::Statement(DELETE_OLD_NEXT, vec![&cutoff.at, &cutoff.batch, id]),
     }
+}
+
+/// The next sessions with a prefix after `$3`, in byte order, and how many
+/// rows each has: what an erase deletes next.
+macro_rules! prefixed_after {
+    ($c:tt, $hi:tt) => {
+        concat!(
+            "SELECT session_id, count(*) FROM {t}
+WHERE ",
+            $c,
+            " >= $1 AND ",
+            $hi,
+            " AND ",
+            $c,
+            " > $3
+GROUP BY session_id ORDER BY ",
+            $c,
+            " LIMIT $4"
+        )
+    };
+}
+pub(crate) const PREFIXED_AFTER: ByPrefix = by_prefix!(prefixed_after);
+
+/// A walk over the sessions with a prefix, a batch at a time.
+pub(crate) struct Prefixed {
+    range: (String, Option<String>),
+    order: IdOrder,
+    pub(crate) after: String,
+    batch: i64,
+}
+
+impl Prefixed {
+    pub(crate) fn new(prefix: &str, order: IdOrder, batch: usize) -> Prefixed {
+        Prefixed {
+            range: prefix_range(prefix),
+            order,
+            after: String::new(),
+            batch: super::limit(batch.max(1)),
+        }
+    }
+
+    pub(crate) fn request(&self) -> Request<'_> {
+        let (low, high) = &self.range;
+        Request::Statement(
+            PREFIXED_AFTER.pick(self.order, high),
+            vec![low, high, &self.after, &self.batch],
+        )
+    }
+
+    pub(crate) fn batch(&self) -> i64 {
+        self.batch
+    }
+}
+
+/// Every row of the sessions `$1`, in one statement. Returns how many went.
+const DELETE_SESSIONS: Sql = Sql::write(
+    "WITH gone AS (DELETE FROM {t} WHERE session_id = ANY($1) RETURNING 1)
+SELECT count(*) FROM gone",
+);
+pub(crate) fn delete_sessions(sessions: &Vec<String>) -> Request<'_> {
+    Request::Statement(DELETE_SESSIONS, vec![sessions])
+}
+
+/// How many rows are older than the cutoff: what `delete_messages_older_than`
+/// would delete.
+const COUNT_OLD: Sql = Sql::read("SELECT count(*) FROM {t} WHERE created_at < $1");
+pub(crate) fn count_old(cutoff: &Cutoff) -> Request<'_> {
+    Request::Statement(COUNT_OLD, vec![&cutoff.at])
+}
+
+/// How many sessions are idle since the cutoff, and their rows: what
+/// `delete_sessions_idle_since` would delete (one aggregate of the table).
+const COUNT_IDLE: Sql = Sql::read(
+    "SELECT count(*), coalesce(sum(n), 0)::INT8 FROM (
+    SELECT count(*) AS n FROM {t} GROUP BY session_id HAVING max(created_at) < $1) AS idle",
+);
+pub(crate) fn count_idle(cutoff: &Cutoff) -> Request<'_> {
+    Request::Statement(COUNT_IDLE, vec![&cutoff.at])
 }

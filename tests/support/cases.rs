@@ -1420,6 +1420,138 @@ pub fn prefixes_are_exact_under_a_linguistic_collation<F: Face>() {
     assert_eq!(listed("").len(), ids.len());
 }
 
+/// `erase_prefix` deletes exactly the sessions that start with the prefix,
+/// whole, also where the collation is linguistic; its dry run is the
+/// listing of the same prefix.
+pub fn erasing_a_prefix_takes_exactly_its_sessions<F: Face>() {
+    let database = TempDatabase::linguistic("lc_erase");
+    let table = TempTable::new("erase");
+    for (url, opts) in [
+        (database.url(), HistoryOptions::default()),
+        (database_url(), table.options()),
+    ] {
+        let ids = [
+            "user-1:a", "user-1:b", "User-1:c", "user-1é:d", "user-12:e", "user-1", "user-2:f",
+        ];
+        for id in ids {
+            let h = F::open(id, &url, opts.clone()).unwrap();
+            h.add_messages(&[Message::human(id), Message::ai("ok")]).unwrap();
+        }
+        let history = F::open("user-1:a", &url, opts.clone()).unwrap();
+        let listed = history
+            .list_sessions(&opts.clone(), &SessionFilter::default().prefix("user-1:").limit(1000))
+            .unwrap();
+        assert_eq!(listed.iter().map(|s| s.message_count).sum::<u64>(), 4);
+        // Two sessions of two rows per statement at most, so three rounds.
+        let small = opts.clone().delete_batch_size(2);
+        assert_eq!(history.erase_prefix(&small, "user-1:").unwrap(), 4);
+        let mut left: Vec<String> = (history.list_sessions(&opts, &SessionFilter::default()).unwrap())
+            .into_iter()
+            .map(|s| s.session_id)
+            .collect();
+        left.sort();
+        assert_eq!(left, ["User-1:c", "user-1", "user-12:e", "user-1é:d", "user-2:f"]);
+        assert!(matches!(history.erase_prefix(&opts, ""), Err(Error::InvalidArgument(_))));
+        assert_eq!(history.erase_prefix(&opts, "user-").unwrap(), 8);
+    }
+}
+
+/// The batched deletes report their progress after each statement and
+/// stop when told, having deleted whole statements' worth.
+pub fn batched_deletes_report_progress_and_stop<F: Face>() {
+    let table = TempTable::new("progress");
+    let old = |session: &str, n: i32| {
+        raw_execute(&format!(
+            "INSERT INTO {t} (session_id, message, created_at)
+             SELECT '{session}', '{{\"type\": \"human\", \"data\": {{\"content\": \"x\"}}}}',
+                    now() - interval '60 days' + g * interval '1 second'
+             FROM generate_series(1, {n}) AS g",
+            t = table.qualified()
+        ))
+    };
+    let history: F = open(&table, "fresh");
+    history.add_user_message("keep").unwrap();
+    for s in ["a", "b", "c", "d"] {
+        old(s, 3);
+    }
+    let opts = table.options().delete_batch_size(3);
+    let month = Duration::from_secs(30 * 24 * 3600);
+    assert_eq!(history.count_sessions_idle_since(&opts, month).unwrap(), (4, 12));
+    assert_eq!(history.count_messages_older_than(&opts, month).unwrap(), 12);
+    let seen = std::sync::Mutex::new(Vec::new());
+    let stop_after_two = |total: u64| {
+        let mut seen = seen.lock().unwrap();
+        seen.push(total);
+        seen.len() < 2
+    };
+    assert_eq!(history.delete_sessions_idle_since_with_progress(&opts, month, &stop_after_two).unwrap(), 6);
+    assert_eq!(*seen.lock().unwrap(), [3, 6]);
+    assert_eq!(history.count_sessions_idle_since(&opts, month).unwrap(), (2, 6));
+    seen.lock().unwrap().clear();
+    assert_eq!(history.delete_messages_older_than_with_progress(&opts, month, &stop_after_two).unwrap(), 6);
+    assert_eq!(history.count_messages_older_than(&opts, month).unwrap(), 0);
+    for s in ["p:1", "p:2", "p:3"] {
+        old(s, 3);
+    }
+    seen.lock().unwrap().clear();
+    assert_eq!(history.erase_prefix_with_progress(&opts, "p:", &stop_after_two).unwrap(), 6);
+    assert_eq!(history.erase_prefix(&opts, "p:").unwrap(), 3);
+    assert_eq!(history.message_count().unwrap(), 1, "the fresh session is untouched");
+}
+
+/// A diagnosis from the catalogs: a missing table, a fresh one, one with
+/// the older index and the activity index, and an ICU database; it never
+/// creates the table.
+pub fn a_diagnosis_reads_the_catalogs<F: Face>() {
+    let table = TempTable::new("diagnose");
+    let history: F = open(&table, "s");
+    let missing = history.diagnose(&table.options()).unwrap();
+    assert!(!missing.table_exists() && !missing.session_index, "{missing:?}");
+    assert!(missing.can_create && missing.ids_byte_order);
+    assert_eq!(missing.server, langchain_cockroachdb::ServerKind::PostgreSQL);
+    let exists: Option<String> =
+        raw_query("SELECT to_regclass($1)::text", &[&table.qualified()])[0].get(0);
+    assert_eq!(exists, None, "a diagnosis created the table");
+
+    history.add_user_message("hi").unwrap();
+    let fresh = history.diagnose(&table.options()).unwrap();
+    assert!(fresh.table_exists() && fresh.session_index, "{fresh:?}");
+    assert!(!fresh.older_index && !fresh.activity_index && !fresh.collated_index);
+    assert!(fresh.can_select && fresh.can_insert && fresh.can_delete && fresh.can_create);
+    let columns: Vec<(&str, &str)> =
+        fresh.columns.iter().map(|(c, t)| (c.as_str(), t.as_str())).collect();
+    assert_eq!(
+        columns,
+        [
+            ("id", "uuid"),
+            ("session_id", "text"),
+            ("message", "jsonb"),
+            ("created_at", "timestamp with time zone")
+        ]
+    );
+    // PostgreSQL says (whether it is depends on the server and sslmode).
+    assert!(fresh.encrypted.is_some());
+    assert!(fresh.round_trip < Duration::from_secs(30));
+    raw_execute(&format!(
+        "CREATE INDEX {name}_session_created_idx ON {t} (session_id, created_at);
+         CREATE INDEX {name}_activity_idx ON {t} (created_at);
+         INSERT INTO {t} (session_id, message)
+         SELECT 's' || (g % 10), '{{}}' FROM generate_series(1, 1000) AS g;
+         ANALYZE {t}",
+        name = table.name,
+        t = table.qualified()
+    ));
+    let grown = history.diagnose(&table.options()).unwrap();
+    assert!(grown.older_index && grown.activity_index, "{grown:?}");
+    assert_eq!(grown.estimated_rows, Some(1001));
+    assert_eq!(grown.estimated_sessions, Some(11), "s0 to s9, and s");
+
+    let database = TempDatabase::linguistic("lc_diagnose");
+    let icu = F::open("s", &database.url(), HistoryOptions::default()).unwrap();
+    let diagnosis = icu.diagnose(&HistoryOptions::default()).unwrap();
+    assert!(!diagnosis.ids_byte_order, "{diagnosis:?}");
+}
+
 pub fn expired_rows_are_never_read<F: Face>() {
     // With `ttl`, CockroachDB's job deletes expired rows up to an hour
     // late; no read returns them meanwhile. Here the option's filter runs

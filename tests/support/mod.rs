@@ -17,8 +17,8 @@ use std::time::Duration;
 use langchain_cockroachdb::time::OffsetDateTime;
 use langchain_cockroachdb::uuid::Uuid;
 use langchain_cockroachdb::{
-    EngineOptions, HistoryOptions, Message, Page, PageCursor, PoolState, Result, SessionFilter,
-    SessionInfo, StoredMessage, TrimOptions,
+    Diagnosis, EngineOptions, HistoryOptions, Message, Page, PageCursor, PoolState, Result,
+    SessionFilter, SessionInfo, StoredMessage, TrimOptions,
 };
 use serde_json::Value;
 
@@ -291,6 +291,9 @@ macro_rules! face_tests {
             sessions_are_isolated,
             prefixes_are_exact_under_a_linguistic_collation,
             expired_rows_are_never_read,
+            erasing_a_prefix_takes_exactly_its_sessions,
+            batched_deletes_report_progress_and_stop,
+            a_diagnosis_reads_the_catalogs,
             custom_table_and_schema,
             every_message_type_and_metadata,
             batch_keeps_its_order,
@@ -393,6 +396,9 @@ macro_rules! faces {
     };
 }
 
+/// A batched delete's progress callback, as the `Face` trait takes it.
+pub type Progress<'a> = &'a (dyn Fn(u64) -> bool + Sync);
+
 /// A token counter the `Face` trait can take.
 pub type Counter<'a> = &'a (dyn Fn(&[Message]) -> usize + Sync);
 
@@ -443,6 +449,13 @@ faces! {
         fn list_sessions => list_sessions(options: &HistoryOptions, filter: &SessionFilter) -> Vec<SessionInfo>;
         fn delete_sessions_idle_since => delete_sessions_idle_since(options: &HistoryOptions, idle: Duration) -> u64;
         fn delete_messages_older_than => delete_messages_older_than(options: &HistoryOptions, age: Duration) -> u64;
+        fn delete_sessions_idle_since_with_progress => delete_sessions_idle_since_with_progress(options: &HistoryOptions, idle: Duration, progress: Progress<'_>) -> u64;
+        fn delete_messages_older_than_with_progress => delete_messages_older_than_with_progress(options: &HistoryOptions, age: Duration, progress: Progress<'_>) -> u64;
+        fn count_messages_older_than => count_messages_older_than(options: &HistoryOptions, age: Duration) -> u64;
+        fn count_sessions_idle_since => count_sessions_idle_since(options: &HistoryOptions, idle: Duration) -> (u64, u64);
+        fn erase_prefix => erase_prefix(options: &HistoryOptions, prefix: &str) -> u64;
+        fn erase_prefix_with_progress => erase_prefix_with_progress(options: &HistoryOptions, prefix: &str, progress: Progress<'_>) -> u64;
+        fn diagnose => diagnose(options: &HistoryOptions) -> Diagnosis;
         fn close => close(wait: Duration) -> ();
     }
     blocking {
