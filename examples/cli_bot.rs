@@ -44,7 +44,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--session" => name = value()?,
             "--database-url" => {
                 url = value()?;
-                if has_password(&url) {
+                let config: langchain_cockroachdb::ConnectionConfig = url.parse()?;
+                if config.has_password() {
                     eprintln!(
                         "warning: the password in --database-url can be read by other users \
                          of this machine (ps, shell history); set LANGCHAIN_COCKROACHDB_URL instead"
@@ -117,18 +118,4 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     Ok(())
-}
-
-/// Whether a connection string holds a password: `user:password@` in a
-/// URL, `password=` in a URL's query or a keyword string.
-fn has_password(url: &str) -> bool {
-    let userinfo = url
-        .split_once("://")
-        .and_then(|(_, rest)| rest.split(['/', '?']).next())
-        .and_then(|authority| authority.rsplit_once('@'))
-        .is_some_and(|(userinfo, _)| userinfo.contains(':'));
-    userinfo
-        || url
-            .split(['?', '&', ' '])
-            .any(|pair| pair.trim_start().starts_with("password"))
 }

@@ -252,6 +252,21 @@ impl ConnectionConfig {
         self.ssl_mode
     }
 
+    /// Whether the connection string holds a password: a program that took
+    /// it from its command line can warn that other users of the machine
+    /// see it there (`ps`, shell history).
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::ConnectionConfig;
+    /// assert!("postgresql://app:s3cret@db/chat".parse::<ConnectionConfig>()?.has_password());
+    /// assert!("host=db user=app password=s3cret".parse::<ConnectionConfig>()?.has_password());
+    /// assert!(!"postgresql://app@db/chat".parse::<ConnectionConfig>()?.has_password());
+    /// # Ok::<(), langchain_cockroachdb::Error>(())
+    /// ```
+    pub fn has_password(&self) -> bool {
+        self.pg.get_password().is_some()
+    }
+
     /// `sslrootcert`, `sslcert` and `sslkey`, the CA and client certificate paths.
     ///
     /// ```
