@@ -284,7 +284,10 @@ fn messages_of(body: Value) -> Result<Vec<Message>, Error> {
         .into_iter()
         .map(|item| match item.get("data") {
             Some(_) => Message::from_dict(item),
-            None => from_openai_messages(std::slice::from_ref(&item)).map(|mut one| one.remove(0)),
+            None => from_openai_messages(std::slice::from_ref(&item))?
+                .into_iter()
+                .next()
+                .ok_or_else(|| Error::InvalidMessage("an empty OpenAI message".into())),
         })
         .collect()
 }

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::error::{Error, Result};
+
 /// The server an engine talks to, where CockroachDB and PostgreSQL differ.
 ///
 /// ```
@@ -41,13 +43,13 @@ impl ServerKind {
 }
 
 impl std::str::FromStr for ServerKind {
-    type Err = crate::Error;
+    type Err = Error;
 
-    fn from_str(s: &str) -> crate::Result<ServerKind> {
+    fn from_str(s: &str) -> Result<ServerKind> {
         match s.to_ascii_lowercase().as_str() {
             "cockroachdb" | "crdb" => Ok(ServerKind::CockroachDB),
             "postgresql" | "postgres" => Ok(ServerKind::PostgreSQL),
-            _ => Err(crate::Error::InvalidArgument(format!(
+            _ => Err(Error::InvalidArgument(format!(
                 "server {s:?}: cockroachdb or postgresql"
             ))),
         }

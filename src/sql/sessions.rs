@@ -8,18 +8,14 @@ use crate::options::SessionFilter;
 
 use super::{ByPrefix, Request, Sql};
 
+/// A listing over a prefix's range (`$c`, `$hi`: see `by_prefix!`), with
+/// more conditions before it, if any.
 macro_rules! list {
-    ($c:tt, $hi:tt) => {
+    ($c:tt, $hi:tt $(, $before:tt)*) => {
         concat!(
             "SELECT session_id, count(*), min(created_at), max(created_at) FROM {t}
-WHERE {live} AND ",
-            $c,
-            " >= $1 AND ",
-            $hi,
-            "
-GROUP BY session_id ORDER BY max(created_at) DESC, ",
-            $c,
-            " LIMIT $3"
+WHERE ", $($before,)* "{live} AND ", $c, " >= $1 AND ", $hi, "
+GROUP BY session_id ORDER BY max(created_at) DESC, ", $c, " LIMIT $3"
         )
     };
 }
@@ -29,17 +25,11 @@ pub(crate) const LIST: ByPrefix = by_prefix!(list);
 
 macro_rules! list_since {
     ($c:tt, $hi:tt) => {
-        concat!(
-            "SELECT session_id, count(*), min(created_at), max(created_at) FROM {t}
-WHERE session_id IN (SELECT DISTINCT session_id FROM {t} WHERE created_at >= $4)
-AND {live} AND ",
+        list!(
             $c,
-            " >= $1 AND ",
             $hi,
-            "
-GROUP BY session_id ORDER BY max(created_at) DESC, ",
-            $c,
-            " LIMIT $3"
+            "session_id IN (SELECT DISTINCT session_id FROM {t} WHERE created_at >= $4)
+AND "
         )
     };
 }

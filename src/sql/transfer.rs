@@ -17,39 +17,23 @@ use super::read::{PAGE_FIRST, PAGE_NEXT};
 use super::write::storable_json;
 use super::{ByPrefix, Request, Sql};
 
-macro_rules! export_first {
-    ($c:tt, $hi:tt) => {
+/// A page of an export over a prefix's range (`$c`, `$hi`: see
+/// `by_prefix!`), with more conditions after it, if any.
+macro_rules! export {
+    ($c:tt, $hi:tt $(, $after:tt)*) => {
         concat!(
             "SELECT id, message, created_at, session_id FROM {t}
-WHERE {live} AND ",
-            $c,
-            " >= $1 AND ",
-            $hi,
-            "
-ORDER BY ",
-            $c,
-            ", created_at, id LIMIT $3"
+WHERE {live} AND ", $c, " >= $1 AND ", $hi, $($after,)* "
+ORDER BY ", $c, ", created_at, id LIMIT $3"
         )
     };
 }
-const EXPORT_FIRST: ByPrefix = by_prefix!(export_first);
+const EXPORT_FIRST: ByPrefix = by_prefix!(export);
 
 /// After the row at `($4, $5, $6)`, in the same order as the first page.
 macro_rules! export_next {
     ($c:tt, $hi:tt) => {
-        concat!(
-            "SELECT id, message, created_at, session_id FROM {t}
-WHERE {live} AND ",
-            $c,
-            " >= $1 AND ",
-            $hi,
-            " AND (",
-            $c,
-            ", created_at, id) > ($4, $5, $6)
-ORDER BY ",
-            $c,
-            ", created_at, id LIMIT $3"
-        )
+        export!($c, $hi, " AND (", $c, ", created_at, id) > ($4, $5, $6)")
     };
 }
 pub(crate) const EXPORT_NEXT: ByPrefix = by_prefix!(export_next);

@@ -68,9 +68,8 @@ struct Global {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check the connection, TLS, server, table, indexes, TTL, collation,
-    /// privileges and size, each ok / warn / fail with the fix.
-    Doctor,
+    #[command(flatten)]
+    Online(Online),
     /// Print the DDL the crate runs for these options (no connection).
     Schema {
         #[command(flatten)]
@@ -79,6 +78,14 @@ enum Command {
         #[arg(long, value_enum, default_value = "cockroachdb")]
         server: Server,
     },
+}
+
+/// The commands that talk to the database.
+#[derive(Subcommand)]
+enum Online {
+    /// Check the connection, TLS, server, table, indexes, TTL, collation,
+    /// privileges and size, each ok / warn / fail with the fix.
+    Doctor,
     /// Create the table (and its schema and indexes) if missing.
     Init {
         #[command(flatten)]
@@ -269,27 +276,29 @@ fn report(json: bool, value: Value, text: impl FnOnce() -> String) {
 
 fn run(cli: Cli, stop: &Stop) -> Done {
     let g = &cli.global;
-    let mut options = HistoryOptions::default()
+    let options = HistoryOptions::default()
         .table_name(&g.table)
         .schema(&g.schema);
     options.validate()?;
-    if let Command::Schema { table, server } = &cli.command {
-        options = with_table_args(options, table);
-        let server = match server {
-            Server::Cockroachdb => ServerKind::CockroachDB,
-            Server::Postgresql => ServerKind::PostgreSQL,
-        };
-        let sql = schema_sql(&options, server)?;
-        report(g.json, json!({"sql": sql}), || sql.trim_end().to_owned());
-        return Ok(Outcome::Done);
-    }
+    let command = match cli.command {
+        Command::Schema { table, server } => {
+            let options = with_table_args(options, &table);
+            let server = match server {
+                Server::Cockroachdb => ServerKind::CockroachDB,
+                Server::Postgresql => ServerKind::PostgreSQL,
+            };
+            let sql = schema_sql(&options, server)?;
+            report(g.json, json!({"sql": sql}), || sql.trim_end().to_owned());
+            return Ok(Outcome::Done);
+        }
+        Command::Online(command) => command,
+    };
     let engine = connect(g)?;
     // Nothing here creates a table but `init` and `import`.
     let existing = options.clone().create_table(false);
-    match cli.command {
-        Command::Schema { .. } => unreachable!("answered above"),
-        Command::Doctor => doctor::run(&engine, &existing, g.json),
-        Command::Init { table } => {
+    match command {
+        Online::Doctor => doctor::run(&engine, &existing, g.json),
+        Online::Init { table } => {
             let options = with_table_args(options, &table);
             engine.create_tables(&options)?;
             let name = format!("{}.{}", g.schema, g.table);
@@ -298,7 +307,7 @@ fn run(cli: Cli, stop: &Stop) -> Done {
             });
             Ok(Outcome::Done)
         }
-        Command::Drop { yes } => {
+        Online::Drop { yes } => {
             confirmed(
                 &format!(
                     "This drops {}.{} and every message in it.",
@@ -313,7 +322,7 @@ fn run(cli: Cli, stop: &Stop) -> Done {
             });
             Ok(Outcome::Done)
         }
-        Command::Sessions {
+        Online::Sessions {
             prefix,
             since,
             limit,
@@ -350,7 +359,7 @@ fn run(cli: Cli, stop: &Stop) -> Done {
             );
             Ok(Outcome::Done)
         }
-        Command::Show {
+        Online::Show {
             session,
             last,
             format,
@@ -381,7 +390,7 @@ fn run(cli: Cli, stop: &Stop) -> Done {
             }
             Ok(Outcome::Done)
         }
-        Command::Export { prefix, output } => {
+        Online::Export { prefix, output } => {
             // The size to come, where statistics know it: the whole table.
             let total = match prefix {
                 None => engine.diagnose(&existing)?.estimated_rows,
@@ -420,7 +429,7 @@ fn run(cli: Cli, stop: &Stop) -> Done {
                 Outcome::Done
             })
         }
-        Command::Import { input } => {
+        Online::Import { input } => {
             let (count, meter) = match &input {
                 Some(path) => {
                     let file = std::fs::File::open(path)?;
@@ -452,7 +461,7 @@ fn run(cli: Cli, stop: &Stop) -> Done {
                 Outcome::Done
             })
         }
-        Command::Cleanup {
+        Online::Cleanup {
             older_than,
             idle,
             dry_run,
@@ -497,7 +506,9 @@ fn run(cli: Cli, stop: &Stop) -> Done {
                     meter.finish();
                     ("messages of idle sessions", deleted, None)
                 }
-                (None, None, _) => unreachable!("clap requires one"),
+                (None, None, _) => {
+                    return Err(Failure::Refused("give --older-than or --idle".into()));
+                }
             };
             let stopped = stop.requested();
             let verb = if dry_run { "would delete" } else { "deleted" };
@@ -515,7 +526,7 @@ fn run(cli: Cli, stop: &Stop) -> Done {
                 Outcome::Done
             })
         }
-        Command::Erase {
+        Online::Erase {
             prefix,
             dry_run,
             yes,
