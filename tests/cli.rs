@@ -158,6 +158,23 @@ fn doctor_reports_and_its_exit_status_says_how_bad() {
         (2, "fail"),
         "{report}"
     );
+
+    // A password on the command line: a warning, and never shown.
+    let url = "postgresql://root:S3cr%C3%A9t-pw@127.0.0.1:1/db";
+    let out = cli(&database_url(), &table.name, &["--url", url, "doctor"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("warning: the password in --url"),
+        "{stderr}"
+    );
+    for shown in [&stdout, &stderr] {
+        assert!(
+            !shown.contains("S3cr") && !shown.contains("Sécr"),
+            "{shown}"
+        );
+    }
+    assert_eq!(code(&out), 2);
 }
 
 #[test]
