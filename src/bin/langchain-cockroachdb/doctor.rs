@@ -58,9 +58,16 @@ const COLUMNS: [(&str, &str); 4] = [
 pub(crate) fn run(engine: &CockroachDBEngine, options: &HistoryOptions, json: bool) -> Done {
     let checks = match engine.diagnose(options) {
         Ok(diagnosis) => checks(engine, options, &diagnosis),
-        Err(err) => vec![check("connection", Status::Fail, err.to_string()).fix(
-            "check the host, port and credentials of the connection string, and that the \
+        Err(err) if err.is_connection() || err.is_timeout() || err.is_auth() => {
+            vec![check("connection", Status::Fail, err.to_string()).fix(
+                "check the host, port and credentials of the connection string, and that the \
                  server is up (`cockroach node status`, `pg_isready`)",
+            )]
+        }
+        // Connected, but a catalog query failed: the server's version or
+        // the user's rights do not allow it.
+        Err(err) => vec![check("diagnosis", Status::Fail, err.to_string()).fix(
+            "run doctor as a user that may read the catalogs, or report the server's version",
         )],
     };
     let worst = checks.iter().map(|c| c.status).max().unwrap_or(Status::Ok);
