@@ -25,6 +25,11 @@ pub enum ServerKind {
 
 impl ServerKind {
     /// Its name, as OpenTelemetry's `db.system` has it.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::ServerKind;
+    /// assert_eq!(ServerKind::CockroachDB.as_str(), "cockroachdb");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             ServerKind::CockroachDB => "cockroachdb",
@@ -59,6 +64,21 @@ impl std::str::FromStr for ServerKind {
 /// What an engine found out about its server and a table, from catalogs
 /// and statistics only (no row of the table is read): see
 /// `diagnose` on either face's engine.
+///
+/// ```
+/// # #[cfg(feature = "blocking")] {
+/// use langchain_cockroachdb::blocking::CockroachDBEngine;
+/// use langchain_cockroachdb::HistoryOptions;
+///
+/// # let url = std::env::var("LANGCHAIN_COCKROACHDB_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+/// let engine = CockroachDBEngine::from_connection_string(&url)?;
+/// let report = engine.diagnose(&HistoryOptions::default().table_name("doc_diagnosis"))?;
+/// if !report.table_exists() {
+///     println!("no table yet on {} {}", report.server.as_str(), report.version);
+/// }
+/// # }
+/// # Ok::<(), langchain_cockroachdb::Error>(())
+/// ```
 #[derive(Clone, Debug, serde::Serialize)]
 #[non_exhaustive]
 pub struct Diagnosis {
@@ -110,7 +130,18 @@ pub struct Diagnosis {
 }
 
 impl Diagnosis {
-    /// Whether the table exists.
+    /// Whether the table exists (it has columns).
+    ///
+    /// ```
+    /// # #[cfg(feature = "blocking")] {
+    /// # use langchain_cockroachdb::{blocking::CockroachDBEngine, HistoryOptions};
+    /// # let url = std::env::var("LANGCHAIN_COCKROACHDB_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// let engine = CockroachDBEngine::from_connection_string(&url)?;
+    /// let missing = HistoryOptions::default().table_name("doc_never_created");
+    /// assert!(!engine.diagnose(&missing)?.table_exists());
+    /// # }
+    /// # Ok::<(), langchain_cockroachdb::Error>(())
+    /// ```
     pub fn table_exists(&self) -> bool {
         !self.columns.is_empty()
     }

@@ -424,13 +424,7 @@ impl Shared {
         let rows = self
             .run(table, Call::new(policy), &Request::IdOrder)
             .await?;
-        let order = match rows.first() {
-            None => IdOrder::Bytes,
-            Some(row) => match row.try_get::<_, Option<bool>>(0)? {
-                Some(true) => IdOrder::Bytes,
-                Some(false) | None => IdOrder::Collated,
-            },
-        };
+        let order = id_order_of(&rows)?;
         table.set_id_order(order);
         Ok(order)
     }

@@ -196,6 +196,16 @@ enum Outcome {
     Stopped,
 }
 
+impl Outcome {
+    /// Done, or stopped by Ctrl-C on the way.
+    fn of(stopped: bool) -> Outcome {
+        match stopped {
+            true => Outcome::Stopped,
+            false => Outcome::Done,
+        }
+    }
+}
+
 /// What stops a command: an error of the crate, or a refusal of ours.
 enum Failure {
     Crate(Error),
@@ -423,11 +433,7 @@ fn run(cli: Cli, stop: &Stop) -> Done {
                 true => eprintln!("{summary}"),
                 false => eprintln!("exported {count} rows ({} bytes)", meter.bytes()),
             }
-            Ok(if stopped {
-                Outcome::Stopped
-            } else {
-                Outcome::Done
-            })
+            Ok(Outcome::of(stopped))
         }
         Online::Import { input } => {
             let (count, meter) = match &input {
@@ -455,25 +461,13 @@ fn run(cli: Cli, stop: &Stop) -> Done {
                     false => format!("imported {count} new rows ({} bytes read)", meter.bytes()),
                 },
             );
-            Ok(if stopped {
-                Outcome::Stopped
-            } else {
-                Outcome::Done
-            })
+            Ok(Outcome::of(stopped))
         }
         Online::Cleanup {
             older_than,
             idle,
             dry_run,
         } => {
-            let go_on = |meter: &Meter| {
-                let stop = stop.clone();
-                let meter = meter.clone();
-                move |total: u64| {
-                    meter.set(total);
-                    !stop.requested()
-                }
-            };
             let (what, count, sessions) = match (older_than, idle, dry_run) {
                 (Some(age), _, true) => (
                     "messages older",
@@ -490,7 +484,7 @@ fn run(cli: Cli, stop: &Stop) -> Done {
                     let deleted = engine.delete_messages_older_than_with_progress(
                         &existing,
                         age,
-                        &go_on(&meter),
+                        &meter.progress(stop),
                     )?;
                     meter.finish();
                     ("messages older", deleted, None)
@@ -501,7 +495,7 @@ fn run(cli: Cli, stop: &Stop) -> Done {
                     let deleted = engine.delete_sessions_idle_since_with_progress(
                         &existing,
                         idle,
-                        &go_on(&meter),
+                        &meter.progress(stop),
                     )?;
                     meter.finish();
                     ("messages of idle sessions", deleted, None)
@@ -520,11 +514,7 @@ fn run(cli: Cli, stop: &Stop) -> Done {
                     None => format!("{verb} {count} {what}"),
                 },
             );
-            Ok(if stopped {
-                Outcome::Stopped
-            } else {
-                Outcome::Done
-            })
+            Ok(Outcome::of(stopped))
         }
         Online::Erase {
             prefix,
@@ -556,11 +546,8 @@ fn run(cli: Cli, stop: &Stop) -> Done {
                 yes,
             )?;
             let meter = Meter::new("erased", "messages", Some(messages));
-            let progress = |total: u64| {
-                meter.set(total);
-                !stop.requested()
-            };
-            let erased = engine.erase_prefix_with_progress(&existing, &prefix, &progress)?;
+            let erased =
+                engine.erase_prefix_with_progress(&existing, &prefix, &meter.progress(stop))?;
             meter.finish();
             let stopped = stop.requested();
             report(
@@ -568,11 +555,7 @@ fn run(cli: Cli, stop: &Stop) -> Done {
                 json!({"erased": erased, "stopped": stopped}),
                 || format!("erased {erased} messages under {prefix:?}"),
             );
-            Ok(if stopped {
-                Outcome::Stopped
-            } else {
-                Outcome::Done
-            })
+            Ok(Outcome::of(stopped))
         }
     }
 }

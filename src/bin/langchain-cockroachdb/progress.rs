@@ -83,6 +83,15 @@ impl Meter {
         self.0.bar.set_position(n);
     }
 
+    /// A batched delete's progress callback: shows the count, and says to
+    /// stop once Ctrl-C asked.
+    pub(crate) fn progress<'a>(&'a self, stop: &'a Stop) -> impl Fn(u64) -> bool + Sync + 'a {
+        move |total| {
+            self.set(total);
+            !stop.requested()
+        }
+    }
+
     fn add(&self, bytes: &[u8]) {
         let lines = bytes.iter().filter(|b| **b == b'\n').count() as u64;
         let total_bytes =
