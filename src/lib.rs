@@ -56,6 +56,10 @@ mod memory;
 #[cfg(feature = "langchain-rust")]
 #[cfg_attr(docsrs, doc(cfg(feature = "langchain-rust")))]
 pub use memory::{from_langchain_rust, to_langchain_rust};
+// rig's conversation memory, over the async face.
+#[cfg(feature = "rig")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rig")))]
+pub mod rig;
 
 pub use config::{ConnectionConfig, SslMode};
 pub use error::{DbError, Error, Result, SqlState};
