@@ -3,8 +3,8 @@
 //! remembers a name it was told, across runs.
 //!
 //! ```text
-//! cargo run --example rig_agent --features rig -- --user alice "My name is Alice."
-//! cargo run --example rig_agent --features rig -- --user alice "What's my name?"
+//! cargo run --manifest-path examples/rig-agent/Cargo.toml -- --user alice "My name is Alice."
+//! cargo run --manifest-path examples/rig-agent/Cargo.toml -- --user alice "What's my name?"
 //! ```
 //!
 //! The table (`rig_agent_memory` unless `--table` says otherwise) holds

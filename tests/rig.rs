@@ -10,6 +10,7 @@ mod support;
 use std::sync::Arc;
 
 use langchain_cockroachdb::nonblocking::AsyncCockroachDBEngine;
+use langchain_cockroachdb::rig::rig_core;
 use langchain_cockroachdb::rig::{
     CockroachDBConversationMemory, Window, from_rig_messages, to_rig_messages,
 };
