@@ -6,7 +6,7 @@
 mod support;
 
 use langchain_cockroachdb::{Error, Message};
-use support::corpus::{Case, Verdict, corpus, needs_exact_json, same};
+use support::corpus::{Case, EXACT_ONLY, Verdict, corpus, differs_here, same};
 
 fn check(case: &Case) -> Result<(), String> {
     match (&case.verdict, Message::from_dict(case.input.clone())) {
@@ -44,7 +44,7 @@ fn every_corpus_case_is_read_as_langchain_reads_it() {
     assert!(corpus.len() >= 300, "{} cases", corpus.len());
     let failures: Vec<String> = corpus
         .iter()
-        .filter(|case| !needs_exact_json(&case.name))
+        .filter(|case| !differs_here(&case.name))
         .filter_map(|case| check(case).err().map(|why| format!("{}: {why}", case.name)))
         .collect();
     assert!(
@@ -56,22 +56,41 @@ fn every_corpus_case_is_read_as_langchain_reads_it() {
     );
 }
 
-/// Without `exact-json`, the cases that need it differ from LangChain, all
-/// of them and in the documented way: the list cannot hide a regression.
-#[cfg(not(feature = "exact-json"))]
+/// The cases that need more of serde_json than its defaults: those this
+/// build has it for are LangChain's, the others differ, all of them and in
+/// the documented way: the list cannot hide a regression.
 #[test]
-fn without_exact_json_only_the_listed_cases_differ() {
+fn the_listed_cases_are_exact_or_differ_as_documented() {
     let corpus = corpus();
-    for (name, why) in support::corpus::EXACT_ONLY {
+    for (name, needs) in EXACT_ONLY {
         let case = corpus
             .iter()
             .find(|case| case.name == name)
             .unwrap_or_else(|| panic!("{name} is not in the corpus"));
-        let differs = check(case).expect_err(name);
-        let expected = match why {
-            w if w.contains("sorted") => "{'text': 't', 'type': 'text'}",
-            _ => "must be an integer",
-        };
-        assert!(differs.contains(expected), "{name} ({why}): {differs}");
+        match (needs.here(), check(case)) {
+            (true, Ok(())) => {}
+            (true, Err(differs)) => panic!("{name}: {differs}"),
+            (false, Ok(())) => panic!("{name}: exact in a build without what it needs"),
+            (false, Err(differs)) => {
+                assert!(differs.contains(needs.symptom()), "{name}: {differs}")
+            }
+        }
     }
+}
+
+/// The probes read what the features of this build turn on: `exact-json`
+/// all of it, rig-core key order and exact float reading, nothing else in
+/// this crate's builds anything.
+#[test]
+fn the_probes_read_this_builds_serde_json() {
+    use support::corpus::{floats_read_exactly, keys_in_order, numbers_as_written};
+    let got = (keys_in_order(), numbers_as_written(), floats_read_exactly());
+    let want = if cfg!(feature = "exact-json") {
+        (true, true, true)
+    } else if cfg!(feature = "rig") {
+        (true, false, true)
+    } else {
+        (false, false, false)
+    };
+    assert_eq!(got, want, "(key order, digits, exact floats)");
 }

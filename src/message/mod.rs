@@ -3,8 +3,8 @@
 //! A stored message is `{"type": <type>, "data": {...}}`. [`Message`] keeps the
 //! whole `data` object, so fields this crate does not model (and fields newer
 //! LangChain versions add) survive a read and a write unchanged. Numbers and
-//! key order are `serde_json`'s: exact with the `exact-json` feature, else
-//! as the README's "Numbers and key order" says.
+//! key order are those of the build's `serde_json`: exact with the
+//! `exact-json` feature, else as the README's "Numbers and key order" says.
 
 use std::borrow::Cow;
 

@@ -386,6 +386,7 @@ pub fn every_fixture_case_is_stored_as_langchain_writes_it<F: Face>() {
 }
 
 pub fn rows_written_by_python_are_read<F: Face>() {
+    use crate::support::corpus::numbers_as_written;
     let table = TempTable::new("python");
     let history: F = open(&table, "s");
     history.add_user_message("creates the table").unwrap();
@@ -413,10 +414,10 @@ pub fn rows_written_by_python_are_read<F: Face>() {
         "type": "human", "name": null, "id": null})
     );
     assert_eq!(got[1].get("unknown_field"), Some(&json!(1)));
-    // A 97-bit integer keeps every digit with exact JSON; without, it is
-    // the nearest float.
+    // A 97-bit integer keeps every digit when serde_json does (exact JSON);
+    // else it is the nearest float.
     let huge = &got[1].additional_kwargs()["huge"];
-    match cfg!(feature = "exact-json") {
+    match numbers_as_written() {
         true => assert_eq!(huge.to_string(), "123456789012345678901234567890"),
         false => assert_eq!(huge.as_f64(), Some(1.2345678901234568e29)),
     }
@@ -424,7 +425,7 @@ pub fn rows_written_by_python_are_read<F: Face>() {
     // Written back, the unknown field and the number are still there.
     history.clear().unwrap();
     history.add_message(&got[1]).unwrap();
-    let huge_as_stored = match cfg!(feature = "exact-json") {
+    let huge_as_stored = match numbers_as_written() {
         true => "123456789012345678901234567890",
         false => "123456789012345680000000000000",
     };
@@ -589,18 +590,16 @@ pub fn limits_are_checked_before_anything_is_sent<F: Face>() {
 /// its normalized form, or as a malformed row naming its id.
 pub fn every_corpus_case_through_the_database<F: Face>() {
     use crate::support::corpus::{
-        EXACT_ONLY_IN_THE_DATABASE, Verdict, corpus, needs_exact_json, same,
+        EXACT_ONLY_IN_THE_DATABASE, Verdict, corpus, differs_here, floats_read_exactly, same,
     };
     let corpus = corpus();
     let table = TempTable::new("corpus");
 
     let exact_only_here = |name: &str| {
-        needs_exact_json(name)
-            || !cfg!(feature = "exact-json") && name == EXACT_ONLY_IN_THE_DATABASE
+        differs_here(name) || !floats_read_exactly() && name == EXACT_ONLY_IN_THE_DATABASE
     };
-    #[cfg(not(feature = "exact-json"))]
-    {
-        // What that case gives without exact JSON: a refusal naming the row.
+    if !floats_read_exactly() {
+        // What that case gives without: a refusal naming the row.
         let table = TempTable::new("corpus_max");
         let history: F = open(&table, "s");
         let case = corpus.iter().find(|c| c.name == EXACT_ONLY_IN_THE_DATABASE);
