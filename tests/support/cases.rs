@@ -5,7 +5,8 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use langchain_cockroachdb::{
-    EngineOptions, Error, HistoryOptions, Message, MessageType, SessionFilter, StoredMessage,
+    EngineOptions, Error, HistoryOptions, Message, MessageType, RetryPolicy, SessionFilter,
+    StoredMessage,
 };
 use langchain_cockroachdb::time::OffsetDateTime;
 use serde_json::{Value, json};
@@ -968,10 +969,14 @@ pub fn writers_on_one_session_of_one_engine_never_race<F: Face>() {
 pub fn killed_backends_are_survived<F: Face>() {
     let table = TempTable::new("killed");
     let app = format!("kill_{}", &table.name[table.name.len() - 10..]);
+    // Backends die here every 20 ms, for as long as the writer runs: on a
+    // loaded machine the default six attempts can all meet a kill. More of
+    // them test the same thing, that no attempt is lost or doubled.
+    let retry = RetryPolicy::default().max_attempts(20);
     let history = F::open(
         "s",
         &url_with(&format!("application_name={app}")),
-        table.options(),
+        table.options().retry(retry),
     )
     .unwrap();
     history.add_user_message("before").unwrap();
