@@ -78,9 +78,9 @@ fn the_listed_cases_are_exact_or_differ_as_documented() {
     }
 }
 
-/// The probes read what the features of this build turn on: `exact-json`
-/// all of it, rig-core key order and exact float reading, nothing else in
-/// this crate's builds anything.
+/// The probes read what this build's features turn on: `exact-json` all
+/// three, `rig` (through rig-core) key order and exact floats; no other
+/// feature of this crate changes serde_json.
 #[test]
 fn the_probes_read_this_builds_serde_json() {
     use support::corpus::{floats_read_exactly, keys_in_order, numbers_as_written};
