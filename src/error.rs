@@ -76,9 +76,14 @@ pub enum Error {
     #[error("invalid message: {0}")]
     InvalidMessage(String),
 
-    /// A message or a batch is larger than the limit set for it (see
-    /// [`HistoryOptions`](crate::HistoryOptions)). Nothing was sent.
-    #[error("{what} is {size} bytes as JSON, over the limit of {limit}")]
+    /// A message, a batch or a statement is larger than the limit set for
+    /// it: a message's or a batch's JSON (see
+    /// [`HistoryOptions`](crate::HistoryOptions)), or the protocol message
+    /// that would carry a statement to the server (see
+    /// [`EngineOptions::max_protocol_message_bytes`](crate::EngineOptions::max_protocol_message_bytes):
+    /// CockroachDB refuses any over 16 MiB by default). Nothing was sent,
+    /// and sending it again cannot succeed.
+    #[error("{what} is {size} bytes, over the limit of {limit} ({setting})")]
     #[non_exhaustive]
     TooLarge {
         /// What is too large, e.g. `"message 3"` or `"the batch"`.
@@ -87,6 +92,9 @@ pub enum Error {
         size: usize,
         /// The limit in bytes.
         limit: usize,
+        /// The setting that holds the limit, e.g.
+        /// `"HistoryOptions::max_message_bytes, of its JSON"`.
+        setting: &'static str,
     },
 
     /// A row in the table holds JSON that is not a LangChain message.
@@ -317,13 +325,16 @@ impl Error {
     }
 
     /// Whether making the same call again may succeed and cannot store or
-    /// delete anything twice: CockroachDB's retry errors (`40001`,
-    /// `40003`), lost connections and servers going away (`08xxx`,
-    /// `57P01`-`57P03`, `53300`, `58C00`, `58C01`), timeouts (a timeout
-    /// of a write that was sent is [`Ambiguous`](Error::Ambiguous)
-    /// instead), and the ambiguous writes that are `repeatable`. The crate
-    /// retries these itself, per [`RetryPolicy`](crate::RetryPolicy),
-    /// before returning one.
+    /// delete anything twice: CockroachDB's transaction retry error
+    /// (`40001`), lost connections and servers going away (`08xxx` but
+    /// `08P01`, `57P01`-`57P03`, `53300`, `58C00`, `58C01`), timeouts,
+    /// and the ambiguous writes that are `repeatable`. A write that was
+    /// sent and then cut short, timed out or answered with `40003` ("result
+    /// is ambiguous") is never a plain database error: it is
+    /// [`Ambiguous`](Error::Ambiguous), which says whether repeating is
+    /// safe. The crate retries these itself, per
+    /// [`RetryPolicy`](crate::RetryPolicy), before returning one;
+    /// `docs/COCKROACHDB.md` lists every SQLSTATE and what is done with it.
     ///
     /// ```
     /// # use langchain_cockroachdb::Error;
@@ -385,6 +396,19 @@ impl Error {
         }
     }
 
+    /// Whether a write that met this error may have been applied: its
+    /// connection broke after the request went out, or the server said so
+    /// (`40003`, CockroachDB's "result is ambiguous", which its docs say to
+    /// handle as a lost connection; a connection exception sent mid-statement,
+    /// `08xxx`, but never `08P01`, a request the server refused to read).
+    /// Any other error from the server means its transaction rolled back.
+    pub(crate) fn may_have_applied(&self) -> bool {
+        self.is_connection_lost()
+            || self
+                .code()
+                .is_some_and(|c| c.code() == "40003" || is_connection_exception(c.code()))
+    }
+
     /// Whether an established connection broke under this error (closed by
     /// the server, cut by the network). Failing to open one is not that:
     /// it is reported as [`Error::Connection`].
@@ -398,13 +422,23 @@ impl Error {
     }
 }
 
-/// SQLSTATEs after which a retry cannot write anything twice, given that
-/// every write of this crate is idempotent.
+/// SQLSTATEs after which the same statement may succeed when tried again.
+/// For a write, those that say it may have been applied (`40003`,
+/// `08xxx`) are retried under the same row ids and reported as ambiguous
+/// if no retry settles them (see `Error::may_have_applied`). `08P01` is not
+/// among them: the server could not read the request (CockroachDB: a
+/// protocol message over `sql.conn.max_read_buffer_message_size`), and the
+/// same request fails the same way.
 pub(crate) fn is_retryable_code(code: &str) -> bool {
     matches!(
         code,
         "40001" | "40003" | "57P01" | "57P02" | "57P03" | "53300" | "58C00" | "58C01"
-    ) || code.starts_with("08")
+    ) || is_connection_exception(code)
+}
+
+/// Class `08`, connection exceptions, but for `08P01` (protocol violation).
+fn is_connection_exception(code: &str) -> bool {
+    code.starts_with("08") && code != "08P01"
 }
 
 fn is_io(e: &tokio_postgres::Error) -> bool {
@@ -470,7 +504,7 @@ mod tests {
             assert!(is_retryable_code(code), "{code}");
         }
         for code in [
-            "28P01", "28000", "42501", "42601", "23505", "23502", "42P01", "22P02",
+            "28P01", "28000", "42501", "42601", "23505", "23502", "42P01", "22P02", "08P01",
         ] {
             assert!(!is_retryable_code(code), "{code}");
         }

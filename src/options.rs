@@ -14,10 +14,12 @@ use crate::ident::Ident;
 /// that is safe to repeat.
 ///
 /// Safe means: nothing was committed (SQLSTATE `40001`, CockroachDB's
-/// transaction retry error), or the outcome is unknown but every write of
-/// this crate is idempotent (`40003`, lost connections, `08xxx`,
-/// `57P01`-`57P03`, `53300`, CockroachDB's `58C00`/`58C01`). Authentication, permission,
-/// syntax and constraint errors are never retried.
+/// transaction retry error; `57P01`-`57P03`, `53300`, `58C00`/`58C01`), or
+/// the outcome is unknown but the write is repeated under the same row ids,
+/// so nothing is stored twice (`40003`, lost connections, `08xxx` but
+/// `08P01`): such a write that no retry settles is
+/// [`Error::Ambiguous`]. Authentication, permission, syntax, constraint and
+/// size errors are never retried (see `docs/COCKROACHDB.md` for the table).
 ///
 /// ```
 /// use std::time::Duration;
@@ -154,12 +156,15 @@ pub struct HistoryOptions {
     /// Create the table (and schema) on first use, once per process
     /// (default `true`). Turn it off for a role without DDL rights.
     pub create_table: bool,
-    /// The largest serialized message accepted, in bytes (default 16 MiB).
-    /// CockroachDB advises keeping rows well under its 64 MiB Raft limit.
+    /// The largest serialized message accepted, in bytes (default 15 MiB,
+    /// so that one message and its statement fit in the 16 MiB protocol
+    /// message CockroachDB accepts by default; see
+    /// [`EngineOptions::max_protocol_message_bytes`]).
     pub max_message_bytes: usize,
     /// The largest batch accepted by one `add_messages` call, in bytes of
-    /// JSON (default 64 MiB), far below PostgreSQL's 1 GiB protocol
-    /// limit. Larger batches are refused before anything is sent.
+    /// JSON (default 15 MiB, for the same reason). Larger batches are
+    /// refused before anything is sent; so is a batch whose statement,
+    /// with each row's id and framing, would not fit the protocol message.
     pub max_batch_bytes: usize,
     /// Retries for this history, and for an engine call given these
     /// options (listing, export, import, the cleanups); `None` uses the
@@ -195,8 +200,8 @@ impl Default for HistoryOptions {
             table_name: "message_store".into(),
             schema: "public".into(),
             create_table: true,
-            max_message_bytes: 16 << 20,
-            max_batch_bytes: 64 << 20,
+            max_message_bytes: 15 << 20,
+            max_batch_bytes: 15 << 20,
             retry: None,
             operation_timeout: None,
             delete_batch_size: 1000,
@@ -375,6 +380,16 @@ pub struct EngineOptions {
     /// import) apply it to each batch. Connections also use TCP keepalives
     /// and a TCP user timeout of the same length.
     pub operation_timeout: Duration,
+    /// The largest protocol message this engine sends, in bytes (default
+    /// `None`: the server's, CockroachDB's default 16 MiB or PostgreSQL's
+    /// 1 GiB). CockroachDB refuses a larger one with `08P01` and closes the
+    /// connection; set this to the cluster's
+    /// `sql.conn.max_read_buffer_message_size` where it was changed. Each
+    /// statement is measured before it is sent: one that does not fit is
+    /// [`Error::TooLarge`] and nothing is sent (an `add_messages` batch is
+    /// atomic, so it is refused whole), while merged writes and import
+    /// batches are cut to fit.
+    pub max_protocol_message_bytes: Option<usize>,
 }
 
 impl Default for EngineOptions {
@@ -387,6 +402,7 @@ impl Default for EngineOptions {
             max_lifetime: Some(Duration::from_secs(1800)),
             retry: RetryPolicy::default(),
             operation_timeout: Duration::from_secs(30),
+            max_protocol_message_bytes: None,
         }
     }
 }
@@ -409,6 +425,12 @@ impl EngineOptions {
         }
         if self.max_lifetime.is_some_and(|t| t.is_zero()) {
             return zero("max_lifetime");
+        }
+        if self.max_protocol_message_bytes.is_some_and(|n| n < 1 << 10) {
+            return Err(Error::Config(
+                "max_protocol_message_bytes must be at least 1 KiB (CockroachDB's own minimum is higher)"
+                    .into(),
+            ));
         }
         Ok(())
     }
@@ -482,6 +504,19 @@ impl EngineOptions {
     /// ```
     pub fn max_lifetime(mut self, max_lifetime: Option<Duration>) -> Self {
         self.max_lifetime = max_lifetime;
+        self
+    }
+
+    /// Sets `max_protocol_message_bytes`, for a CockroachDB cluster whose
+    /// `sql.conn.max_read_buffer_message_size` is not the default.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::EngineOptions;
+    /// let options = EngineOptions::default().max_protocol_message_bytes(64 << 20);
+    /// assert_eq!(options.max_protocol_message_bytes, Some(64 << 20));
+    /// ```
+    pub fn max_protocol_message_bytes(mut self, bytes: usize) -> Self {
+        self.max_protocol_message_bytes = Some(bytes);
         self
     }
 

@@ -127,6 +127,14 @@ pub struct Diagnosis {
     pub estimated_rows: Option<u64>,
     /// Distinct sessions, as the statistics estimate them.
     pub estimated_sessions: Option<u64>,
+    /// Which statistics the estimates come from: on CockroachDB the name
+    /// of the newest *full* statistics on `session_id` (partial ones,
+    /// automatic from v25.1, count only part of the table and are never
+    /// used); on PostgreSQL `analyze` or `autoanalyze`, whichever ran last.
+    pub statistics: Option<String>,
+    /// When those statistics were collected.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub statistics_created: Option<time::OffsetDateTime>,
 }
 
 impl Diagnosis {

@@ -59,6 +59,18 @@ mod imp {
             "connection attempt failed: {cause}"
         );
     }
+
+    /// Whether a table's row-level TTL was already as asked, or is changed
+    /// now (a schema change, which needs ownership or `CREATE`).
+    pub(crate) fn ttl_setup(table: &str, in_place: bool) {
+        match in_place {
+            true => tracing::debug!("db.collection.name" = table, "row-level TTL already set"),
+            false => tracing::info!(
+                "db.collection.name" = table,
+                "setting the table's row-level TTL (ALTER TABLE ... SET ttl_expiration_expression)"
+            ),
+        }
+    }
 }
 
 #[cfg(not(feature = "tracing"))]
@@ -80,6 +92,8 @@ mod imp {
     }
 
     pub(crate) fn connect_failed(_server: &str, _cause: &dyn std::fmt::Display) {}
+
+    pub(crate) fn ttl_setup(_table: &str, _in_place: bool) {}
 }
 
-pub(crate) use imp::{Operation, connect_failed, operation};
+pub(crate) use imp::{Operation, connect_failed, operation, ttl_setup};

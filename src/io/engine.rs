@@ -20,7 +20,7 @@ use crate::options::{EngineOptions, HistoryOptions, RetryPolicy};
 use crate::pool::{ConnectErrors, ConnectFailure, Counters, PoolState};
 use crate::retry::Attempts;
 use crate::rows;
-use crate::sql::{self, Kind, Request, ddl};
+use crate::sql::{self, Kind, Request, ddl, wire};
 use crate::trace;
 
 use super::driver::{
@@ -41,6 +41,8 @@ pub(crate) struct Connection {
     deadline: Option<Deadline>,
     /// The server the engine talks to, once a statement has asked.
     server: Arc<OnceLock<ddl::Server>>,
+    /// `EngineOptions::max_protocol_message_bytes`.
+    max_message: Option<usize>,
     counters: Arc<Counters>,
 }
 
@@ -103,9 +105,10 @@ impl Connection {
         if table.activity_index {
             extra.push(ddl::activity_index(table, server));
         }
-        if let Some(ttl) = table.ttl {
-            extra.push(ddl::row_ttl(table, server, ttl)?);
-        }
+        let ttl = match table.ttl {
+            Some(ttl) => Some((ttl, ddl::row_ttl(table, server, ttl)?)),
+            None => None,
+        };
         self.batch(&ddl::create_table(table)).await?;
         let params = ddl::older_index_params(table);
         let found = self.query(table, ddl::OLDER_INDEX.text, &params).await?;
@@ -114,6 +117,19 @@ impl Connection {
         }
         for statement in extra {
             self.batch(&statement).await?;
+        }
+        if let Some((ttl, alter)) = ttl {
+            let name = table.qualified().to_string();
+            let found = self.query(table, ddl::STORAGE_PARAMS.text, &[&name]).await?;
+            let params: Vec<String> = match found.first() {
+                Some(row) => row.try_get::<_, Option<Vec<String>>>(0)?.unwrap_or_default(),
+                None => Vec::new(),
+            };
+            let in_place = ddl::ttl_in_place(&params, ttl);
+            trace::ttl_setup(table.name.as_str(), in_place);
+            if !in_place {
+                self.batch(&alter).await?;
+            }
         }
         Ok(())
     }
@@ -140,6 +156,9 @@ impl Connection {
         self.busy = false;
     }
 
+    /// Runs a statement, prepared once per connection and table. Each
+    /// message is measured first: one the server must refuse for its size
+    /// is never sent.
     async fn query(
         &mut self,
         table: &Table,
@@ -150,17 +169,36 @@ impl Connection {
         let statement = match self.statements.get(&key) {
             Some(statement) => statement.clone(),
             None => {
-                let statement = self.client.prepare(&sql::render(text, table)).await?;
+                let text = sql::render(text, table);
+                self.fits("the statement's text", wire::text(&text, params.len()))?;
+                let statement = self.client.prepare(&text).await?;
                 self.statements.insert(key, statement.clone());
                 statement
             }
         };
+        let verb = text.split_whitespace().next().unwrap_or("SQL");
+        let what = || format!("the {verb} statement's parameters");
+        wire::check(
+            what,
+            wire::bind_of(statement.params(), params),
+            self.limit(),
+        )?;
         ours(self.client.query(&statement, params).await)
     }
 
     /// Statements without parameters, as one simple query.
     async fn batch(&mut self, sql: &str) -> Result<()> {
+        self.fits("the batch of statements", wire::text(sql, 0))?;
         ours(self.client.batch_execute(sql).await)
+    }
+
+    /// The most one message to the server may hold.
+    fn limit(&self) -> usize {
+        wire::limit(self.max_message, self.server.get().copied())
+    }
+
+    fn fits(&self, what: &str, size: usize) -> Result<()> {
+        wire::check(|| what.to_owned(), size, self.limit())
     }
 }
 
@@ -181,6 +219,7 @@ pub(crate) struct Manager {
     counters: Arc<Counters>,
     /// Which server this engine talks to, shared with its connections.
     server: Arc<OnceLock<ddl::Server>>,
+    max_message: Option<usize>,
 }
 
 #[face(AFIT)]
@@ -198,6 +237,7 @@ impl ManageConnection for Manager {
                     busy: false,
                     deadline,
                     server: Arc::clone(&self.server),
+                    max_message: self.max_message,
                     counters: Arc::clone(&self.counters),
                 })
             }
@@ -326,6 +366,7 @@ impl Shared {
             errors: Arc::clone(&self.errors),
             counters: Arc::clone(&self.counters),
             server: Arc::clone(&self.server),
+            max_message: self.options.max_protocol_message_bytes,
         };
         // No check on checkout: it would cost a round trip per operation. A
         // connection that died in the pool fails its statement, which is
@@ -357,6 +398,13 @@ impl Shared {
             0 => Ok(()),
             _ => Err(Error::Timeout(wait)),
         }
+    }
+
+    /// The most one message to the server may hold (CockroachDB's default
+    /// until the server is known).
+    pub(crate) fn message_limit(&self) -> usize {
+        let set = self.options.max_protocol_message_bytes;
+        wire::limit(set, self.server.get().copied())
     }
 
     /// The retries and deadline of a call made with `options`.
@@ -434,7 +482,10 @@ impl Shared {
                             continue;
                         }
                         Some(Ok(rows)) => return Ok((rows, maybe_applied)),
-                        Some(Err(err)) if write && !creating && err.is_connection_lost() => {
+                        // Sent, and maybe applied: repeated as it is (its row
+                        // ids fixed), and reported as ambiguous if no try
+                        // settles it.
+                        Some(Err(err)) if write && !creating && err.may_have_applied() => {
                             match attempts.after_error(&err, false) {
                                 Some(wait) => {
                                     span.retry(attempts.failed(), &err, wait);

@@ -163,18 +163,31 @@ impl Lanes {
 }
 
 /// Consecutive inserts that one statement can carry, from the front of
-/// `jobs`: how many.
-pub(crate) fn mergeable(jobs: &[Arc<Job>], max_bytes: usize) -> usize {
-    let (mut count, mut messages, mut bytes) = (0, 0, 0);
+/// `jobs`: how many. The statement holds at most `max_bytes` of JSON
+/// (`max_batch_bytes`) and fits in one protocol message of `max_wire`
+/// bytes; a first job that does not fit alone goes alone (its own
+/// statement is then refused for its size, before it is sent).
+pub(crate) fn mergeable(
+    jobs: &[Arc<Job>],
+    session: &Session,
+    max_bytes: usize,
+    max_wire: usize,
+) -> usize {
+    let (mut count, mut messages, mut bytes, mut wire) = (0, 0, 0, 0);
+    let mut counting = false;
     for job in jobs {
-        let Work::Insert { batch, .. } = &job.work else {
+        let Work::Insert { batch, returning } = &job.work else {
             break;
         };
-        let (m, b) = (batch.ids().len(), batch.bytes());
-        if count > 0 && (messages + m > MERGED_MESSAGES || bytes + b > max_bytes) {
+        let (m, b, w) = (batch.ids().len(), batch.bytes(), batch.wire_bytes(session));
+        let over = messages + m > MERGED_MESSAGES || bytes + b > max_bytes || wire + w > max_wire;
+        // One caller that counts its new rows per statement (see
+        // `insert_merged`).
+        if count > 0 && (over || (*returning && counting)) {
             break;
         }
-        (count, messages, bytes) = (count + 1, messages + m, bytes + b);
+        counting |= *returning;
+        (count, messages, bytes, wire) = (count + 1, messages + m, bytes + b, wire + w);
     }
     count.max(1)
 }

@@ -91,7 +91,8 @@ impl Shared {
     pub(crate) async fn run_jobs(&self, session: &Session, jobs: &[Arc<Job>]) {
         let mut rest = jobs;
         while let Some(first) = rest.first() {
-            let n = mergeable(rest, session.max_batch_bytes);
+            let limit = self.message_limit();
+            let n = mergeable(rest, session, session.max_batch_bytes, limit);
             if n > 1 {
                 self.insert_merged(session, &rest[..n]).await;
             } else {
@@ -104,7 +105,10 @@ impl Shared {
     /// Several callers' inserts in one statement, with the earliest of
     /// their deadlines. If it fails, each runs again alone: under the same
     /// row ids, so that nothing is stored twice, and each caller gets an
-    /// outcome of its own (an ambiguous merged try is settled then).
+    /// outcome of its own (an ambiguous merged try is settled then). At
+    /// most one of them counts its new rows (`mergeable`): a try that may
+    /// have been applied leaves that count unknown, and only one caller can
+    /// be given the error that says so.
     async fn insert_merged(&self, session: &Session, jobs: &[Arc<Job>]) {
         let batches: Vec<&InsertBatch> = jobs
             .iter()
@@ -121,15 +125,20 @@ impl Shared {
             .unwrap_or_else(|| Call::new(session.policy));
         let request = write::insert_returning(session, &all);
         let stored = self
-            .run(&session.table, call, &request)
+            .run_tracked(&session.table, call, &request)
             .await
-            .and_then(|rows| rows::decode_column::<Uuid>(&rows));
+            .and_then(|(rows, maybe)| Ok((rows::decode_column::<Uuid>(&rows)?, maybe)));
         match stored {
-            Ok(stored) => {
+            Ok((stored, mut maybe_applied)) => {
                 let stored: HashSet<Uuid> = stored.into_iter().collect();
                 for (job, batch) in jobs.iter().zip(&batches) {
                     let new = batch.ids().iter().filter(|id| stored.contains(id)).count();
-                    job.finish(Ok(new as u64));
+                    job.finish(match job.work {
+                        Work::Insert {
+                            returning: true, ..
+                        } => new_rows(new, batch.ids(), maybe_applied.take()),
+                        _ => Ok(batch.ids().len() as u64),
+                    });
                 }
             }
             Err(_) => {
@@ -155,9 +164,9 @@ impl Shared {
                 batch,
                 returning: true,
             } => self
-                .run(table, job.call, &write::insert_returning(session, batch))
+                .run_tracked(table, job.call, &write::insert_returning(session, batch))
                 .await
-                .map(|rows| rows.len() as u64),
+                .and_then(|(rows, maybe)| new_rows(rows.len(), batch.ids(), maybe)),
             Work::Clear => self.clear_now(session, job.call).await,
             Work::DeleteLast(n) => self.delete_last_now(session, job.call, *n).await,
             Work::DeleteOne(id) => self.delete_ids(session, job.call, &vec![*id], false).await,
@@ -477,7 +486,8 @@ impl Shared {
                     Whole::Idle(cutoff) => retention::delete_idle(&chunk, cutoff),
                     Whole::Any => retention::delete_sessions(&chunk),
                 };
-                let gone = rows::decode_count(&self.run(table, Call::new(policy), &delete).await?)?;
+                let gone = self.delete_batch(table, policy, &delete, tally).await?;
+                let gone = rows::decode_count(&gone)?;
                 if !tally.add(gone) {
                     return Ok(false);
                 }
@@ -485,6 +495,23 @@ impl Shared {
             }
         }
         Ok(true)
+    }
+
+    /// One statement of a batched delete, and its rows. A try of it that
+    /// may have been applied before the one that answered deleted rows
+    /// that the answer does not count: `tally` keeps that it happened.
+    async fn delete_batch(
+        &self,
+        table: &Table,
+        policy: Policy,
+        request: &Request<'_>,
+        tally: &mut Tally<'_>,
+    ) -> Result<Vec<tokio_postgres::Row>> {
+        let (rows, maybe_applied) = self.run_tracked(table, Call::new(policy), request).await?;
+        if let Some(err) = maybe_applied {
+            tally.uncounted.get_or_insert(err);
+        }
+        Ok(rows)
     }
 
     /// Those of `sessions` that are still idle, the longest idle first.
@@ -521,14 +548,16 @@ impl Shared {
         let mut after = None;
         loop {
             let request = retention::delete_old(&table, &cutoff, after.as_ref());
-            let rows = self.run(&table, Call::new(policy), &request).await?;
+            let rows = self
+                .delete_batch(&table, policy, &request, &mut tally)
+                .await?;
             let ids: Vec<Uuid> = rows::decode_column(&rows)?;
             if !tally.add(ids.len() as u64) {
-                return Ok(tally.total);
+                return tally.end();
             }
             match ids.into_iter().max() {
                 Some(last) if rows.len() as i64 >= cutoff.batch => after = Some(last),
-                _ => return Ok(tally.total),
+                _ => return tally.end(),
             }
         }
     }
@@ -547,7 +576,7 @@ impl Shared {
         if table.activity_index {
             self.delete_idle_by_age(&table, policy, &cutoff, &mut tally)
                 .await?;
-            return Ok(tally.total);
+            return tally.end();
         }
         let mut after = String::new();
         loop {
@@ -560,13 +589,13 @@ impl Shared {
                 .await?;
             let sessions: Vec<String> = rows::decode_column(&found)?;
             let Some(last) = sessions.last().cloned() else {
-                return Ok(tally.total);
+                return tally.end();
             };
             let go_on = self
                 .delete_idle(&table, policy, &cutoff, &sessions, &mut tally)
                 .await?;
             if !go_on || (sessions.len() as i64) < cutoff.batch {
-                return Ok(tally.total);
+                return tally.end();
             }
             after = last;
         }
@@ -665,14 +694,14 @@ impl Shared {
         loop {
             let found = self.run(&table, Call::new(policy), &walk.request()).await?;
             let Some(last) = found.last() else {
-                return Ok(tally.total);
+                return tally.end();
             };
             walk.after = last.try_get(0)?;
             let go_on = self
                 .delete_whole(&table, policy, &found, Whole::Any, &mut tally)
                 .await?;
             if !go_on || (found.len() as i64) < walk.batch() {
-                return Ok(tally.total);
+                return tally.end();
             }
         }
     }
@@ -746,6 +775,10 @@ impl Shared {
                 None => Ok(None),
             }
         };
+        let (statistics, statistics_created) = match estimates.first() {
+            Some(row) => (row.try_get(2)?, row.try_get(3)?),
+            None => (None, None),
+        };
         let estimated_rows = estimate(0)?.filter(|rows| *rows >= 0.0);
         // PostgreSQL's `n_distinct` below zero is a fraction of the rows.
         let estimated_sessions = match (estimate(1)?, estimated_rows) {
@@ -781,6 +814,8 @@ impl Shared {
             can_create,
             estimated_rows: estimated_rows.map(|n| n.round() as u64),
             estimated_sessions: estimated_sessions.map(|n| n.round() as u64),
+            statistics,
+            statistics_created,
             columns,
             indexes,
         })
@@ -847,6 +882,7 @@ impl Shared {
         let limit = ImportBatch::line_limit(options.max_message_bytes);
         let mut batch = ImportBatch::default();
         let (mut line, mut number, mut inserted) = (Vec::new(), 0, 0);
+        let mut uncounted = None;
         let stopped = |line: u64, committed: u64, err: Error| Error::Import {
             line,
             committed,
@@ -866,14 +902,20 @@ impl Shared {
                 }
             };
             let full = match &row {
-                Some(row) => !batch.fits(row, options.max_batch_bytes),
+                Some(row) => !batch.fits(row, options.max_batch_bytes, self.message_limit()),
                 None => read.is_none(),
             };
             if full && !batch.is_empty() {
-                let rows = self
-                    .run(&table, Call::new(policy), &batch.request())
+                let (rows, maybe_applied) = self
+                    .run_tracked(&table, Call::new(policy), &batch.request())
                     .await
                     .map_err(|e| stopped(batch.first_line(), inserted, e))?;
+                // Rows a lost try stored are not returned by the next:
+                // where some are missing, the count is unknown (see
+                // `new_rows`).
+                if rows.len() < batch.len() {
+                    uncounted = uncounted.or(maybe_applied);
+                }
                 inserted += rows.len() as u64;
                 batch.clear();
             }
@@ -881,9 +923,25 @@ impl Shared {
                 batch.push(row, number);
             }
             if read.is_none() {
-                return Ok(inserted);
+                return match uncounted {
+                    Some(err) => Err(Error::ambiguous(err)),
+                    None => Ok(inserted),
+                };
             }
         }
+    }
+}
+
+/// What a write of rows with ids its caller chose reports: how many were
+/// new. After a try that may have been applied (`maybe_applied`), the
+/// rows the answering try did not return were stored either by that try
+/// (this call) or before the call (an earlier one), which no answer tells
+/// apart: then it is an ambiguous error with the ids, and repeating the
+/// call is safe (it returns 0: every row is stored).
+fn new_rows(returned: usize, ids: &[Uuid], maybe_applied: Option<Error>) -> Result<u64> {
+    match maybe_applied {
+        Some(err) if returned < ids.len() => Err(Error::ambiguous(err).for_call(ids, true)),
+        _ => Ok(returned as u64),
     }
 }
 
@@ -929,6 +987,9 @@ struct Tally<'a> {
     /// Rows per statement.
     batch: i64,
     progress: Progress<'a>,
+    /// Why `total` may be short: a statement's try that may have been
+    /// applied, whose rows no answer counted.
+    uncounted: Option<Error>,
 }
 
 impl<'a> Tally<'a> {
@@ -937,6 +998,17 @@ impl<'a> Tally<'a> {
             total: 0,
             batch,
             progress,
+            uncounted: None,
+        }
+    }
+
+    /// The outcome of the whole delete: its total, or, where a statement's
+    /// rows went uncounted, an ambiguous error (the delete ran to its end;
+    /// calling it again is safe and deletes what is left).
+    fn end(self) -> Result<u64> {
+        match self.uncounted {
+            Some(err) => Err(Error::ambiguous(err)),
+            None => Ok(self.total),
         }
     }
 
@@ -1000,6 +1072,7 @@ fn parse_line(
             what: format!("line {number}"),
             size: length,
             limit,
+            setting: "HistoryOptions::max_message_bytes, plus 16 KiB for the line's other fields",
         });
     }
     let Ok(text) = std::str::from_utf8(line) else {

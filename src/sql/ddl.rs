@@ -76,15 +76,19 @@ pub(crate) fn activity_index(table: &Table, server: Server) -> String {
 }
 
 /// CockroachDB's row-level TTL (v22.2+): rows expire `ttl` after
-/// `created_at`, deleted by an hourly job in batches of 1,000 (rows of one
-/// session go together as they were written together). PostgreSQL has none.
+/// `created_at`. Only the expiration is set: the job's schedule and batch
+/// sizes are CockroachDB's defaults (`@daily` since v23.2, no more often
+/// than `gc.ttlseconds` as its docs advise; batches of 500 read and 100
+/// deleted, small as they advise for tables with secondary indexes), and
+/// an operator's `ALTER TABLE ... SET (ttl_job_cron = ...)` stays: the
+/// engine changes a table's TTL only where its expiration differs (see
+/// `ttl_in_place`). PostgreSQL has none.
 pub(crate) fn row_ttl(table: &Table, server: Server, ttl: Duration) -> Result<String> {
     match server {
         Server::CockroachDB => Ok(format!(
-            "ALTER TABLE {} SET (ttl_expiration_expression = '(created_at + {})', \
-             ttl_job_cron = '@hourly', ttl_delete_batch_size = 1000, ttl_select_batch_size = 1000)",
+            "ALTER TABLE {} SET (ttl_expiration_expression = '{}')",
             table.qualified(),
-            lifetime(ttl).replace('\'', "''")
+            expiration(ttl).replace('\'', "''")
         )),
         Server::PostgreSQL => Err(Error::Config(
             "row-level TTL is CockroachDB's; on PostgreSQL, run delete_messages_older_than \
@@ -99,6 +103,49 @@ pub(crate) fn row_ttl(table: &Table, server: Server, ttl: Duration) -> Result<St
 /// skip expired rows before the job has run (see `live`).
 fn lifetime(ttl: Duration) -> String {
     format!("INTERVAL '{} seconds'", ttl.as_secs())
+}
+
+/// When a row expires under `ttl`: the TTL's `ttl_expiration_expression`.
+fn expiration(ttl: Duration) -> String {
+    format!("(created_at + {})", lifetime(ttl))
+}
+
+/// The storage parameters of the table `$1` (quoted and qualified), where
+/// CockroachDB shows its row-level TTL (`ttl_expiration_expression='...'`);
+/// no row when the table is missing.
+pub(crate) const STORAGE_PARAMS: Sql =
+    Sql::read("SELECT reloptions FROM pg_class WHERE oid = to_regclass($1)::OID");
+
+/// Whether the storage parameters `params` (as `STORAGE_PARAMS` gives
+/// them) already expire rows as `ttl` says, so that nothing needs to
+/// change: an `ALTER TABLE` is a schema change, and CockroachDB's TTL job
+/// gives up its run when it finds a recent one on its table, so setting it
+/// again at every start of every process could keep it from ever running.
+/// Values are compared as their SQL text, without quotes, casts, case or
+/// spaces; a form this does not recognize counts as different (the
+/// `ALTER` runs, as it would without this check).
+pub(crate) fn ttl_in_place(params: &[String], ttl: Duration) -> bool {
+    let wanted = plain(&expiration(ttl));
+    params.iter().any(|param| {
+        param
+            .split_once('=')
+            .is_some_and(|(name, value)| {
+                name.trim() == "ttl_expiration_expression" && plain(value) == wanted
+            })
+    })
+}
+
+/// SQL text without what formatting varies: spaces, case, quotes and
+/// their escapes, the `e` of escaped strings, `:::` casts, `INTERVAL`.
+fn plain(sql: &str) -> String {
+    let sql = sql.trim();
+    let sql = sql.strip_prefix(['e', 'E']).filter(|s| s.starts_with('\'')).unwrap_or(sql);
+    sql.to_lowercase()
+        .replace(":::interval", "")
+        .replace("interval", "")
+        .chars()
+        .filter(|c| !c.is_whitespace() && !matches!(c, '\'' | '"' | '\\'))
+        .collect()
 }
 
 /// The condition that a row of `table` has not expired, for reads: with a
@@ -211,6 +258,20 @@ mod tests {
             job.contains("'(created_at + INTERVAL ''2592000 seconds'')'"),
             "{job}"
         );
+        // As CockroachDB shows it in `pg_class.reloptions` (a docs example's
+        // form: a quoted literal, doubled or backslashed quotes, casts).
+        for shown in [
+            "ttl_expiration_expression='(created_at + INTERVAL ''2592000 seconds'')'",
+            "ttl_expiration_expression=e'(created_at + INTERVAL \\'2592000 seconds\\')'",
+            "ttl_expiration_expression='(created_at + ''2592000 seconds'':::INTERVAL)'",
+        ] {
+            let params = ["ttl='on'".to_owned(), shown.to_owned()];
+            assert!(ttl_in_place(&params, thirty_days), "{shown}");
+            assert!(!ttl_in_place(&params, thirty_days / 2), "{shown}");
+        }
+        assert!(!ttl_in_place(&[], thirty_days));
+        let other = ["ttl_expire_after='30 days':::INTERVAL".to_owned()];
+        assert!(!ttl_in_place(&other, thirty_days));
         assert_eq!(live(&table()), "TRUE");
         let read = crate::sql::render(crate::sql::read::LAST.text, &with_ttl);
         assert!(
@@ -227,8 +288,7 @@ mod tests {
         assert_eq!(
             row_ttl(&table(), Server::CockroachDB, thirty_days).unwrap(),
             "ALTER TABLE \"public\".\"chat\" SET (ttl_expiration_expression = \
-             '(created_at + INTERVAL ''2592000 seconds'')', ttl_job_cron = '@hourly', \
-             ttl_delete_batch_size = 1000, ttl_select_batch_size = 1000)"
+             '(created_at + INTERVAL ''2592000 seconds'')')"
         );
         let err = row_ttl(&table(), Server::PostgreSQL, thirty_days).unwrap_err();
         assert!(

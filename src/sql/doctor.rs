@@ -35,11 +35,17 @@ pub(crate) const PG_TLS: Sql =
     Sql::read("SELECT coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false)");
 
 /// PostgreSQL: rows and distinct sessions as the statistics estimate them
-/// (`n_distinct` below zero is a fraction of the rows), never counted.
+/// (`n_distinct` below zero is a fraction of the rows), never counted; and
+/// which ANALYZE made them, when.
 pub(crate) const PG_ESTIMATES: Sql = Sql::read(
     "SELECT c.reltuples::FLOAT8, (SELECT s.n_distinct::FLOAT8 FROM pg_stats AS s
-    WHERE s.schemaname = $2 AND s.tablename = $3 AND s.attname = 'session_id')
-FROM pg_class AS c WHERE c.oid = to_regclass($1)",
+    WHERE s.schemaname = $2 AND s.tablename = $3 AND s.attname = 'session_id'),
+    CASE WHEN t.last_autoanalyze IS NOT NULL
+        AND (t.last_analyze IS NULL OR t.last_autoanalyze > t.last_analyze) THEN 'autoanalyze'
+        WHEN t.last_analyze IS NOT NULL THEN 'analyze' END,
+    greatest(t.last_analyze, t.last_autoanalyze)
+FROM pg_class AS c LEFT JOIN pg_stat_user_tables AS t ON t.relid = c.oid
+WHERE c.oid = to_regclass($1)",
 );
 
 /// CockroachDB: the table's definition, where its row-level TTL shows
@@ -49,9 +55,13 @@ FROM pg_class AS c WHERE c.oid = to_regclass($1)",
 pub(crate) const CRDB_CREATE: Sql =
     Sql::read("SELECT create_statement FROM [SHOW CREATE TABLE {t}]");
 
-/// CockroachDB: rows and distinct sessions from the newest statistics on
-/// `session_id`.
+/// CockroachDB: rows and distinct sessions from the newest full statistics
+/// on `session_id`, their name and when they were made. Partial statistics
+/// (`partial_predicate` set; automatic ones are on from v25.1) count only
+/// the rows their predicate covers, and are left out.
 pub(crate) const CRDB_ESTIMATES: Sql = Sql::read(
-    "SELECT row_count::FLOAT8, distinct_count::FLOAT8 FROM [SHOW STATISTICS FOR TABLE {t}]
-WHERE column_names = ARRAY['session_id'] ORDER BY created DESC LIMIT 1",
+    "SELECT row_count::FLOAT8, distinct_count::FLOAT8, statistics_name, created::TIMESTAMPTZ
+FROM [SHOW STATISTICS FOR TABLE {t}]
+WHERE column_names = ARRAY['session_id'] AND partial_predicate IS NULL
+ORDER BY created DESC LIMIT 1",
 );

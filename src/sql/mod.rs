@@ -46,6 +46,7 @@ pub(crate) mod read;
 pub(crate) mod retention;
 pub(crate) mod sessions;
 pub(crate) mod transfer;
+pub(crate) mod wire;
 pub(crate) mod write;
 
 /// A statement over a range of session ids in two forms, as

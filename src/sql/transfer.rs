@@ -15,7 +15,7 @@ use crate::stored::StoredMessage;
 
 use super::read::{PAGE_FIRST, PAGE_NEXT};
 use super::write::storable_json;
-use super::{ByPrefix, Request, Sql};
+use super::{ByPrefix, Request, Sql, wire};
 
 /// A page of an export over a prefix's range (`$c`, `$hi`: see
 /// `by_prefix!`), with more conditions after it, if any.
@@ -130,6 +130,8 @@ pub(crate) struct ImportBatch {
     json: Vec<String>,
     times: Vec<OffsetDateTime>,
     bytes: usize,
+    /// Its statement's protocol message, at most (see `wire`).
+    wire: usize,
     /// The line of its first row.
     first_line: u64,
 }
@@ -140,6 +142,16 @@ pub(crate) struct ImportRow {
     session_id: String,
     json: String,
     created_at: OffsetDateTime,
+}
+
+impl ImportRow {
+    /// What it adds to the arrays of a batch's statement.
+    fn wire_bytes(&self) -> usize {
+        [16, self.session_id.len(), self.json.len(), 8]
+            .into_iter()
+            .map(wire::value)
+            .sum()
+    }
 }
 
 /// How far ahead of this machine's clock an imported `created_at` may be:
@@ -187,12 +199,20 @@ impl ImportBatch {
         }))
     }
 
-    /// Whether `row` can join the batch: up to `SIZE` rows, and up to
-    /// `max_batch_bytes` of JSON (a row alone, whatever its size).
-    pub(crate) fn fits(&self, row: &ImportRow, max_batch_bytes: usize) -> bool {
+    /// Whether `row` can join the batch: up to `SIZE` rows, up to
+    /// `max_batch_bytes` of JSON, and a statement that fits in a protocol
+    /// message of `max_wire` bytes (a row alone, whatever its size: a row
+    /// too large for the server is then refused before it is sent).
+    pub(crate) fn fits(&self, row: &ImportRow, max_batch_bytes: usize, max_wire: usize) -> bool {
         self.ids.is_empty()
             || (self.ids.len() < Self::SIZE
-                && self.bytes.saturating_add(row.json.len()) <= max_batch_bytes)
+                && self.bytes.saturating_add(row.json.len()) <= max_batch_bytes
+                && self.wire_bytes().saturating_add(row.wire_bytes()) <= max_wire)
+    }
+
+    /// The Bind message of its statement: four arrays of its rows' values.
+    fn wire_bytes(&self) -> usize {
+        wire::bind([0; 4].map(|_| wire::array([]))).saturating_add(self.wire)
     }
 
     /// Adds `row`, read from line `line`.
@@ -201,6 +221,7 @@ impl ImportBatch {
             self.first_line = line;
         }
         self.bytes += row.json.len();
+        self.wire += row.wire_bytes();
         self.ids.push(row.id);
         self.sessions.push(row.session_id);
         self.json.push(row.json);
@@ -209,6 +230,10 @@ impl ImportBatch {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.ids.is_empty()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.ids.len()
     }
 
     pub(crate) fn first_line(&self) -> u64 {

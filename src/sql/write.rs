@@ -6,7 +6,7 @@ use crate::catalog::Session;
 use crate::error::{Error, Result};
 use crate::message::Message;
 
-use super::{Request, Sql};
+use super::{Request, Sql, wire};
 
 /// The base time of a write: never earlier than just after the session's
 /// newest row. `now()` alone could go backwards between two quick calls (a
@@ -92,6 +92,7 @@ impl InsertBatch {
                 what: format!("the batch of {} messages", json.len()),
                 size,
                 limit: session.max_batch_bytes,
+                setting: "HistoryOptions::max_batch_bytes, of its JSON",
             });
         }
         Ok(InsertBatch { ids, json })
@@ -104,6 +105,16 @@ impl InsertBatch {
     /// Bytes of JSON it sends.
     pub(crate) fn bytes(&self) -> usize {
         self.json.iter().map(String::len).sum()
+    }
+
+    /// The protocol message that carries it to the server for `session`,
+    /// at most (see `wire`): what a merged statement must fit in.
+    pub(crate) fn wire_bytes(&self, session: &Session) -> usize {
+        wire::bind([
+            wire::value(session.id.len()),
+            wire::array(self.ids.iter().map(|_| 16)),
+            wire::array(self.json.iter().map(String::len)),
+        ])
     }
 
     /// Several batches as one, in their order: one statement for the writes
@@ -141,6 +152,7 @@ pub(crate) fn storable_json(
             what: what(),
             size: json.len(),
             limit: max_bytes,
+            setting: "HistoryOptions::max_message_bytes, of its JSON",
         });
     }
     Ok(json)

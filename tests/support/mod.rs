@@ -5,6 +5,7 @@
 // The face cases (`cases.rs`, `network.rs`) are not modules of it: see
 // `face_tests!`.
 
+pub mod cockroach;
 pub mod corpus;
 pub mod frozen;
 pub mod proxy;
@@ -267,7 +268,8 @@ pub fn fixture_cases() -> Vec<(String, Value)> {
         .collect()
 }
 
-/// One `#[test]` per case of `cases.rs` and `network.rs`, for the face
+/// One `#[test]` per case of `cases.rs`, `network.rs` and
+/// `cockroach_cases.rs`, for the face
 /// `$face`. The two files are compiled here, into the test binary, with
 /// `dead_code` denied: a case that is written but not listed fails the
 /// build.
@@ -280,6 +282,9 @@ macro_rules! face_tests {
         #[deny(dead_code)]
         #[path = "support/network.rs"]
         mod network;
+        #[deny(dead_code)]
+        #[path = "support/cockroach_cases.rs"]
+        mod cockroach;
 
         $crate::face_tests!(@each $face, cases;
             basic_usage,
@@ -342,6 +347,13 @@ macro_rules! face_tests {
             errors_carry_sqlstate_message_and_source,
             a_frozen_peer_is_a_timeout_within_the_deadline,
             sslmode_is_negotiated_as_libpq_does,
+        );
+        $crate::face_tests!(@each $face, cockroach;
+            an_ambiguous_result_is_never_reported_as_nothing_done,
+            an_ambiguous_result_on_every_try_is_never_a_plain_retryable_error,
+            a_retry_error_before_the_statement_is_retried,
+            nothing_is_sent_over_the_servers_message_limit,
+            the_message_limit_follows_the_engine_option,
         );
     };
     (@each $face:ty, $module:ident; $($case:ident),* $(,)?) => {

@@ -14,6 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use super::cockroach::Mode;
+
 #[derive(Default)]
 struct State {
     /// Requests to let through before the one whose reply is lost (0: none armed).
@@ -37,6 +39,8 @@ struct State {
     received: Mutex<HashMap<u8, usize>>,
     /// Every socket of the proxy, to close on drop.
     sockets: Mutex<Vec<TcpStream>>,
+    /// Set: the connections fail as CockroachDB's do (see `cockroach.rs`).
+    cockroach: Option<Arc<Mode>>,
 }
 
 impl State {
@@ -114,10 +118,31 @@ impl Proxy {
 
     /// Forwards 127.0.0.1:<port> to 127.0.0.1:`target`.
     pub fn start_to(target: u16) -> Proxy {
+        Proxy::start_with(target, None)
+    }
+
+    /// A proxy to the local server in CockroachDB mode (`cockroach.rs`):
+    /// it fails statements as `mode` is told to, and refuses messages over
+    /// its limit as CockroachDB does. Its cuts, freezes and TLS handling
+    /// are not available.
+    pub fn cockroach(mode: Mode) -> Proxy {
+        Proxy::start_with(5432, Some(Arc::new(mode)))
+    }
+
+    /// The CockroachDB mode of a proxy made by `cockroach`.
+    pub fn mode(&self) -> &Mode {
+        self.state
+            .cockroach
+            .as_deref()
+            .expect("a proxy in CockroachDB mode")
+    }
+
+    fn start_with(target: u16, cockroach: Option<Arc<Mode>>) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
         let port = listener.local_addr().expect("its address").port();
         let state = Arc::new(State {
             rng: AtomicU64::new(0x9E37_79B9_7F4A_7C15),
+            cockroach,
             ..State::default()
         });
         let shared = Arc::clone(&state);
@@ -130,6 +155,14 @@ impl Proxy {
                     continue;
                 };
                 shared.connections.fetch_add(1, Ordering::SeqCst);
+                if let Some(mode) = &shared.cockroach {
+                    let mut sockets = shared.sockets.lock().unwrap();
+                    sockets.extend(client.try_clone().ok());
+                    sockets.extend(server.try_clone().ok());
+                    drop(sockets);
+                    super::cockroach::pipe(client, server, Arc::clone(mode));
+                    continue;
+                }
                 pipe(client, server, Arc::clone(&shared));
             }
         });

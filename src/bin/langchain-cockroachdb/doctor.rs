@@ -233,20 +233,33 @@ fn checks(engine: &CockroachDBEngine, options: &HistoryOptions, d: &Diagnosis) -
             options.schema
         ),
     ));
+    let source = statistics_source(d);
     out.push(match (d.estimated_rows, d.estimated_sessions) {
         (Some(rows), Some(sessions)) => check(
             "size",
             Status::Ok,
-            format!("about {rows} rows in {sessions} sessions (statistics)"),
+            format!("about {rows} rows in {sessions} sessions ({source})"),
         ),
-        (Some(rows), None) => check(
-            "size",
-            Status::Ok,
-            format!("about {rows} rows (statistics)"),
-        ),
+        (Some(rows), None) => check("size", Status::Ok, format!("about {rows} rows ({source})")),
         _ => check("size", Status::Ok, "no statistics yet"),
     });
     out
+}
+
+/// Which statistics the size comes from, and how old they are.
+fn statistics_source(d: &Diagnosis) -> String {
+    let name = d.statistics.as_deref().unwrap_or("statistics");
+    let full = match d.server {
+        langchain_cockroachdb::ServerKind::CockroachDB => "full statistics ",
+        _ => "",
+    };
+    match d.statistics_created {
+        Some(created) => {
+            let age = langchain_cockroachdb::time::OffsetDateTime::now_utc() - created;
+            format!("{full}{name}, {} h old", age.whole_hours().max(0))
+        }
+        None => format!("{full}{name}"),
+    }
 }
 
 fn tls(config: &langchain_cockroachdb::ConnectionConfig, d: &Diagnosis) -> Check {
