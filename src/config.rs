@@ -150,6 +150,22 @@ fn parse(s: &str) -> Result<ConnectionConfig> {
     if pg.get_application_name().is_none() {
         pg.application_name("langchain-cockroachdb");
     }
+    if let Some(size) = &ssl.results_buffer_size {
+        // CockroachDB reads it from the startup message or from `options`
+        // (`pkg/sql/pgwire/pre_serve_options.go`); the driver only sends
+        // the latter. PostgreSQL refuses it there by name.
+        if size.is_empty() || !size.chars().all(|c| c.is_ascii_alphanumeric() || c == '.') {
+            return Err(Error::Config(format!(
+                "results_buffer_size {size:?} is not a byte size (such as 16384 or 512KiB)"
+            )));
+        }
+        let set = format!("-c results_buffer_size={size}");
+        let options = match pg.get_options() {
+            Some(options) if !options.is_empty() => format!("{options} {set}"),
+            _ => set,
+        };
+        pg.options(&options);
+    }
     // libpq 16: `sslrootcert=system` (any publicly trusted CA) means
     // nothing without the host name check, so it implies verify-full and
     // refuses the weaker modes.
@@ -315,6 +331,9 @@ struct SslParams {
     root_cert: Option<String>,
     cert: Option<String>,
     key: Option<String>,
+    /// Not TLS, but also an option the driver does not know: CockroachDB's
+    /// `results_buffer_size`, passed on in `options` (see `parse`).
+    results_buffer_size: Option<String>,
 }
 
 impl SslParams {
@@ -326,6 +345,7 @@ impl SslParams {
             "sslrootcert" => &mut self.root_cert,
             "sslcert" => &mut self.cert,
             "sslkey" => &mut self.key,
+            "results_buffer_size" => &mut self.results_buffer_size,
             _ => return false,
         };
         *slot = Some(value);
@@ -550,6 +570,15 @@ mod tests {
         assert_eq!(key.unwrap().to_str(), Some("/c.key"));
         assert_eq!(cfg.pg.get_options(), Some("--cluster=my-cluster"));
         assert_eq!(cfg.pg.get_application_name(), Some("bot"));
+        // CockroachDB's connection parameters: passed on, or refused by name.
+        let cfg =
+            parse("postgresql://u@h/db?options=--cluster%3Dc&results_buffer_size=512KiB").unwrap();
+        let options = cfg.pg.get_options();
+        assert_eq!(options, Some("--cluster=c -c results_buffer_size=512KiB"));
+        let cfg = parse("host=h user=u results_buffer_size=16384").unwrap();
+        assert_eq!(cfg.pg.get_options(), Some("-c results_buffer_size=16384"));
+        let err = parse("postgresql://u@h/db?results_buffer_size=1%20-c%20x%3Dy").unwrap_err();
+        assert!(err.to_string().contains("results_buffer_size"), "{err}");
     }
 
     #[test]

@@ -187,7 +187,7 @@ pub struct HistoryOptions {
     /// plain index on a timestamp is a write hot spot there.
     pub activity_index: bool,
     /// CockroachDB's row-level TTL: rows expire this long after `created_at`
-    /// and CockroachDB deletes them itself, hourly, with no client job
+    /// and CockroachDB deletes them itself, with no client job
     /// (default `None`). Set when the table is created; needs CockroachDB
     /// v22.2+. PostgreSQL has no such thing: the table creation is refused
     /// there, with an error pointing at `delete_messages_older_than`.

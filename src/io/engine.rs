@@ -120,9 +120,13 @@ impl Connection {
         }
         if let Some((ttl, alter)) = ttl {
             let name = table.qualified().to_string();
-            let found = self.query(table, ddl::STORAGE_PARAMS.text, &[&name]).await?;
+            let found = self
+                .query(table, ddl::STORAGE_PARAMS.text, &[&name])
+                .await?;
             let params: Vec<String> = match found.first() {
-                Some(row) => row.try_get::<_, Option<Vec<String>>>(0)?.unwrap_or_default(),
+                Some(row) => row
+                    .try_get::<_, Option<Vec<String>>>(0)?
+                    .unwrap_or_default(),
                 None => Vec::new(),
             };
             let in_place = ddl::ttl_in_place(&params, ttl);

@@ -127,11 +127,9 @@ pub(crate) const STORAGE_PARAMS: Sql =
 pub(crate) fn ttl_in_place(params: &[String], ttl: Duration) -> bool {
     let wanted = plain(&expiration(ttl));
     params.iter().any(|param| {
-        param
-            .split_once('=')
-            .is_some_and(|(name, value)| {
-                name.trim() == "ttl_expiration_expression" && plain(value) == wanted
-            })
+        param.split_once('=').is_some_and(|(name, value)| {
+            name.trim() == "ttl_expiration_expression" && plain(value) == wanted
+        })
     })
 }
 
@@ -139,7 +137,10 @@ pub(crate) fn ttl_in_place(params: &[String], ttl: Duration) -> bool {
 /// their escapes, the `e` of escaped strings, `:::` casts, `INTERVAL`.
 fn plain(sql: &str) -> String {
     let sql = sql.trim();
-    let sql = sql.strip_prefix(['e', 'E']).filter(|s| s.starts_with('\'')).unwrap_or(sql);
+    let sql = sql
+        .strip_prefix(['e', 'E'])
+        .filter(|s| s.starts_with('\''))
+        .unwrap_or(sql);
     sql.to_lowercase()
         .replace(":::interval", "")
         .replace("interval", "")
@@ -149,7 +150,7 @@ fn plain(sql: &str) -> String {
 }
 
 /// The condition that a row of `table` has not expired, for reads: with a
-/// `ttl`, CockroachDB deletes expired rows by a job that runs hourly, and
+/// `ttl`, CockroachDB deletes expired rows by a job that runs now and then, and
 /// until then returns them like any other (cockroach#80217).
 pub(crate) fn live(table: &Table) -> String {
     match table.ttl {
