@@ -42,7 +42,7 @@ fn check_face<F: Face>(captured: &Captured) {
     // Trust authentication: the password is sent nowhere, but it is in the
     // string the engine keeps.
     let url = proxy
-        .url("test")
+        .test_url()
         .replace("root@", &format!("root:{PASSWORD}@"));
     let history = F::open("s", &url, table.options()).unwrap();
     history.add_user_message("warm-up").unwrap();

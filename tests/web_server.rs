@@ -56,7 +56,7 @@ fn a_retried_post_with_an_idempotency_key_is_stored_once() {
     runtime().block_on(async {
         // No retries in the engine: the lost reply reaches the client.
         let options = EngineOptions::default().retry(RetryPolicy::none());
-        let engine = AsyncCockroachDBEngine::with_options(&proxy.url("test"), options).unwrap();
+        let engine = AsyncCockroachDBEngine::with_options(&proxy.test_url(), options).unwrap();
         let tokens = web_server::Tokens::from_list(&format!("alice={TOKEN}")).unwrap();
         let app = web_server::router(engine, table.options(), tokens);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

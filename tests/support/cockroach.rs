@@ -53,6 +53,8 @@ pub struct Mode {
     largest: Mutex<usize>,
     /// Faults injected so far, by kind.
     injected: Mutex<HashMap<&'static str, usize>>,
+    /// The text of every statement run so far (prepared or simple).
+    executed: Mutex<Vec<String>>,
 }
 
 struct Rule {
@@ -87,7 +89,14 @@ impl Mode {
             oversized: Mutex::new(0),
             largest: Mutex::new(0),
             injected: Mutex::new(HashMap::new()),
+            executed: Mutex::new(Vec::new()),
         }
+    }
+
+    /// How many statements run so far hold `text`.
+    pub fn executed(&self, text: &str) -> usize {
+        let executed = self.executed.lock().unwrap();
+        executed.iter().filter(|s| s.contains(text)).count()
     }
 
     /// The next `times` statements whose text contains `text` fail with
@@ -139,6 +148,7 @@ impl Mode {
         let Some(text) = executes else {
             return Reply::Forward;
         };
+        self.executed.lock().unwrap().push(text.to_owned());
         if self.pretend_version && text.trim() == "SELECT version()" {
             return Reply::Version;
         }

@@ -11,7 +11,7 @@ use langchain_cockroachdb::{EngineOptions, Error, Message, RetryPolicy, SqlState
 
 use crate::support::cockroach::{Fault, Mode};
 use crate::support::proxy::Proxy;
-use crate::support::{Face, TempTable, database_url};
+use crate::support::{Face, TempTable, database_url, raw_execute, raw_query, skip_unless_cockroachdb};
 
 fn quick() -> RetryPolicy {
     RetryPolicy::default()
@@ -26,7 +26,7 @@ pub fn an_ambiguous_result_is_never_reported_as_nothing_done<F: Face>() {
     let table = TempTable::new("crdb_40003");
     let proxy = Proxy::cockroach(Mode::new(16 << 20));
     let options = table.options().retry(quick());
-    let history = F::open("s", &proxy.url("test"), options).unwrap();
+    let history = F::open("s", &proxy.test_url(), options).unwrap();
     history.add_user_message("first").unwrap();
     let mode = proxy.mode();
 
@@ -73,7 +73,7 @@ pub fn an_ambiguous_result_is_never_reported_as_nothing_done<F: Face>() {
 
     // A cleanup whose batch went uncounted ran to its end, and says that
     // its total is unknown; again, it finds nothing left.
-    let other = F::open("t", &proxy.url("test"), table.options()).unwrap();
+    let other = F::open("t", &proxy.test_url(), table.options()).unwrap();
     other.add_messages(&[Message::human("x"), Message::ai("y")]).unwrap();
     mode.inject(Fault::Ambiguous, "DELETE FROM", 1);
     let options = table.options().retry(quick());
@@ -92,7 +92,7 @@ pub fn an_ambiguous_result_is_never_reported_as_nothing_done<F: Face>() {
 pub fn an_ambiguous_result_on_every_try_is_never_a_plain_retryable_error<F: Face>() {
     let table = TempTable::new("crdb_40003_all");
     let proxy = Proxy::cockroach(Mode::new(16 << 20));
-    let history = F::open("s", &proxy.url("test"), table.options().retry(quick())).unwrap();
+    let history = F::open("s", &proxy.test_url(), table.options().retry(quick())).unwrap();
     history.add_user_message("first").unwrap();
     proxy.mode().inject(Fault::Ambiguous, "INSERT INTO", 1000);
 
@@ -130,14 +130,14 @@ pub fn an_ambiguous_result_on_every_try_is_never_a_plain_retryable_error<F: Face
 pub fn a_retry_error_before_the_statement_is_retried<F: Face>() {
     let table = TempTable::new("crdb_40001");
     let proxy = Proxy::cockroach(Mode::new(16 << 20));
-    let history = F::open("s", &proxy.url("test"), table.options().retry(quick())).unwrap();
+    let history = F::open("s", &proxy.test_url(), table.options().retry(quick())).unwrap();
     history.add_user_message("first").unwrap();
     proxy.mode().inject(Fault::Retry, "INSERT INTO", 2);
     history.add_user_message("second").unwrap();
     assert_eq!(proxy.mode().injected(Fault::Retry), 2);
     assert_eq!(table.count_rows("s"), 2);
 
-    let once = F::open("s", &proxy.url("test"), table.options().retry(RetryPolicy::none())).unwrap();
+    let once = F::open("s", &proxy.test_url(), table.options().retry(RetryPolicy::none())).unwrap();
     proxy.mode().inject(Fault::Retry, "INSERT INTO", 1);
     let err = once.add_user_message("third").unwrap_err();
     assert_eq!(err.code(), Some(&SqlState::T_R_SERIALIZATION_FAILURE), "{err:?}");
@@ -164,7 +164,7 @@ pub fn nothing_is_sent_over_the_servers_message_limit<F: Face>() {
     // A batch limit as large as older defaults: only the protocol limit
     // stands in the way.
     let options = table.options().max_batch_bytes(64 << 20);
-    let history = F::open("s", &proxy.url("test"), options.clone()).unwrap();
+    let history = F::open("s", &proxy.test_url(), options.clone()).unwrap();
     history.add_user_message("first").unwrap();
     let big = [
         Message::human("x".repeat(9 << 20)),
@@ -212,7 +212,7 @@ pub fn the_message_limit_follows_the_engine_option<F: Face>() {
     let table = TempTable::new("crdb_limit");
     let proxy = Proxy::cockroach(Mode::new(1 << 20));
     let engine = EngineOptions::default().max_protocol_message_bytes(1 << 20);
-    let history = F::open_pooled("s", &proxy.url("test"), table.options(), engine).unwrap();
+    let history = F::open_pooled("s", &proxy.test_url(), table.options(), engine).unwrap();
     let batch: Vec<Message> = (0..3).map(|_| Message::human("x".repeat(400 << 10))).collect();
     match history.add_messages(&batch) {
         Err(Error::TooLarge { limit, .. }) => assert_eq!(limit, 1 << 20),
@@ -223,4 +223,62 @@ pub fn the_message_limit_follows_the_engine_option<F: Face>() {
     }
     assert_eq!(table.count_rows("s"), 3);
     assert_eq!(proxy.mode().oversized(), 0);
+}
+
+/// CockroachDB only: the row-level TTL is set when the table is created,
+/// and a later creation (another process starting) changes nothing where
+/// nothing differs, so that CockroachDB's TTL job is not made to skip its
+/// run by a schema change at every start; a different TTL is set.
+pub fn row_level_ttl_is_set_once<F: Face>() {
+    if skip_unless_cockroachdb("row-level TTL") {
+        return;
+    }
+    let table = TempTable::new("crdb_ttl");
+    let proxy = Proxy::cockroach(Mode::new(16 << 20));
+    let thirty_days = Duration::from_secs(30 * 24 * 3600);
+    let options = table.options().ttl(thirty_days);
+    let history = F::open("s", &proxy.test_url(), options.clone()).unwrap();
+    history.add_user_message("hi").unwrap();
+    assert_eq!(proxy.mode().executed("ttl_expiration_expression"), 1);
+    let create = format!("SELECT create_statement FROM [SHOW CREATE TABLE {}]", table.qualified());
+    let shown: String = raw_query(&create, &[])[0].get(0);
+    assert!(shown.contains("ttl_expiration_expression"), "{shown}");
+
+    // As every process does at its first use: nothing to change.
+    history.engine_create_tables(&options).unwrap();
+    assert_eq!(proxy.mode().executed("ALTER TABLE"), 1, "set again: {shown}");
+    // An operator's schedule stays.
+    raw_execute(&format!("ALTER TABLE {} SET (ttl_job_cron = '@weekly')", table.qualified()));
+    history.engine_create_tables(&options).unwrap();
+    assert_eq!(proxy.mode().executed("ALTER TABLE"), 1);
+    // Another lifetime is a change.
+    let week = table.options().ttl(thirty_days / 4);
+    history.engine_create_tables(&week).unwrap();
+    assert_eq!(proxy.mode().executed("ALTER TABLE"), 2);
+    let shown: String = raw_query(&create, &[])[0].get(0);
+    assert!(shown.contains("@weekly") && shown.contains("648000"), "{shown}");
+    let diagnosis = history.diagnose(&week).unwrap();
+    assert!(diagnosis.ttl_expiration.is_some(), "{diagnosis:?}");
+}
+
+/// CockroachDB only: the activity index is hash-sharded, and a diagnosis
+/// reads `SHOW CREATE TABLE` and the newest full statistics.
+pub fn cockroachdb_catalogs_and_the_sharded_index<F: Face>() {
+    if skip_unless_cockroachdb("USING HASH, SHOW STATISTICS, SHOW CREATE TABLE") {
+        return;
+    }
+    let table = TempTable::new("crdb_catalogs");
+    let options = table.options().activity_index(true);
+    let history = F::open("s", &database_url(), options.clone()).unwrap();
+    history.add_messages(&[Message::human("a"), Message::ai("b")]).unwrap();
+    let create = format!("SELECT create_statement FROM [SHOW CREATE TABLE {}]", table.qualified());
+    let shown: String = raw_query(&create, &[])[0].get(0);
+    assert!(shown.contains("USING HASH"), "{shown}");
+    raw_execute(&format!("CREATE STATISTICS full_stats FROM {}", table.qualified()));
+    let diagnosis = history.diagnose(&options).unwrap();
+    assert!(diagnosis.activity_index && diagnosis.session_index, "{diagnosis:?}");
+    assert_eq!(diagnosis.estimated_rows, Some(2), "{diagnosis:?}");
+    // Ours, or a newer automatic one; never a partial one.
+    let used = diagnosis.statistics.unwrap_or_default();
+    assert!(!used.is_empty() && used != "__auto_partial__", "{used}");
 }

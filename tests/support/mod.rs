@@ -64,6 +64,52 @@ pub fn database_url() -> String {
     url
 }
 
+/// The test server's port and database, as `database_url` names them: the
+/// proxy forwards to that port, and its URLs name that database.
+pub fn server_port() -> u16 {
+    let config: tokio_postgres::Config = database_url().parse().expect("a valid test URL");
+    config.get_ports().first().copied().unwrap_or(5432)
+}
+
+/// See `server_port`.
+pub fn database_name() -> String {
+    let config: tokio_postgres::Config = database_url().parse().expect("a valid test URL");
+    config.get_dbname().unwrap_or("test").to_owned()
+}
+
+/// Whether the suite runs against CockroachDB (`LANGCHAIN_COCKROACHDB_URL`
+/// names a node), asked once.
+pub fn on_cockroachdb() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| {
+        let version: String = raw_query("SELECT version()", &[])[0].get(0);
+        version.starts_with("CockroachDB")
+    })
+}
+
+/// True, with a line saying why, when the calling test must be skipped
+/// because it needs PostgreSQL (plans, ICU collations, `pg_stat_*`,
+/// `pg_terminate_backend`): `if skip_unless_postgresql("...") { return; }`.
+pub fn skip_unless_postgresql(needs: &str) -> bool {
+    let skip = on_cockroachdb();
+    if skip {
+        eprintln!("skipped on CockroachDB: this test needs PostgreSQL ({needs})");
+    }
+    skip
+}
+
+/// True, with a line saying why, when the calling test must be skipped
+/// because it checks what only CockroachDB has.
+pub fn skip_unless_cockroachdb(needs: &str) -> bool {
+    let skip = !on_cockroachdb();
+    if skip {
+        eprintln!(
+            "skipped on PostgreSQL: this test needs CockroachDB ({needs}); set LANGCHAIN_COCKROACHDB_URL to a node to run it"
+        );
+    }
+    skip
+}
+
 /// `url` with server options added (`-c name=value ...`), kept apart from
 /// any it already has.
 pub fn with_server_options(url: &str, options: &str) -> String {
@@ -243,8 +289,11 @@ impl TempDatabase {
 impl Drop for TempDatabase {
     fn drop(&mut self) {
         // As for `TempTable`: from a thread of its own, reported unless the
-        // test already failed.
-        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        // test already failed. (`WITH (FORCE)` is PostgreSQL's.)
+        let sql = match on_cockroachdb() {
+            true => format!("DROP DATABASE IF EXISTS {} CASCADE", self.name),
+            false => format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        };
         let dropped = std::thread::spawn(move || raw_execute(&sql)).join();
         if dropped.is_err() && !std::thread::panicking() {
             panic!("could not drop the test database {}", self.name);
@@ -354,6 +403,8 @@ macro_rules! face_tests {
             a_retry_error_before_the_statement_is_retried,
             nothing_is_sent_over_the_servers_message_limit,
             the_message_limit_follows_the_engine_option,
+            row_level_ttl_is_set_once,
+            cockroachdb_catalogs_and_the_sharded_index,
         );
     };
     (@each $face:ty, $module:ident; $($case:ident),* $(,)?) => {

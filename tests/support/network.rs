@@ -25,7 +25,7 @@ pub fn a_cut_handshake_fails_no_waiting_operation<F: Face>() {
     let proxy = Proxy::start();
     proxy.cut_handshakes(1);
     let pool = EngineOptions::default().pool_size(2);
-    let history = F::open_pooled("s", &proxy.url("test"), table.options(), pool).unwrap();
+    let history = F::open_pooled("s", &proxy.test_url(), table.options(), pool).unwrap();
     let writers: Vec<_> = (0..8)
         .map(|w| {
             let history = history.clone();
@@ -54,14 +54,14 @@ pub fn random_cuts_lose_and_duplicate_nothing_and_fail_almost_nothing<F: Face>()
     let table = TempTable::new("random_cuts");
     let proxy = Proxy::start();
     let pool = EngineOptions::default().pool_size(8);
-    let first: F = F::open_pooled("w0", &proxy.url("test"), table.options(), pool.clone()).unwrap();
+    let first: F = F::open_pooled("w0", &proxy.test_url(), table.options(), pool.clone()).unwrap();
     first.add_user_message("warm-up").unwrap();
     proxy.cut_at_random(0.02);
     let writers: Vec<_> = (0..WRITERS)
         .map(|w| {
             let history = F::open_pooled(
                 &format!("w{w}"),
-                &proxy.url("test"),
+                &proxy.test_url(),
                 table.options(),
                 pool.clone(),
             )
@@ -141,7 +141,7 @@ pub fn a_caller_retry_after_an_ambiguous_error_stores_once<F: Face>() {
     let table = TempTable::new("caller_retry");
     let proxy = Proxy::start();
     let options = table.options().retry(RetryPolicy::none());
-    let history = F::open("s", &proxy.url("test"), options).unwrap();
+    let history = F::open("s", &proxy.test_url(), options).unwrap();
     history.add_user_message("first").unwrap();
 
     let warm_up = [(Uuid::new_v4(), Message::human("second"))];
@@ -223,7 +223,7 @@ pub fn lost_replies_of_merged_writes_lose_and_duplicate_nothing<F: Face>() {
     let table = TempTable::new("merged_cuts");
     let proxy = Proxy::start();
     let pool = EngineOptions::default().pool_size(4);
-    let history: F = F::open_pooled("s", &proxy.url("test"), table.options(), pool).unwrap();
+    let history: F = F::open_pooled("s", &proxy.test_url(), table.options(), pool).unwrap();
     history.add_user_message("warm-up").unwrap();
     let binds_before = proxy.sent(b'B');
     proxy.cut_at_random(0.05);
@@ -275,7 +275,7 @@ pub fn lost_replies_of_merged_writes_lose_and_duplicate_nothing<F: Face>() {
 pub fn deletes_count_what_they_deleted_after_a_lost_reply<F: Face>() {
     let table = TempTable::new("lost_delete");
     let proxy = Proxy::start();
-    let history = F::open("s", &proxy.url("test"), table.options()).unwrap();
+    let history = F::open("s", &proxy.test_url(), table.options()).unwrap();
     for i in 0..5 {
         history.add_user_message(&format!("m{i}")).unwrap();
     }
@@ -307,7 +307,7 @@ pub fn no_retry_policy_is_exactly_one_attempt<F: Face>() {
     let table = TempTable::new("one_try");
     let proxy = Proxy::start();
     let options = table.options().retry(RetryPolicy::none());
-    let history = F::open("s", &proxy.url("test"), options).unwrap();
+    let history = F::open("s", &proxy.test_url(), options).unwrap();
     history.add_user_message("first").unwrap();
     let connections = proxy.connections();
     proxy.cut_after_next_request();
@@ -332,7 +332,7 @@ pub fn engine_calls_run_with_the_callers_deadline_and_retries<F: Face>() {
     let engine = EngineOptions::default()
         .pool_size(1)
         .operation_timeout(Duration::from_secs(30));
-    let history = F::open_pooled("s", &proxy.url("test"), table.options(), engine).unwrap();
+    let history = F::open_pooled("s", &proxy.test_url(), table.options(), engine).unwrap();
     history.add_user_message("m").unwrap();
     let export = table.export_table_lines(&history);
 
@@ -421,7 +421,7 @@ pub fn engine_calls_run_with_the_callers_deadline_and_retries<F: Face>() {
 pub fn a_frozen_peer_is_a_timeout_within_the_deadline<F: Face>() {
     let table = TempTable::new("frozen");
     let proxy = Proxy::start();
-    crate::support::frozen::frozen_peer_through::<F>(&proxy, &proxy.url("test"), table.options());
+    crate::support::frozen::frozen_peer_through::<F>(&proxy, &proxy.test_url(), table.options());
 }
 
 /// Errors show the server's SQLSTATE and message, and keep the driver's
@@ -467,13 +467,13 @@ pub fn sslmode_is_negotiated_as_libpq_does<F: Face>() {
     };
 
     let proxy = Proxy::start();
-    assert_eq!(round_trip(&proxy.url_with("test", "disable")).unwrap(), 1);
+    assert_eq!(round_trip(&proxy.url_with(&crate::support::database_name(), "disable")).unwrap(), 1);
     assert_eq!(proxy.tls_requests(), 0, "sslmode=disable asked for TLS");
     if !cfg!(feature = "tls") {
         // Without TLS, `prefer` cannot ask, and `require` is refused early.
-        assert_eq!(round_trip(&proxy.url_with("test", "prefer")).unwrap(), 1);
+        assert_eq!(round_trip(&proxy.url_with(&crate::support::database_name(), "prefer")).unwrap(), 1);
         assert_eq!(proxy.tls_requests(), 0, "asked for TLS without TLS");
-        let err = round_trip(&proxy.url_with("test", "require")).unwrap_err();
+        let err = round_trip(&proxy.url_with(&crate::support::database_name(), "require")).unwrap_err();
         assert!(matches!(err, Error::Config(_)), "{err:?}");
         return;
     }
@@ -481,17 +481,17 @@ pub fn sslmode_is_negotiated_as_libpq_does<F: Face>() {
     // The test server speaks TLS.
     for mode in ["prefer", "require"] {
         let asked = proxy.tls_requests();
-        assert_eq!(round_trip(&proxy.url_with("test", mode)).unwrap(), 1);
+        assert_eq!(round_trip(&proxy.url_with(&crate::support::database_name(), mode)).unwrap(), 1);
         assert!(proxy.tls_requests() > asked, "sslmode={mode} never asked");
     }
 
     // A server without TLS.
     let proxy = Proxy::start();
     proxy.refuse_tls();
-    assert_eq!(round_trip(&proxy.url_with("test", "prefer")).unwrap(), 1);
+    assert_eq!(round_trip(&proxy.url_with(&crate::support::database_name(), "prefer")).unwrap(), 1);
     assert!(proxy.tls_requests() > 0);
     let started = Instant::now();
-    let err = round_trip(&proxy.url_with("test", "require")).unwrap_err();
+    let err = round_trip(&proxy.url_with(&crate::support::database_name(), "require")).unwrap_err();
     assert!(err.is_connection(), "{err:?}");
     assert!(err.to_string().contains("TLS"), "{err}");
     assert!(
@@ -510,7 +510,7 @@ pub fn a_retried_clear_keeps_what_others_wrote_meanwhile<F: Face>() {
     let backoff = RetryPolicy::default().initial_backoff(Duration::from_millis(400));
     let options = table.options().retry(backoff);
     let pool = EngineOptions::default().pool_size(1);
-    let history = F::open_pooled("s", &proxy.url("test"), options, pool).unwrap();
+    let history = F::open_pooled("s", &proxy.test_url(), options, pool).unwrap();
     // Both statements of a clear prepared, so that each is one request.
     history.add_user_message("warm").unwrap();
     history.clear().unwrap();
@@ -547,7 +547,7 @@ pub fn an_interrupted_idle_cleanup_leaves_whole_sessions<F: Face>() {
             .activity_index(activity_index)
             .delete_batch_size(10)
             .retry(RetryPolicy::none());
-        let history = F::open("fresh", &proxy.url("test"), options.clone()).unwrap();
+        let history = F::open("fresh", &proxy.test_url(), options.clone()).unwrap();
         history.add_user_message("keep").unwrap();
         // Seven rows each, `s0` idle longest; `active` has old rows and a
         // new one, and stays whole.

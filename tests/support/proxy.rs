@@ -111,9 +111,9 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    /// Forwards 127.0.0.1:<port> to the local server at 127.0.0.1:5432.
+    /// Forwards 127.0.0.1:<port> to the test server's port on 127.0.0.1.
     pub fn start() -> Proxy {
-        Proxy::start_to(5432)
+        Proxy::start_to(super::server_port())
     }
 
     /// Forwards 127.0.0.1:<port> to 127.0.0.1:`target`.
@@ -126,7 +126,7 @@ impl Proxy {
     /// its limit as CockroachDB does. Its cuts, freezes and TLS handling
     /// are not available.
     pub fn cockroach(mode: Mode) -> Proxy {
-        Proxy::start_with(5432, Some(Arc::new(mode)))
+        Proxy::start_with(super::server_port(), Some(Arc::new(mode)))
     }
 
     /// The CockroachDB mode of a proxy made by `cockroach`.
@@ -175,6 +175,11 @@ impl Proxy {
 
     pub fn url(&self, dbname: &str) -> String {
         self.url_with(dbname, "disable")
+    }
+
+    /// The URL through the proxy to the test server's database.
+    pub fn test_url(&self) -> String {
+        self.url(&super::database_name())
     }
 
     /// The URL through the proxy with this `sslmode`.
