@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use crate::error::{Error, Result, SqlState};
 use crate::ident::{Ident, check_session_id};
-use crate::options::{EngineOptions, HistoryOptions, RetryPolicy};
+use crate::options::{EngineOptions, HistoryOptions};
+use crate::retry::Policy;
 
 /// Tables this process has created (or found), by database and name.
 fn created_tables() -> MutexGuard<'static, HashSet<String>> {
@@ -144,25 +145,6 @@ impl Table {
             && err.code().is_some_and(|c| {
                 *c == SqlState::UNDEFINED_TABLE || *c == SqlState::INVALID_SCHEMA_NAME
             })
-    }
-}
-
-/// The retries and the deadline a call runs with: those its
-/// [`HistoryOptions`] set, else the engine's.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Policy {
-    pub(crate) retry: RetryPolicy,
-    pub(crate) timeout: Duration,
-}
-
-impl Policy {
-    pub(crate) fn new(options: &HistoryOptions, engine: &EngineOptions) -> Policy {
-        Policy {
-            retry: options.retry.unwrap_or(engine.retry),
-            timeout: options
-                .operation_timeout
-                .unwrap_or(engine.operation_timeout),
-        }
     }
 }
 

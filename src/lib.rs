@@ -30,10 +30,11 @@ mod options; // option structs
 mod report; // server kinds, diagnoses
 mod stored; // stored rows as users see them, JSON Lines
 
+mod retry; // what to retry, and when: policies, calls and their deadlines
+
 mod catalog; // tables and sessions, which tables exist
 mod config; // connection strings
 mod pool; // pool state, connection failures, the engine registry
-mod retry; // what to retry, and when
 mod rows; // decoding rows
 
 #[cfg(any(feature = "blocking", feature = "async"))]

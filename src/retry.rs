@@ -6,7 +6,50 @@ use std::hash::BuildHasher;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, SqlState};
-use crate::options::RetryPolicy;
+use crate::options::{EngineOptions, HistoryOptions, RetryPolicy};
+
+/// The retries and the deadline a call runs with: those its
+/// [`HistoryOptions`] set, else the engine's.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Policy {
+    pub(crate) retry: RetryPolicy,
+    pub(crate) timeout: Duration,
+}
+
+impl Policy {
+    pub(crate) fn new(options: &HistoryOptions, engine: &EngineOptions) -> Policy {
+        Policy {
+            retry: options.retry.unwrap_or(engine.retry),
+            timeout: options
+                .operation_timeout
+                .unwrap_or(engine.operation_timeout),
+        }
+    }
+}
+
+/// One call under a policy: its retries, and the deadline it started with.
+#[derive(Clone, Copy)]
+pub(crate) struct Call {
+    pub(crate) retry: RetryPolicy,
+    pub(crate) timeout: Duration,
+    pub(crate) deadline: Instant,
+}
+
+impl Call {
+    /// A call under `policy`, starting now.
+    pub(crate) fn new(policy: Policy) -> Call {
+        Call {
+            retry: policy.retry,
+            timeout: policy.timeout,
+            deadline: deadline_after(policy.timeout),
+        }
+    }
+
+    /// What is left until the deadline.
+    pub(crate) fn left(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+}
 
 /// SQLSTATEs of a `CREATE ... IF NOT EXISTS` that raced another creator:
 /// PostgreSQL may answer with a unique violation on its catalog. Running the

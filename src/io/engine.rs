@@ -12,13 +12,13 @@ use std::time::{Duration, Instant};
 
 use tokio_postgres::{Row, Statement};
 
-use crate::catalog::{Policy, Session, Table};
+use crate::catalog::{Session, Table};
 use crate::config::ConnectionConfig;
 use crate::connect::{Deadline, Tls};
 use crate::error::{Error, Result};
-use crate::options::{EngineOptions, HistoryOptions, RetryPolicy};
+use crate::options::{EngineOptions, HistoryOptions};
 use crate::pool::{ConnectErrors, ConnectFailure, Counters, PoolState};
-use crate::retry::Attempts;
+use crate::retry::{Attempts, Call, Policy};
 use crate::rows;
 use crate::sql::{self, Kind, Request, ddl, wire};
 use crate::trace;
@@ -304,29 +304,6 @@ impl<'a> InFlight<'a> {
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// How one statement is run: with which retries, until when.
-#[derive(Clone, Copy)]
-pub(crate) struct Call {
-    pub(crate) retry: RetryPolicy,
-    pub(crate) timeout: Duration,
-    pub(crate) deadline: Instant,
-}
-
-impl Call {
-    /// A call under `policy`, starting now.
-    pub(crate) fn new(policy: Policy) -> Call {
-        Call {
-            retry: policy.retry,
-            timeout: policy.timeout,
-            deadline: crate::retry::deadline_after(policy.timeout),
-        }
-    }
-
-    pub(crate) fn left(&self) -> Duration {
-        self.deadline.saturating_duration_since(Instant::now())
     }
 }
 

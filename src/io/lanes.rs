@@ -17,8 +17,9 @@ use crate::catalog::Session;
 use crate::error::{Error, Result};
 use crate::sql::write::InsertBatch;
 
-use super::driver::{Taken, Turn, face};
-use super::engine::Call;
+use crate::retry::Call;
+
+use super::driver::{Taken, Turn, TurnHeld, face};
 
 /// At most this many messages go in one merged statement.
 const MERGED_MESSAGES: usize = 1000;
@@ -192,36 +193,66 @@ pub(crate) fn mergeable(
     count.max(1)
 }
 
-#[face(AFIT)]
-impl super::engine::Shared {
-    /// Runs `work` in `session`'s lane: after every write queued before it,
-    /// before every one queued after it, merged with its neighbours where
-    /// they are inserts.
-    pub(crate) async fn in_lane(&self, session: &Session, work: Work, call: Call) -> Result<u64> {
-        let lane = self.lanes.of(session);
+/// One caller's write, queued in its lane until a turn runs it.
+pub(crate) struct Queued {
+    lane: Arc<Lane>,
+    job: Arc<Job>,
+}
+
+/// What a queued write's caller gets when it stops waiting.
+pub(crate) enum Turned<'a> {
+    /// Its outcome: another caller's turn ran it, or it could not wait.
+    Done(Result<u64>),
+    /// The lane's turn, and everything queued (its own write among it):
+    /// the caller runs them, in order, while it holds the turn.
+    Jobs(Vec<Arc<Job>>, TurnHeld<'a>),
+}
+
+impl Lanes {
+    /// Queues `work` in `session`'s lane: after every write queued before
+    /// it, before every one queued after it.
+    pub(crate) fn join(&self, session: &Session, work: Work, call: Call) -> Queued {
+        let lane = self.of(session);
         let job = Arc::new(Job {
             work,
             call,
             state: Mutex::new(State::Queued),
         });
         lane.queue().push_back(Arc::clone(&job));
-        let cut_short = || Err(job.work.ambiguous(Error::Timeout(call.timeout)));
-        let result = match lane.turn.take(call.left(), || job.is_done()).await {
-            Some(Taken::Done) => job.outcome().unwrap_or_else(cut_short),
-            Some(Taken::Turn(_turn)) => match job.outcome() {
-                Some(done) => done,
-                None => {
-                    let jobs = lane.take_all();
-                    self.run_jobs(session, &jobs).await;
-                    // Ours was among them, unless an earlier turn took it and
-                    // was cut short (an abandoned async call): then it may
-                    // have been sent.
-                    job.outcome().unwrap_or_else(cut_short)
-                }
+        Queued { lane, job }
+    }
+
+    /// Forgets a lane that nobody writes to any more.
+    pub(crate) fn leave(&self, session: &Session, queued: Queued) {
+        let Queued { lane, job } = queued;
+        drop(job);
+        self.release(session, lane);
+    }
+}
+
+#[face(AFIT)]
+impl Queued {
+    /// Waits, until its deadline, for another turn to run the write or for
+    /// the lane's turn.
+    pub(crate) async fn wait(&self) -> Turned<'_> {
+        let job = &self.job;
+        match self.lane.turn.take(job.call.left(), || job.is_done()).await {
+            Some(Taken::Done) => Turned::Done(self.outcome()),
+            Some(Taken::Turn(held)) => match job.outcome() {
+                Some(done) => Turned::Done(done),
+                None => Turned::Jobs(self.lane.take_all(), held),
             },
-            None => job.give_up(),
-        };
-        self.lanes.release(session, lane);
-        result
+            None => Turned::Done(job.give_up()),
+        }
+    }
+}
+
+impl Queued {
+    /// The write's outcome, once a turn has run it. A turn that took it and
+    /// was cut short (an abandoned async call) may have sent it.
+    pub(crate) fn outcome(&self) -> Result<u64> {
+        let job = &self.job;
+        job.outcome()
+            .unwrap_or_else(|| Err(job.work.ambiguous(Error::Timeout(job.call.timeout))))
     }
 }
