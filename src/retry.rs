@@ -68,6 +68,92 @@ pub(crate) fn deadline_after(timeout: Duration) -> Instant {
         .unwrap_or(now)
 }
 
+/// What the decision after a failed try knows of its failure: facts of the
+/// error and of the statement, so that the decision itself is plain logic.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Failure {
+    /// The same statement may succeed when tried again.
+    pub(crate) retryable: bool,
+    /// A serialization conflict (`40001`): it passes, so it is retried until
+    /// the deadline rather than a number of times.
+    pub(crate) contention: bool,
+    /// An open connection broke: most likely a pooled one that died with
+    /// its node, found out by this try.
+    pub(crate) connection_lost: bool,
+    /// A write that was sent, and may have been applied (see
+    /// `Error::may_have_applied`).
+    pub(crate) maybe_applied: bool,
+    /// The table was dropped behind this process's back: it is created
+    /// again at once.
+    pub(crate) table_dropped: bool,
+}
+
+impl Failure {
+    /// `err`, met by a try of a `write` (not a table creation), or of DDL
+    /// (`ddl`); `table_dropped` when the error says the table is gone.
+    pub(crate) fn of(err: &Error, write: bool, ddl: bool, table_dropped: bool) -> Failure {
+        Failure {
+            retryable: err.is_retryable() || (ddl && is_ddl_race(err)),
+            contention: err.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE),
+            connection_lost: err.is_connection_lost(),
+            maybe_applied: write && err.may_have_applied(),
+            table_dropped: !ddl && table_dropped,
+        }
+    }
+}
+
+/// The tries of one statement: when to try again, and whether a try that
+/// failed may have been applied, which makes the outcome of a later try
+/// incomplete and a final failure ambiguous.
+pub(crate) struct Tries {
+    attempts: Attempts,
+    /// The error of the latest try that may have been applied.
+    applied: Option<Error>,
+}
+
+impl Tries {
+    pub(crate) fn new(policy: RetryPolicy, pool_size: u32) -> Tries {
+        Tries {
+            attempts: Attempts::new(policy, pool_size),
+            applied: None,
+        }
+    }
+
+    /// How many tries failed so far (stale connections aside).
+    pub(crate) fn failed(&self) -> u32 {
+        self.attempts.failed()
+    }
+
+    /// How long to wait before trying again after `failure`, or `None` to
+    /// give up (see `give_up`).
+    pub(crate) fn after(&mut self, failure: Failure) -> Option<Duration> {
+        self.attempts.next(failure)
+    }
+
+    /// Keeps `err` when its try may have been applied, before a retry.
+    pub(crate) fn keep(&mut self, err: Error, failure: Failure) {
+        if failure.maybe_applied {
+            self.applied = Some(err);
+        }
+    }
+
+    /// The error to report when no try is left after `err` (or the
+    /// deadline passed): ambiguous when this try, or an earlier one, may
+    /// have been applied.
+    pub(crate) fn give_up(&self, err: Error, failure: Failure) -> Error {
+        match failure.maybe_applied || self.applied.is_some() {
+            true => Error::ambiguous(err),
+            false => err,
+        }
+    }
+
+    /// After the try that succeeded: the error of an earlier one that may
+    /// have been applied, whose rows the success does not show.
+    pub(crate) fn settled(self) -> Option<Error> {
+        self.applied
+    }
+}
+
 /// The tries of one operation.
 pub(crate) struct Attempts {
     policy: RetryPolicy,
@@ -94,29 +180,26 @@ impl Attempts {
         self.tried
     }
 
-    /// Another try at once, if tries are left: the failure was repaired
-    /// (a dropped table was created again).
-    pub(crate) fn again_now(&mut self) -> Option<Duration> {
-        self.backoff(true).map(|_| Duration::ZERO)
-    }
-
-    /// How long to wait before trying again after `err` (`in_ddl`: met
-    /// creating or dropping a table), or `None` to give up.
-    pub(crate) fn after_error(&mut self, err: &Error, in_ddl: bool) -> Option<Duration> {
+    /// How long to wait before trying again after `failure`, or `None` to
+    /// give up.
+    pub(crate) fn next(&mut self, failure: Failure) -> Option<Duration> {
+        if failure.table_dropped {
+            // Repaired by creating it again: another try at once, if tries
+            // are left.
+            return self.backoff(true).map(|_| Duration::ZERO);
+        }
         // Free retries only where the policy allows retries at all: `none()`
         // is exactly one attempt.
-        if self.policy.max_attempts > 1 && err.is_connection_lost() && self.stale_left > 0 {
+        if self.policy.max_attempts > 1 && failure.connection_lost && self.stale_left > 0 {
             self.stale_left -= 1;
             return Some(Duration::ZERO);
         }
-        let retryable = err.is_retryable() || (in_ddl && is_ddl_race(err));
-        // Contention passes: it is retried for as long as the deadline
-        // allows (the engine stops at the deadline), not a fixed count.
-        let contention = err.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE);
         self.tried += 1;
         let tries_left = self.tried < self.policy.max_attempts;
-        let until_deadline = contention && self.policy.max_attempts > 1;
-        match retryable && (tries_left || until_deadline) {
+        // Contention passes: it is retried for as long as the deadline
+        // allows (the engine stops at the deadline), not a fixed count.
+        let until_deadline = failure.contention && self.policy.max_attempts > 1;
+        match failure.retryable && (tries_left || until_deadline) {
             true => Some(self.next_wait()),
             false => None,
         }
@@ -169,8 +252,7 @@ mod tests {
             .multiplier(2.0)
             .jitter(0.0);
         let mut attempts = Attempts::new(policy, 0);
-        let err = Error::Config("not retryable".into());
-        assert_eq!(attempts.after_error(&err, true), None);
+        assert_eq!(attempts.next(Failure::default()), None);
 
         let mut attempts = Attempts::new(policy, 0);
         let waits: Vec<_> = std::iter::from_fn(|| attempts.backoff(true)).collect();
@@ -178,17 +260,112 @@ mod tests {
         assert_eq!(ms, [100, 200, 300, 300]);
     }
 
+    fn retryable() -> Failure {
+        Failure {
+            retryable: true,
+            ..Failure::default()
+        }
+    }
+
+    /// A write that was sent and then cut short or answered `40003`.
+    fn maybe_applied() -> Failure {
+        Failure {
+            maybe_applied: true,
+            ..retryable()
+        }
+    }
+
+    fn quick(max_attempts: u32) -> RetryPolicy {
+        RetryPolicy::default()
+            .max_attempts(max_attempts)
+            .initial_backoff(Duration::from_millis(1))
+    }
+
     #[test]
     fn errors_other_than_contention_are_retried_up_to_the_count() {
         let policy = RetryPolicy::default().max_attempts(3);
-        let lost = Error::Timeout(Duration::from_secs(1)); // retryable, not contention
         let mut attempts = Attempts::new(policy, 0);
-        let tries = std::iter::from_fn(|| attempts.after_error(&lost, false)).count();
+        let tries = std::iter::from_fn(|| attempts.next(retryable())).count();
         assert_eq!(tries, 2);
         assert_eq!(
-            Attempts::new(RetryPolicy::none(), 0).after_error(&lost, false),
+            Attempts::new(RetryPolicy::none(), 0).next(retryable()),
             None
         );
+    }
+
+    #[test]
+    fn contention_is_retried_past_the_count_and_stale_connections_at_once() {
+        let contention = Failure {
+            contention: true,
+            ..retryable()
+        };
+        let mut attempts = Attempts::new(quick(2), 0);
+        assert!((0..20).all(|_| attempts.next(contention).is_some()));
+        // Up to the pool's size, a broken connection costs no try and no wait.
+        let lost = Failure {
+            connection_lost: true,
+            ..retryable()
+        };
+        let mut attempts = Attempts::new(quick(2), 3);
+        let waits: Vec<_> = std::iter::from_fn(|| attempts.next(lost)).collect();
+        assert_eq!(waits.len(), 4, "{waits:?}");
+        assert!(waits[..3].iter().all(Duration::is_zero));
+        assert_eq!(attempts.failed(), 2);
+        // With no retries at all, not even that.
+        assert_eq!(Attempts::new(RetryPolicy::none(), 3).next(lost), None);
+        // A table dropped meanwhile: created again at once, while tries last.
+        let dropped = Failure {
+            table_dropped: true,
+            ..Failure::default()
+        };
+        let mut attempts = Attempts::new(quick(2), 0);
+        assert_eq!(attempts.next(dropped), Some(Duration::ZERO));
+        assert_eq!(attempts.next(dropped), None);
+    }
+
+    /// A write whose try may have been applied is tried again, and the
+    /// success then says that an earlier try may have stored rows it does
+    /// not show; out of tries, the failure is ambiguous, whatever ended it.
+    #[test]
+    fn a_try_that_may_have_been_applied_makes_the_outcome_ambiguous() {
+        let timeout = || Error::Timeout(Duration::from_secs(1));
+        let mut tries = Tries::new(quick(3), 0);
+        assert!(tries.after(maybe_applied()).is_some());
+        tries.keep(timeout(), maybe_applied());
+        // The deadline then is ambiguous too.
+        assert!(tries.give_up(timeout(), Failure::default()).is_ambiguous());
+        assert!(tries.settled().is_some());
+
+        // Out of tries on it: ambiguous, and repeatable (same ids).
+        let mut tries = Tries::new(quick(1), 0);
+        assert_eq!(tries.after(maybe_applied()), None);
+        let err = tries.give_up(timeout(), maybe_applied());
+        assert!(err.is_ambiguous() && err.is_retryable(), "{err:?}");
+
+        // A later failure that is not itself ambiguous still makes it so.
+        let mut tries = Tries::new(quick(3), 0);
+        assert!(tries.after(maybe_applied()).is_some());
+        tries.keep(timeout(), maybe_applied());
+        let refused = Error::Config("refused".into());
+        assert_eq!(tries.after(Failure::default()), None);
+        assert!(tries.give_up(refused, Failure::default()).is_ambiguous());
+
+        // A read, or a write refused before it ran, never is.
+        let mut tries = Tries::new(quick(3), 0);
+        assert!(tries.after(retryable()).is_some());
+        tries.keep(timeout(), retryable());
+        assert!(!tries.give_up(timeout(), retryable()).is_ambiguous());
+        assert!(tries.settled().is_none());
+    }
+
+    #[test]
+    fn failures_are_read_off_errors() {
+        let timeout = Error::Timeout(Duration::from_secs(1));
+        let failure = Failure::of(&timeout, true, false, false);
+        assert!(failure.retryable && !failure.maybe_applied && !failure.contention);
+        let refused = Error::InvalidArgument("no".into());
+        assert_eq!(Failure::of(&refused, true, true, true), Failure::default());
+        assert!(Failure::of(&refused, false, false, true).table_dropped);
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::connect::{Deadline, Tls};
 use crate::error::{Error, Result};
 use crate::options::{EngineOptions, HistoryOptions};
 use crate::pool::{ConnectErrors, ConnectFailure, Counters, PoolState};
-use crate::retry::{Attempts, Call, Policy};
+use crate::retry::{Call, Failure, Policy, Tries};
 use crate::rows;
 use crate::sql::{self, Kind, Request, ddl, wire};
 use crate::trace;
@@ -426,7 +426,9 @@ impl Shared {
         result
     }
 
-    /// The tries of `run_tracked`.
+    /// The tries of `run_tracked`: each on a pooled connection, within the
+    /// call's deadline, creating the table first where this process has
+    /// not; what to do after a failure is `Tries`'s decision.
     async fn attempt(
         &self,
         table: &Table,
@@ -434,16 +436,7 @@ impl Shared {
         request: &Request<'_>,
         span: &trace::Operation,
     ) -> Result<(Vec<Row>, Option<Error>)> {
-        let mut attempts = Attempts::new(call.retry, self.options.pool_size);
-        let write = request.kind() == Kind::Write;
-        let mut maybe_applied: Option<Error> = None;
-        let give_up = |err: Error, maybe_applied: bool| {
-            if maybe_applied {
-                Error::ambiguous(err)
-            } else {
-                err
-            }
-        };
+        let mut tries = Tries::new(call.retry, self.options.pool_size);
         loop {
             let creating = request.kind() != Kind::Ddl && table.needs_create();
             let step = if creating {
@@ -451,6 +444,7 @@ impl Shared {
             } else {
                 request
             };
+            let write = request.kind() == Kind::Write && !creating;
             let err = match self.connection(call).await {
                 Ok(mut conn) => {
                     let done = within(call.left(), conn.run(table, step, call.deadline)).await;
@@ -462,68 +456,45 @@ impl Shared {
                             table.mark_created();
                             continue;
                         }
-                        Some(Ok(rows)) => return Ok((rows, maybe_applied)),
-                        // Sent, and maybe applied: repeated as it is (its row
-                        // ids fixed), and reported as ambiguous if no try
-                        // settles it.
-                        Some(Err(err)) if write && !creating && err.may_have_applied() => {
-                            match attempts.after_error(&err, false) {
-                                Some(wait) => {
-                                    span.retry(attempts.failed(), &err, wait);
-                                    maybe_applied = Some(err);
-                                    self.pause_before_retry(call, wait, true).await?;
-                                    continue;
-                                }
-                                None => return Err(Error::ambiguous(err)),
-                            }
-                        }
+                        Some(Ok(rows)) => return Ok((rows, tries.settled())),
                         Some(Err(err)) => err,
                         None => {
                             // Abandoned mid-request: the connection stays marked
-                            // busy and the pool discards it.
+                            // busy and the pool discards it. A write may have
+                            // been applied.
                             self.counters.timed_out();
-                            let applied = maybe_applied.is_some() || (write && !creating);
-                            return Err(give_up(Error::Timeout(call.timeout), applied));
+                            let sent = Failure {
+                                maybe_applied: write,
+                                ..Failure::default()
+                            };
+                            return Err(tries.give_up(Error::Timeout(call.timeout), sent));
                         }
                     }
                 }
                 Err(err) => err,
             };
             let ddl = creating || request.kind() == Kind::Ddl;
-            let wait = if !ddl && table.was_dropped(&err) {
-                // Dropped behind this process's back: create it again, at once.
+            let failure = Failure::of(&err, write, ddl, table.was_dropped(&err));
+            if failure.table_dropped {
                 table.forget();
-                attempts.again_now()
-            } else {
-                attempts.after_error(&err, ddl)
-            };
-            match wait {
+            }
+            match tries.after(failure) {
                 Some(wait) => {
-                    span.retry(attempts.failed(), &err, wait);
-                    self.pause_before_retry(call, wait, maybe_applied.is_some())
-                        .await?
+                    span.retry(tries.failed(), &err, wait);
+                    tries.keep(err, failure);
+                    self.pause_before_retry(call, wait, &tries).await?
                 }
-                None => return Err(give_up(err, maybe_applied.is_some())),
+                None => return Err(tries.give_up(err, failure)),
             }
         }
     }
 
     /// Waits `wait` before a retry, or fails with a timeout if the deadline
     /// comes first (an ambiguous one after a write that may have been applied).
-    async fn pause_before_retry(
-        &self,
-        call: Call,
-        wait: Duration,
-        maybe_applied: bool,
-    ) -> Result<()> {
+    async fn pause_before_retry(&self, call: Call, wait: Duration, tries: &Tries) -> Result<()> {
         if wait >= call.left() {
             self.counters.timed_out();
-            let err = Error::Timeout(call.timeout);
-            return Err(if maybe_applied {
-                Error::ambiguous(err)
-            } else {
-                err
-            });
+            return Err(tries.give_up(Error::Timeout(call.timeout), Failure::default()));
         }
         self.counters.retried();
         pause(wait).await;
