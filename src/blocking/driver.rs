@@ -2,10 +2,20 @@
 //! asks for them: `postgres` over an `r2d2` pool, a connector that opens
 //! each connection on a thread of its own within its deadline, a sleep,
 //! and the streams of export and import.
+//!
+//! r2d2 opens connections on its own threads, and tries again after a
+//! failed attempt, without end, whether or not anyone still wants the
+//! connection; each such job holds the pool while it runs, so against a
+//! server that accepts and never answers, overlapping attempts kept a
+//! dropped engine's pool (its threads, its sockets) alive for the life of
+//! the process, and a live engine kept attempting while nobody waited. The
+//! connector's `Gate` stops that: no attempt starts once the engine has let
+//! go of its pool, and after a failure none starts until an operation waits
+//! for a connection.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
 pub(super) use maybe_async::must_be_sync as face;
@@ -20,19 +30,154 @@ use crate::pool::ConnectFailure;
 
 use super::engine::Manager;
 
-pub(super) type Pool = r2d2::Pool<Manager>;
+/// The engine's pool: r2d2's, with the `Gate` of its connector. When the
+/// engine lets go of it (dropped, or closed) and the operations using it
+/// are done, the gate closes: r2d2's own jobs, which outlive it, open
+/// nothing more, and its threads end with the last of them.
+#[derive(Clone)]
+pub(super) struct Pool {
+    pool: r2d2::Pool<Manager>,
+    held: Arc<Held>,
+}
+
+impl std::ops::Deref for Pool {
+    type Target = r2d2::Pool<Manager>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.pool
+    }
+}
+
+/// Closes the gate when the last handle of the engine's pool goes.
+struct Held(Arc<Gate>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+/// r2d2's builder, making a `Pool`.
+pub(super) struct Builder(r2d2::Builder<Manager>);
+
+/// The builder's settings, passed on to r2d2's.
+macro_rules! settings {
+    ($($name:ident: $type:ty),* $(,)?) => {
+        impl Builder {
+            $(pub(super) fn $name(self, value: $type) -> Builder {
+                Builder(self.0.$name(value))
+            })*
+        }
+    };
+}
+
+settings! {
+    max_size: u32,
+    min_idle: Option<u32>,
+    test_on_check_out: bool,
+    connection_timeout: Duration,
+    idle_timeout: Option<Duration>,
+    max_lifetime: Option<Duration>,
+}
+
+impl Builder {
+    /// The pool of `manager`, holding the gate of its connector.
+    pub(super) fn build_unchecked(self, manager: Manager) -> Pool {
+        let gate = Arc::clone(&manager.inner.gate);
+        Pool {
+            pool: self.0.build_unchecked(manager),
+            held: Arc::new(Held(gate)),
+        }
+    }
+}
 
 /// A pool builder whose worker threads stop as soon as the pool goes:
 /// r2d2's own would wait for their next scheduled job (the reaper's, up to
 /// 30 s later), keeping the engine's threads after it was dropped.
-pub(super) fn pool_builder() -> r2d2::Builder<Manager> {
+pub(super) fn pool_builder() -> Builder {
     let workers = scheduled_thread_pool::ScheduledThreadPool::builder()
         .num_threads(3)
         .thread_name_pattern("r2d2-worker-{}")
         .on_drop_behavior(scheduled_thread_pool::OnPoolDropBehavior::DiscardPendingScheduled)
         .build();
-    r2d2::Pool::builder().thread_pool(Arc::new(workers))
+    Builder(r2d2::Pool::builder().thread_pool(Arc::new(workers)))
 }
+
+/// When a connector may start an attempt. r2d2 starts one for each
+/// operation that found no idle connection, and, after a failure, starts
+/// it again and again, on its own threads, each job holding the pool while
+/// it runs, for as long as any job holds it. So the gate lets an attempt
+/// start only
+/// - while the engine holds its pool (not once it was dropped or closed),
+/// - and, after a failed attempt, only while an operation waits for a
+///   connection: until one does, r2d2's job waits here, on its worker
+///   thread, without a connection thread or a socket.
+#[derive(Default)]
+struct Gate {
+    state: Mutex<GateState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct GateState {
+    /// The engine let go of its pool.
+    closed: bool,
+    /// Operations waiting for a connection now.
+    waiting: usize,
+    /// The latest attempt failed.
+    failing: bool,
+}
+
+impl Gate {
+    fn lock(&self) -> std::sync::MutexGuard<'_, GateState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.changed.notify_all();
+    }
+
+    /// Whether an attempt may start: waits while the latest attempt failed
+    /// and no operation waits for a connection; false once the engine let
+    /// go of its pool.
+    fn admit(&self) -> bool {
+        let mut state = self.lock();
+        loop {
+            if state.closed {
+                return false;
+            }
+            if !state.failing || state.waiting > 0 {
+                return true;
+            }
+            state = self
+                .changed
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    fn attempted(&self, failed: bool) {
+        self.lock().failing = failed;
+    }
+
+    /// Counts an operation waiting for a connection while it lives.
+    fn wait(&self) -> Waiting<'_> {
+        self.lock().waiting += 1;
+        self.changed.notify_all();
+        Waiting(self)
+    }
+}
+
+/// An operation waiting for a connection.
+struct Waiting<'a>(&'a Gate);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.lock().waiting -= 1;
+    }
+}
+
 pub(super) use std::io::BufRead as Input;
 pub(super) use std::io::Write as Output;
 
@@ -166,6 +311,8 @@ pub(super) struct Connector {
     /// how many of them may wait at once.
     hanging: AtomicUsize,
     max_hanging: usize,
+    /// When attempts may start.
+    gate: Arc<Gate>,
 }
 
 pub(super) fn manager(
@@ -176,10 +323,12 @@ pub(super) fn manager(
     // Streams carry each connection's deadline: this driver cannot abandon
     // a statement, its stream can.
     let (config, tls) = connect::with_deadlines(config, tls);
+    let gate = Arc::new(Gate::default());
     Arc::new(Connector {
         manager: r2d2_postgres::PostgresConnectionManager::new(config.into(), tls),
         hanging: AtomicUsize::new(0),
         max_hanging: options.pool_size as usize,
+        gate,
     })
 }
 
@@ -189,8 +338,26 @@ pub(super) fn manager(
 /// its own, which ends when the server answers or closes the socket, or
 /// at the same `limit`, when its stream gives up (TCP hosts; see
 /// `connect::with_deadlines`). At most `pool_size` such threads wait at once;
-/// past that, attempts fail at once instead of adding threads.
+/// past that, attempts fail at once instead of adding threads. An attempt
+/// starts only when the connector's `Gate` lets it: never once the
+/// engine let go of its pool, and after a failure only while an operation
+/// waits for a connection.
 pub(super) fn open(
+    connector: &PgManager,
+    limit: Duration,
+) -> Result<(Client, Option<Deadline>), ConnectFailure> {
+    if !connector.gate.admit() {
+        return Err(ConnectFailure::local(
+            "the engine was dropped or closed: it opens no more connections".into(),
+        ));
+    }
+    let opened = attempt(connector, limit);
+    connector.gate.attempted(opened.is_err());
+    opened
+}
+
+/// One attempt of `open`.
+fn attempt(
     connector: &PgManager,
     limit: Duration,
 ) -> Result<(Client, Option<Deadline>), ConnectFailure> {
@@ -232,8 +399,11 @@ pub(super) fn within<T>(_limit: Duration, done: T) -> Option<T> {
     Some(done)
 }
 
+/// A connection within `wait`; meanwhile, the pool's connector may start
+/// attempts (see `Gate`).
 pub(super) fn checkout(pool: &Pool, wait: Duration) -> Option<r2d2::PooledConnection<Manager>> {
-    pool.get_timeout(wait).ok()
+    let _waiting = pool.held.0.wait();
+    pool.pool.get_timeout(wait).ok()
 }
 
 pub(super) fn pause(wait: Duration) {

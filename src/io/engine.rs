@@ -215,7 +215,8 @@ fn ours<T, E: Into<Error>>(result: std::result::Result<T, E>) -> Result<T> {
 /// Opens pooled connections, keeping the cause of the last failure so that
 /// a waiting operation can fail fast, with it, when the server refuses.
 pub(crate) struct Manager {
-    inner: PgManager,
+    /// The face's connector (the blocking face's pool reads its gate).
+    pub(crate) inner: PgManager,
     /// The host(s) and port(s), for traces.
     target: String,
     connect_timeout: Duration,

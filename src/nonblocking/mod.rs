@@ -1,7 +1,27 @@
 //! The async face: [`AsyncCockroachDBChatMessageHistory`] over
 //! `tokio-postgres` and a `bb8` pool, for web servers and other tokio code.
-//! Engines and histories must be made inside a tokio runtime: their pool
-//! runs its connections as tasks of that runtime.
+//! Engines and histories can be made anywhere, inside a tokio runtime or
+//! not (before `#[tokio::main]`, in a `static`): making one opens no
+//! connection and starts nothing. The pool is made on the engine's first
+//! operation, in the tokio runtime that awaits it, and runs its connections
+//! as tasks of that runtime; so operations are awaited in a tokio runtime
+//! with IO and time enabled (`#[tokio::main]` and `#[tokio::test]` have
+//! both).
+//!
+//! ```
+//! use langchain_cockroachdb::nonblocking::{AsyncCockroachDBChatMessageHistory, AsyncCockroachDBEngine};
+//! # let url = std::env::var("LANGCHAIN_COCKROACHDB_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+//! // No runtime yet.
+//! let engine = AsyncCockroachDBEngine::from_connection_string(&url)?;
+//! let history = AsyncCockroachDBChatMessageHistory::new("doc-made-outside-a-runtime", &url)?;
+//!
+//! let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+//! runtime.block_on(async {
+//!     engine.ping().await?;
+//!     history.clear().await
+//! })?;
+//! # Ok::<(), langchain_cockroachdb::Error>(())
+//! ```
 //!
 //! This file is the public surface; `driver.rs` is what the shared I/O
 //! asks of the face.
