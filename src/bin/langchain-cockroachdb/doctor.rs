@@ -5,7 +5,7 @@ use langchain_cockroachdb::blocking::CockroachDBEngine;
 use langchain_cockroachdb::{Diagnosis, HistoryOptions, ServerKind, SslMode};
 use serde_json::{Value, json};
 
-use crate::{Done, Outcome};
+use crate::outcome::{Done, Outcome};
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Status {
