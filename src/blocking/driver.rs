@@ -1,50 +1,152 @@
-//! The blocking face's driver and pool, as the shared I/O of `src/io/`
-//! asks for them: `postgres` over an `r2d2` pool, a connector that opens
-//! each connection on a thread of its own within its deadline, a sleep,
-//! and the streams of export and import.
-//!
-//! r2d2 opens connections on its own threads, and tries again after a
-//! failed attempt, without end, whether or not anyone still wants the
-//! connection; each such job holds the pool while it runs, so against a
-//! server that accepts and never answers, overlapping attempts kept a
-//! dropped engine's pool (its threads, its sockets) alive for the life of
-//! the process, and a live engine kept attempting while nobody waited. The
-//! connector's `Gate` stops that: no attempt starts once the engine has let
-//! go of its pool, and after a failure none starts until an operation waits
-//! for a connection.
+//! The blocking face's driver: `Face`, which implements `io/face.rs`'s
+//! traits over `postgres` and an `r2d2` pool, with a connector that opens
+//! each connection on a thread of its own within its deadline (and only
+//! when its `Gate` lets it), a sleep, and the streams of export and import.
 
-use std::io::Write;
+use std::io::{BufRead, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 pub(super) use maybe_async::must_be_sync as face;
 use postgres::types::ToSql;
-use postgres::{Row, SimpleQueryMessage, Statement};
-pub(super) use r2d2::ManageConnection;
+use postgres::{Row, Statement};
 
 use crate::connect::{self, Deadline, Tls};
 use crate::error::{Error, Result};
 use crate::options::EngineOptions;
 use crate::pool::ConnectFailure;
 
-use super::engine::Manager;
+use super::face::{Bounded, Connect, Driver, PoolSettings, Sink, Source, Taken};
+use super::gate::Gate;
+use r2d2::ManageConnection as _;
+
+/// The blocking face, as `io/` knows it.
+pub(super) struct Face;
+
+impl Driver for Face {
+    type Client = Client;
+    type Connector = Arc<Connector>;
+    type Pool<M: Connect> = Pool<M>;
+    type Pooled<M: Connect> = r2d2::PooledConnection<Pooling<M>>;
+    type Turn = Turn;
+    type Held<'a> = TurnHeld<'a>;
+
+    /// Nothing to check before an operation: see `Client` for async code.
+    fn usable_here() -> Result<()> {
+        Ok(())
+    }
+
+    fn connector(
+        config: tokio_postgres::Config,
+        tls: Tls,
+        options: &EngineOptions,
+    ) -> Arc<Connector> {
+        // Streams carry each connection's deadline: this driver cannot
+        // abandon a statement, its stream can.
+        let (config, tls) = connect::with_deadlines(config, tls);
+        Arc::new(Connector {
+            manager: r2d2_postgres::PostgresConnectionManager::new(config.into(), tls),
+            hanging: AtomicUsize::new(0),
+            max_hanging: options.pool_size as usize,
+            gate: Arc::new(Gate::default()),
+        })
+    }
+
+    /// Opens a connection, the whole handshake within `limit`. The blocking
+    /// driver bounds only the TCP connect, so a server (or load balancer) that
+    /// accepts but never answers would hang it: the attempt runs on a thread of
+    /// its own, which ends when the server answers or closes the socket, or
+    /// at the same `limit`, when its stream gives up (TCP hosts; see
+    /// `connect::with_deadlines`). At most `pool_size` such threads wait at once;
+    /// past that, attempts fail at once instead of adding threads. An attempt
+    /// starts only when the connector's `Gate` lets it: never once the
+    /// engine let go of its pool, and after a failure only while an operation
+    /// waits for a connection.
+    fn open(
+        connector: &Arc<Connector>,
+        limit: Duration,
+    ) -> std::result::Result<(Client, Option<Deadline>), ConnectFailure> {
+        if !connector.gate.admit() {
+            return Err(ConnectFailure::local(
+                "the engine was dropped or closed: it opens no more connections".into(),
+            ));
+        }
+        let opened = attempt(connector, limit);
+        connector.gate.attempted(opened.is_err());
+        opened
+    }
+
+    /// r2d2's pool, with worker threads that stop as soon as the pool goes
+    /// (r2d2's own would wait for their next scheduled job, the reaper's,
+    /// up to 30 s later), holding the gate of its connector.
+    fn pool<M: Connect>(manager: M, connector: &Arc<Connector>, settings: PoolSettings) -> Pool<M> {
+        let workers = scheduled_thread_pool::ScheduledThreadPool::builder()
+            .num_threads(3)
+            .thread_name_pattern("r2d2-worker-{}")
+            .on_drop_behavior(scheduled_thread_pool::OnPoolDropBehavior::DiscardPendingScheduled)
+            .build();
+        // No check on checkout: it would cost a round trip per operation. A
+        // connection that died in the pool fails its statement, which is
+        // then retried on a fresh one.
+        let pool = r2d2::Pool::builder()
+            .thread_pool(Arc::new(workers))
+            .max_size(settings.max_size)
+            .min_idle(Some(0))
+            .test_on_check_out(false)
+            .connection_timeout(settings.checkout_timeout)
+            .idle_timeout(settings.idle_timeout)
+            .max_lifetime(settings.max_lifetime)
+            .build_unchecked(Pooling(manager));
+        Pool {
+            pool,
+            held: Arc::new(Held(Arc::clone(&connector.gate))),
+        }
+    }
+
+    /// A connection within `wait`; meanwhile, the pool's connector may start
+    /// attempts (see `Gate`).
+    fn checkout<M: Connect>(pool: &Pool<M>, wait: Duration) -> Option<Self::Pooled<M>> {
+        let _waiting = pool.held.0.wait();
+        pool.pool.get_timeout(wait).ok()
+    }
+
+    fn pool_size<M: Connect>(pool: &Pool<M>) -> (u32, u32) {
+        let state = pool.pool.state();
+        (state.connections, state.idle_connections)
+    }
+
+    fn take_turn<'a>(
+        turn: &'a Turn,
+        within: Duration,
+        done: impl Fn() -> bool + Send + Sync,
+    ) -> Option<Taken<TurnHeld<'a>>>
+    where
+        Self: 'a,
+    {
+        turn.take(within, done)
+    }
+
+    fn pause(wait: Duration) {
+        std::thread::sleep(wait);
+    }
+}
 
 /// The engine's pool: r2d2's, with the `Gate` of its connector. When the
 /// engine lets go of it (dropped, or closed) and the operations using it
 /// are done, the gate closes: r2d2's own jobs, which outlive it, open
 /// nothing more, and its threads end with the last of them.
-#[derive(Clone)]
-pub(super) struct Pool {
-    pool: r2d2::Pool<Manager>,
+pub(super) struct Pool<M: Connect> {
+    pool: r2d2::Pool<Pooling<M>>,
     held: Arc<Held>,
 }
 
-impl std::ops::Deref for Pool {
-    type Target = r2d2::Pool<Manager>;
-
-    fn deref(&self) -> &Self::Target {
-        &self.pool
+impl<M: Connect> Clone for Pool<M> {
+    fn clone(&self) -> Self {
+        Pool {
+            pool: self.pool.clone(),
+            held: Arc::clone(&self.held),
+        }
     }
 }
 
@@ -57,129 +159,73 @@ impl Drop for Held {
     }
 }
 
-/// r2d2's builder, making a `Pool`.
-pub(super) struct Builder(r2d2::Builder<Manager>);
+/// The engine's way of opening connections, as r2d2 takes it.
+pub(super) struct Pooling<M>(M);
 
-/// The builder's settings, passed on to r2d2's.
-macro_rules! settings {
-    ($($name:ident: $type:ty),* $(,)?) => {
-        impl Builder {
-            $(pub(super) fn $name(self, value: $type) -> Builder {
-                Builder(self.0.$name(value))
-            })*
-        }
-    };
-}
+impl<M: Connect> r2d2::ManageConnection for Pooling<M> {
+    type Connection = M::Connection;
+    type Error = ConnectFailure;
 
-settings! {
-    max_size: u32,
-    min_idle: Option<u32>,
-    test_on_check_out: bool,
-    connection_timeout: Duration,
-    idle_timeout: Option<Duration>,
-    max_lifetime: Option<Duration>,
-}
+    fn connect(&self) -> std::result::Result<M::Connection, ConnectFailure> {
+        self.0.connect()
+    }
 
-impl Builder {
-    /// The pool of `manager`, holding the gate of its connector.
-    pub(super) fn build_unchecked(self, manager: Manager) -> Pool {
-        let gate = Arc::clone(&manager.inner.gate);
-        Pool {
-            pool: self.0.build_unchecked(manager),
-            held: Arc::new(Held(gate)),
-        }
+    fn is_valid(&self, conn: &mut M::Connection) -> std::result::Result<(), ConnectFailure> {
+        self.0.is_valid(conn)
+    }
+
+    fn has_broken(&self, conn: &mut M::Connection) -> bool {
+        self.0.has_broken(conn)
     }
 }
 
-/// A pool builder whose worker threads stop as soon as the pool goes:
-/// r2d2's own would wait for their next scheduled job (the reaper's, up to
-/// 30 s later), keeping the engine's threads after it was dropped.
-pub(super) fn pool_builder() -> Builder {
-    let workers = scheduled_thread_pool::ScheduledThreadPool::builder()
-        .num_threads(3)
-        .thread_name_pattern("r2d2-worker-{}")
-        .on_drop_behavior(scheduled_thread_pool::OnPoolDropBehavior::DiscardPendingScheduled)
-        .build();
-    Builder(r2d2::Pool::builder().thread_pool(Arc::new(workers)))
+/// Opens connections; shared with the threads that open them (see `open`).
+pub(super) struct Connector {
+    manager: r2d2_postgres::PostgresConnectionManager<Tls>,
+    /// Handshakes still waiting for a server that stopped answering, and
+    /// how many of them may wait at once.
+    hanging: AtomicUsize,
+    max_hanging: usize,
+    /// When attempts may start.
+    gate: Arc<Gate>,
 }
 
-/// When a connector may start an attempt. r2d2 starts one for each
-/// operation that found no idle connection, and, after a failure, starts
-/// it again and again, on its own threads, each job holding the pool while
-/// it runs, for as long as any job holds it. So the gate lets an attempt
-/// start only
-/// - while the engine holds its pool (not once it was dropped or closed),
-/// - and, after a failed attempt, only while an operation waits for a
-///   connection: until one does, r2d2's job waits here, on its worker
-///   thread, without a connection thread or a socket.
-#[derive(Default)]
-struct Gate {
-    state: Mutex<GateState>,
-    changed: Condvar,
-}
-
-#[derive(Default)]
-struct GateState {
-    /// The engine let go of its pool.
-    closed: bool,
-    /// Operations waiting for a connection now.
-    waiting: usize,
-    /// The latest attempt failed.
-    failing: bool,
-}
-
-impl Gate {
-    fn lock(&self) -> std::sync::MutexGuard<'_, GateState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+/// One attempt of `open`.
+fn attempt(
+    connector: &Arc<Connector>,
+    limit: Duration,
+) -> std::result::Result<(Client, Option<Deadline>), ConnectFailure> {
+    if connector.hanging.fetch_add(1, Ordering::SeqCst) >= connector.max_hanging {
+        connector.hanging.fetch_sub(1, Ordering::SeqCst);
+        return Err(ConnectFailure::local(format!(
+            "{} earlier connection attempts are still waiting for the server to answer",
+            connector.max_hanging
+        )));
     }
-
-    fn close(&self) {
-        self.lock().closed = true;
-        self.changed.notify_all();
+    let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+    let thread_connector = Arc::clone(connector);
+    let until = crate::retry::deadline_after(limit);
+    let spawned = std::thread::Builder::new()
+        .name("langchain-cockroachdb-connect".into())
+        .spawn(move || {
+            connect::begin_attempt(until);
+            let connected = thread_connector.manager.connect().map(Client);
+            thread_connector.hanging.fetch_sub(1, Ordering::SeqCst);
+            let deadline = connect::end_attempt();
+            deadline.iter().for_each(Deadline::clear);
+            let _ = sender.send(connected.map(|client| (client, deadline)));
+        });
+    if let Err(e) = spawned {
+        connector.hanging.fetch_sub(1, Ordering::SeqCst);
+        return Err(ConnectFailure::local(format!(
+            "cannot start a connection thread: {e}"
+        )));
     }
-
-    /// Whether an attempt may start: waits while the latest attempt failed
-    /// and no operation waits for a connection; false once the engine let
-    /// go of its pool.
-    fn admit(&self) -> bool {
-        let mut state = self.lock();
-        loop {
-            if state.closed {
-                return false;
-            }
-            if !state.failing || state.waiting > 0 {
-                return true;
-            }
-            state = self
-                .changed
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
-    }
-
-    fn attempted(&self, failed: bool) {
-        self.lock().failing = failed;
-    }
-
-    /// Counts an operation waiting for a connection while it lives.
-    fn wait(&self) -> Waiting<'_> {
-        self.lock().waiting += 1;
-        self.changed.notify_all();
-        Waiting(self)
+    match receiver.recv_timeout(limit) {
+        Ok(connected) => connected.map_err(ConnectFailure::from),
+        Err(_) => Err(ConnectFailure::timed_out(limit)),
     }
 }
-
-/// An operation waiting for a connection.
-struct Waiting<'a>(&'a Gate);
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.lock().waiting -= 1;
-    }
-}
-
-pub(super) use std::io::BufRead as Input;
-pub(super) use std::io::Write as Output;
 
 /// The driver's client. Its statements run on a runtime of its own, which
 /// tokio refuses to start inside async code (it panics): there they are
@@ -187,33 +233,29 @@ pub(super) use std::io::Write as Output;
 /// panic hook.) Where no runtime is entered, they run as they are.
 pub(super) struct Client(postgres::Client);
 
-impl Client {
-    pub(super) fn prepare(&mut self, query: &str) -> Result<Statement> {
+impl super::face::Client for Client {
+    fn prepare(&mut self, query: &str) -> Result<Statement> {
         outside_async(|| self.0.prepare(query))
     }
 
-    pub(super) fn query(
-        &mut self,
-        statement: &Statement,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Vec<Row>> {
+    fn query(&mut self, statement: &Statement, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
         outside_async(|| self.0.query(statement, params))
     }
 
-    pub(super) fn batch_execute(&mut self, sql: &str) -> Result<()> {
+    fn batch_execute(&mut self, sql: &str) -> Result<()> {
         outside_async(|| self.0.batch_execute(sql))
     }
 
     /// On the pool's own threads only (its validity check), where no
     /// runtime is entered.
-    pub(super) fn simple_query(
-        &mut self,
-        sql: &str,
-    ) -> std::result::Result<Vec<SimpleQueryMessage>, postgres::Error> {
-        self.0.simple_query(sql)
+    fn answers(&mut self) -> std::result::Result<(), ConnectFailure> {
+        self.0
+            .simple_query("")
+            .map(drop)
+            .map_err(ConnectFailure::from)
     }
 
-    pub(super) fn is_closed(&self) -> bool {
+    fn is_closed(&self) -> bool {
         self.0.is_closed()
     }
 }
@@ -252,20 +294,13 @@ pub(super) struct Turn {
     freed: std::sync::Condvar,
 }
 
-/// What a waiter for a turn gets: the turn, or word that an earlier turn
-/// did its work.
-pub(super) enum Taken<'a> {
-    Turn(TurnHeld<'a>),
-    Done,
-}
-
 /// A turn held; the waiters look again when this goes.
 pub(super) struct TurnHeld<'a>(&'a Turn);
 
 impl Turn {
     /// The turn, or `Done` as soon as `done()` says the work is done, or
     /// `None` at `within`.
-    pub(super) fn take(&self, within: Duration, done: impl Fn() -> bool) -> Option<Taken<'_>> {
+    fn take(&self, within: Duration, done: impl Fn() -> bool) -> Option<Taken<TurnHeld<'_>>> {
         let until = crate::retry::deadline_after(within);
         let mut taken = self.taken.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
@@ -297,119 +332,28 @@ impl Drop for TurnHeld<'_> {
     }
 }
 
-/// Nothing to check before an operation: see `Client` for async code.
-pub(super) fn usable_here() -> Result<()> {
-    Ok(())
-}
-
-/// Opens connections; shared with the threads that open them (see `open`).
-pub(super) type PgManager = Arc<Connector>;
-
-pub(super) struct Connector {
-    manager: r2d2_postgres::PostgresConnectionManager<Tls>,
-    /// Handshakes still waiting for a server that stopped answering, and
-    /// how many of them may wait at once.
-    hanging: AtomicUsize,
-    max_hanging: usize,
-    /// When attempts may start.
-    gate: Arc<Gate>,
-}
-
-pub(super) fn manager(
-    config: tokio_postgres::Config,
-    tls: Tls,
-    options: &EngineOptions,
-) -> PgManager {
-    // Streams carry each connection's deadline: this driver cannot abandon
-    // a statement, its stream can.
-    let (config, tls) = connect::with_deadlines(config, tls);
-    let gate = Arc::new(Gate::default());
-    Arc::new(Connector {
-        manager: r2d2_postgres::PostgresConnectionManager::new(config.into(), tls),
-        hanging: AtomicUsize::new(0),
-        max_hanging: options.pool_size as usize,
-        gate,
-    })
-}
-
-/// Opens a connection, the whole handshake within `limit`. The blocking
-/// driver bounds only the TCP connect, so a server (or load balancer) that
-/// accepts but never answers would hang it: the attempt runs on a thread of
-/// its own, which ends when the server answers or closes the socket, or
-/// at the same `limit`, when its stream gives up (TCP hosts; see
-/// `connect::with_deadlines`). At most `pool_size` such threads wait at once;
-/// past that, attempts fail at once instead of adding threads. An attempt
-/// starts only when the connector's `Gate` lets it: never once the
-/// engine let go of its pool, and after a failure only while an operation
-/// waits for a connection.
-pub(super) fn open(
-    connector: &PgManager,
-    limit: Duration,
-) -> Result<(Client, Option<Deadline>), ConnectFailure> {
-    if !connector.gate.admit() {
-        return Err(ConnectFailure::local(
-            "the engine was dropped or closed: it opens no more connections".into(),
-        ));
-    }
-    let opened = attempt(connector, limit);
-    connector.gate.attempted(opened.is_err());
-    opened
-}
-
-/// One attempt of `open`.
-fn attempt(
-    connector: &PgManager,
-    limit: Duration,
-) -> Result<(Client, Option<Deadline>), ConnectFailure> {
-    if connector.hanging.fetch_add(1, Ordering::SeqCst) >= connector.max_hanging {
-        connector.hanging.fetch_sub(1, Ordering::SeqCst);
-        return Err(ConnectFailure::local(format!(
-            "{} earlier connection attempts are still waiting for the server to answer",
-            connector.max_hanging
-        )));
-    }
-    let (sender, receiver) = std::sync::mpsc::sync_channel(1);
-    let thread_connector = Arc::clone(connector);
-    let until = crate::retry::deadline_after(limit);
-    let spawned = std::thread::Builder::new()
-        .name("langchain-cockroachdb-connect".into())
-        .spawn(move || {
-            connect::begin_attempt(until);
-            let connected = thread_connector.manager.connect().map(Client);
-            thread_connector.hanging.fetch_sub(1, Ordering::SeqCst);
-            let deadline = connect::end_attempt();
-            deadline.iter().for_each(Deadline::clear);
-            let _ = sender.send(connected.map(|client| (client, deadline)));
-        });
-    if let Err(e) = spawned {
-        connector.hanging.fetch_sub(1, Ordering::SeqCst);
-        return Err(ConnectFailure::local(format!(
-            "cannot start a connection thread: {e}"
-        )));
-    }
-    match receiver.recv_timeout(limit) {
-        Ok(connected) => connected.map_err(ConnectFailure::from),
-        Err(_) => Err(ConnectFailure::timed_out(limit)),
-    }
-}
-
 /// The blocking driver cannot abandon a statement: the connection's stream
-/// gives up at the deadline instead (see `manager`).
-pub(super) fn within<T>(_limit: Duration, done: T) -> Option<T> {
-    Some(done)
+/// gives up at the deadline instead (see `Face::connector`).
+impl<T> Bounded for T {
+    type Output = T;
+
+    fn within(self, _limit: Duration) -> Option<T> {
+        Some(self)
+    }
 }
 
-/// A connection within `wait`; meanwhile, the pool's connector may start
-/// attempts (see `Gate`).
-pub(super) fn checkout(pool: &Pool, wait: Duration) -> Option<r2d2::PooledConnection<Manager>> {
-    let _waiting = pool.held.0.wait();
-    pool.pool.get_timeout(wait).ok()
+impl<W: Write + ?Sized> Sink for W {
+    fn put(&mut self, bytes: &[u8]) -> Result<()> {
+        Ok(self.write_all(bytes)?)
+    }
 }
 
-pub(super) fn pause(wait: Duration) {
-    std::thread::sleep(wait);
-}
+impl<R: BufRead + ?Sized> Source for R {
+    fn fill(&mut self) -> std::io::Result<&[u8]> {
+        self.fill_buf()
+    }
 
-pub(super) fn write_all<W: Write>(out: &mut W, bytes: &[u8]) -> Result<()> {
-    Ok(out.write_all(bytes)?)
+    fn take(&mut self, n: usize) {
+        self.consume(n);
+    }
 }

@@ -32,6 +32,7 @@ macro_rules! example {
 }
 
 mod driver;
+mod gate;
 // The shared I/O and the public operations, compiled here as blocking code.
 // The other face compiles the same files: that is the point.
 #[allow(clippy::duplicate_mod)]
@@ -46,6 +47,9 @@ mod diagnose;
 #[allow(clippy::duplicate_mod)]
 #[path = "../io/engine.rs"]
 mod engine;
+#[allow(clippy::duplicate_mod)]
+#[path = "../io/face.rs"]
+mod face;
 #[allow(clippy::duplicate_mod)]
 #[path = "../io/lanes.rs"]
 mod lanes;

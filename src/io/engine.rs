@@ -2,8 +2,9 @@
 //! statements, and the loop that runs one request with table creation and
 //! retries. Written once as `async` Rust; each face compiles this file as
 //! its own module (see `src/blocking/mod.rs` and `src/nonblocking/mod.rs`),
-//! with `#[face]` turning it into blocking or async code and `super`
-//! providing the face's driver, pool, sleep and deadline.
+//! with `#[face]` turning it into blocking or async code, and the face's
+//! `Face` providing the driver, the pool, the sleep and the deadline
+//! through the traits of `face.rs`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,15 +24,16 @@ use crate::rows;
 use crate::sql::{self, Kind, Request, ddl, wire};
 use crate::trace;
 
-use super::driver::{
-    Client, ManageConnection, PgManager, Pool, checkout, face, manager, open, pause, pool_builder,
-    usable_here, within,
-};
+use super::driver::{Face, face};
+use super::face::{Bounded, Client, Connect, Driver, PoolSettings};
+
+/// The engine's pool, as the face makes it.
+type Pool = <Face as Driver>::Pool<Manager>;
 
 /// A pooled connection with its prepared statements, by text and table:
 /// after its first use a statement costs one round trip, not two.
 pub(crate) struct Connection {
-    client: Client,
+    client: <Face as Driver>::Client,
     statements: HashMap<(&'static str, Arc<str>), Statement>,
     /// Set while a request runs: a request abandoned at its deadline leaves
     /// it set, and the pool then discards the connection, whose reply may
@@ -175,7 +177,7 @@ impl Connection {
             None => {
                 let text = sql::render(text, table);
                 self.fits("the statement's text", wire::text(&text, params.len()))?;
-                let statement = self.client.prepare(&text).await?;
+                let statement = Client::prepare(&mut self.client, &text).await?;
                 self.statements.insert(key, statement.clone());
                 statement
             }
@@ -187,13 +189,13 @@ impl Connection {
             wire::bind_of(statement.params(), params),
             self.limit(),
         )?;
-        ours(self.client.query(&statement, params).await)
+        Client::query(&mut self.client, &statement, params).await
     }
 
     /// Statements without parameters, as one simple query.
     async fn batch(&mut self, sql: &str) -> Result<()> {
         self.fits("the batch of statements", wire::text(sql, 0))?;
-        ours(self.client.batch_execute(sql).await)
+        Client::batch_execute(&mut self.client, sql).await
     }
 
     /// The most one message to the server may hold.
@@ -206,17 +208,11 @@ impl Connection {
     }
 }
 
-/// A driver's result as the crate's: the faces' clients report their
-/// driver's error (async) or the crate's own (blocking, see its `Client`).
-fn ours<T, E: Into<Error>>(result: std::result::Result<T, E>) -> Result<T> {
-    result.map_err(Into::into)
-}
-
 /// Opens pooled connections, keeping the cause of the last failure so that
 /// a waiting operation can fail fast, with it, when the server refuses.
 pub(crate) struct Manager {
-    /// The face's connector (the blocking face's pool reads its gate).
-    pub(crate) inner: PgManager,
+    /// The face's connector.
+    connector: <Face as Driver>::Connector,
     /// The host(s) and port(s), for traces.
     target: String,
     connect_timeout: Duration,
@@ -227,13 +223,12 @@ pub(crate) struct Manager {
     max_message: Option<usize>,
 }
 
-#[face(AFIT)]
-impl ManageConnection for Manager {
+#[face]
+impl Connect for Manager {
     type Connection = Connection;
-    type Error = ConnectFailure;
 
     async fn connect(&self) -> std::result::Result<Connection, ConnectFailure> {
-        match open(&self.inner, self.connect_timeout).await {
+        match Face::open(&self.connector, self.connect_timeout).await {
             Ok((client, deadline)) => {
                 self.counters.opened();
                 Ok(Connection {
@@ -256,15 +251,11 @@ impl ManageConnection for Manager {
     }
 
     async fn is_valid(&self, conn: &mut Connection) -> std::result::Result<(), ConnectFailure> {
-        conn.client
-            .simple_query("")
-            .await
-            .map(drop)
-            .map_err(ConnectFailure::from)
+        Client::answers(&mut conn.client).await
     }
 
     fn has_broken(&self, conn: &mut Connection) -> bool {
-        conn.busy || conn.client.is_closed()
+        conn.busy || Client::is_closed(&conn.client)
     }
 }
 
@@ -341,26 +332,23 @@ impl Shared {
 
     fn make_pool(&self) -> Pool {
         let (driver_config, tls) = self.driver.clone();
+        let connector = Face::connector(driver_config, tls, &self.options);
+        let settings = PoolSettings {
+            max_size: self.options.pool_size,
+            checkout_timeout: self.options.checkout_timeout,
+            idle_timeout: self.options.idle_timeout,
+            max_lifetime: self.options.max_lifetime,
+        };
         let manager = Manager {
             target: self.config.target(),
             connect_timeout: self.options.connect_timeout,
-            inner: manager(driver_config, tls, &self.options),
+            connector: connector.clone(),
             errors: Arc::clone(&self.errors),
             counters: Arc::clone(&self.counters),
             server: Arc::clone(&self.server),
             max_message: self.options.max_protocol_message_bytes,
         };
-        // No check on checkout: it would cost a round trip per operation. A
-        // connection that died in the pool fails its statement, which is
-        // then retried on a fresh one.
-        pool_builder()
-            .max_size(self.options.pool_size)
-            .min_idle(Some(0))
-            .test_on_check_out(false)
-            .connection_timeout(self.options.checkout_timeout)
-            .idle_timeout(self.options.idle_timeout)
-            .max_lifetime(self.options.max_lifetime)
-            .build_unchecked(manager)
+        Face::pool(manager, &connector, settings)
     }
 
     /// Refuses new statements ([`Error::Closed`]), waits up to `wait` for
@@ -373,7 +361,7 @@ impl Shared {
         };
         let until = crate::retry::deadline_after(wait);
         while self.in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < until {
-            pause(Duration::from_millis(5)).await;
+            Face::pause(Duration::from_millis(5)).await;
         }
         drop(made);
         match self.in_flight.load(Ordering::SeqCst) {
@@ -417,7 +405,7 @@ impl Shared {
         call: Call,
         request: &Request<'_>,
     ) -> Result<(Vec<Row>, Option<Error>)> {
-        usable_here()?;
+        Face::usable_here()?;
         let _in_flight = InFlight::new(&self.in_flight);
         let span = trace::operation(request.verb(), table.name.as_str(), &self.config);
         let result = self.attempt(table, call, request, &span).await;
@@ -448,7 +436,10 @@ impl Shared {
             let write = request.kind() == Kind::Write && !creating;
             let err = match self.connection(call).await {
                 Ok(mut conn) => {
-                    let done = within(call.left(), conn.run(table, step, call.deadline)).await;
+                    let done = conn
+                        .run(table, step, call.deadline)
+                        .within(call.left())
+                        .await;
                     if let Some(server) = self.server.get() {
                         span.server(server.as_str());
                     }
@@ -498,7 +489,7 @@ impl Shared {
             return Err(tries.give_up(Error::Timeout(call.timeout), Failure::default()));
         }
         self.counters.retried();
-        pause(wait).await;
+        Face::pause(wait).await;
         Ok(())
     }
 
@@ -527,7 +518,7 @@ impl Shared {
         let checkout_timeout = self.options.checkout_timeout;
         let mut slice = Duration::from_millis(20);
         loop {
-            if let Some(conn) = checkout(&pool, slice.min(call.left())).await {
+            if let Some(conn) = Face::checkout(&pool, slice.min(call.left())).await {
                 return Ok(conn);
             }
             self.counters.waited();
@@ -552,14 +543,11 @@ impl Shared {
 
     /// The guide's troubleshooting check: `SELECT 1` on a pooled connection.
     pub(crate) async fn ping(&self) -> Result<()> {
-        usable_here()?;
+        Face::usable_here()?;
         let _in_flight = InFlight::new(&self.in_flight);
         let call = Call::new(self.policy(&HistoryOptions::default()));
-        match within(call.left(), async {
-            self.connection(call).await?.ping(call.deadline).await
-        })
-        .await
-        {
+        let ping = async { self.connection(call).await?.ping(call.deadline).await };
+        match ping.within(call.left()).await {
             Some(done) => done,
             None => Err(Error::Timeout(call.timeout)),
         }
@@ -569,9 +557,8 @@ impl Shared {
         let slot = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
         match &*slot {
             PoolSlot::Made(pool) => {
-                let state = pool.state();
-                self.counters
-                    .state(state.connections, state.idle_connections)
+                let (connections, idle) = Face::pool_size(pool);
+                self.counters.state(connections, idle)
             }
             PoolSlot::Unmade | PoolSlot::Closed => self.counters.state(0, 0),
         }

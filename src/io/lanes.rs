@@ -19,7 +19,8 @@ use crate::sql::write::InsertBatch;
 
 use crate::retry::Call;
 
-use super::driver::{Taken, Turn, TurnHeld, face};
+use super::driver::{Face, face};
+use super::face::{Driver, Taken};
 
 /// At most this many messages go in one merged statement.
 const MERGED_MESSAGES: usize = 1000;
@@ -112,7 +113,7 @@ impl Job {
 /// One session's queue and turn.
 #[derive(Default)]
 pub(crate) struct Lane {
-    turn: Turn,
+    turn: <Face as Driver>::Turn,
     queue: Mutex<VecDeque<Arc<Job>>>,
 }
 
@@ -205,7 +206,7 @@ pub(crate) enum Turned<'a> {
     Done(Result<u64>),
     /// The lane's turn, and everything queued (its own write among it):
     /// the caller runs them, in order, while it holds the turn.
-    Jobs(Vec<Arc<Job>>, TurnHeld<'a>),
+    Jobs(Vec<Arc<Job>>, <Face as Driver>::Held<'a>),
 }
 
 impl Lanes {
@@ -236,7 +237,7 @@ impl Queued {
     /// the lane's turn.
     pub(crate) async fn wait(&self) -> Turned<'_> {
         let job = &self.job;
-        match self.lane.turn.take(job.call.left(), || job.is_done()).await {
+        match Face::take_turn(&self.lane.turn, job.call.left(), || job.is_done()).await {
             Some(Taken::Done) => Turned::Done(self.outcome()),
             Some(Taken::Turn(held)) => match job.outcome() {
                 Some(done) => Turned::Done(done),

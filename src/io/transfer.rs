@@ -7,13 +7,14 @@ use crate::options::HistoryOptions;
 use crate::retry::{Call, Policy};
 use crate::sql::transfer::{ExportScan, ImportBatch, ImportRow};
 
-use super::driver::{Input, Output, face, write_all};
+use super::driver::face;
 use super::engine::Shared;
+use super::face::{Sink, Source};
 
 #[face(AFIT)]
 impl Shared {
     /// Each page of the walk is one call, with its own deadline.
-    async fn export<W: Output>(
+    async fn export<W: Sink>(
         &self,
         table: &Table,
         policy: Policy,
@@ -25,13 +26,13 @@ impl Shared {
             let rows = self.run(table, Call::new(policy), &request).await?;
             drop(request);
             let (lines, count) = scan.advance(&rows)?;
-            write_all(out, lines.as_bytes()).await?;
+            out.put(lines.as_bytes()).await?;
             total += count;
         }
         Ok(total)
     }
 
-    pub(crate) async fn export_prefix<W: Output>(
+    pub(crate) async fn export_prefix<W: Sink>(
         &self,
         options: &HistoryOptions,
         prefix: Option<&str>,
@@ -43,7 +44,7 @@ impl Shared {
             .await
     }
 
-    pub(crate) async fn export_session<W: Output>(
+    pub(crate) async fn export_session<W: Sink>(
         &self,
         session: &Session,
         out: &mut W,
@@ -52,7 +53,7 @@ impl Shared {
         self.export(&session.table, session.policy, scan, out).await
     }
 
-    pub(crate) async fn import<R: Input>(
+    pub(crate) async fn import<R: Source>(
         &self,
         options: &HistoryOptions,
         input: &mut R,
@@ -116,14 +117,14 @@ impl Shared {
 /// so that a hostile input costs no more memory than a valid one. Returns
 /// the line's whole length, `None` at the end of the input.
 #[face]
-async fn read_line<R: Input>(
+async fn read_line<R: Source>(
     input: &mut R,
     line: &mut Vec<u8>,
     limit: usize,
 ) -> Result<Option<usize>> {
     let mut length = None;
     loop {
-        let buf = input.fill_buf().await?;
+        let buf = input.fill().await?;
         if buf.is_empty() {
             return Ok(length);
         }
@@ -135,7 +136,7 @@ async fn read_line<R: Input>(
             line.extend_from_slice(&buf[..take]);
         }
         let length = *length.insert(length.unwrap_or(0) + take);
-        input.consume(take + usize::from(ends));
+        input.take(take + usize::from(ends));
         if ends {
             return Ok(Some(length));
         }

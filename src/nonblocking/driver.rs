@@ -1,88 +1,189 @@
-//! The async face's driver and pool, as the shared I/O of `src/io/` asks
-//! for them: `tokio-postgres` over a `bb8` pool, connections opened within
-//! their deadline, statements abandoned at theirs, a sleep, and the streams
-//! of export and import.
+//! The async face's driver: `Face`, which implements `io/face.rs`'s traits
+//! over `tokio-postgres` and a `bb8` pool: connections opened within their
+//! deadline, statements abandoned at theirs, a sleep, and the streams of
+//! export and import.
 
 use std::future::Future;
 use std::time::Duration;
 
-pub(super) use bb8::ManageConnection;
 pub(super) use maybe_async::must_be_async as face;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
-pub(super) use tokio_postgres::Client;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Row, Statement};
 
 use crate::connect::{Deadline, Tls};
 use crate::error::{Error, Result};
 use crate::options::EngineOptions;
 use crate::pool::ConnectFailure;
 
-use super::engine::Manager;
+use super::face::{Bounded, Connect, Driver, PoolSettings, Sink, Source, Taken};
 
-pub(super) type PgManager = bb8_postgres::PostgresConnectionManager<Tls>;
-pub(super) type Pool = bb8::Pool<Manager>;
+/// The async face, as `io/` knows it.
+pub(super) struct Face;
 
-pub(super) fn pool_builder() -> bb8::Builder<Manager> {
-    bb8::Pool::builder()
-}
+type Connector = bb8_postgres::PostgresConnectionManager<Tls>;
 
-/// An export's destination.
-pub(super) trait Output: AsyncWrite + Unpin {}
-impl<T: AsyncWrite + Unpin + ?Sized> Output for T {}
+impl Driver for Face {
+    type Client = tokio_postgres::Client;
+    type Connector = Connector;
+    type Pool<M: Connect> = bb8::Pool<Pooling<M>>;
+    type Pooled<M: Connect> = bb8::PooledConnection<'static, Pooling<M>>;
+    type Turn = Turn;
+    type Held<'a> = TurnHeld<'a>;
 
-/// An import's source.
-pub(super) trait Input: AsyncBufRead + AsyncBufReadExt + Unpin {}
-impl<T: AsyncBufRead + Unpin + ?Sized> Input for T {}
+    /// Whether the async face can run here: its pool's connections are
+    /// tasks, and its deadlines timers, of a tokio runtime.
+    fn usable_here() -> Result<()> {
+        tokio::runtime::Handle::try_current()
+            .map(drop)
+            .map_err(|_| Error::Runtime("the async API must be used inside a tokio runtime".into()))
+    }
 
-pub(super) fn manager(
-    config: tokio_postgres::Config,
-    tls: Tls,
-    _options: &EngineOptions,
-) -> PgManager {
-    PgManager::new(config, tls)
-}
+    fn connector(config: tokio_postgres::Config, tls: Tls, _options: &EngineOptions) -> Connector {
+        Connector::new(config, tls)
+    }
 
-/// Opens a connection, the whole handshake within `limit`: the driver's own
-/// `connect_timeout` covers only the TCP connect, and a server (or load
-/// balancer) that accepts but never answers would hang it.
-/// The statements are abandoned at their deadline (`within`), so the
-/// connection needs no deadline of its own.
-pub(super) async fn open(
-    manager: &PgManager,
-    limit: Duration,
-) -> Result<(Client, Option<Deadline>), ConnectFailure> {
-    match tokio::time::timeout(limit, manager.connect()).await {
-        Ok(connected) => connected
-            .map(|client| (client, None))
-            .map_err(ConnectFailure::from),
-        Err(_) => Err(ConnectFailure::timed_out(limit)),
+    /// Opens a connection, the whole handshake within `limit`: the driver's
+    /// own `connect_timeout` covers only the TCP connect, and a server (or
+    /// load balancer) that accepts but never answers would hang it. The
+    /// statements are abandoned at their deadline (`Bounded`), so the
+    /// connection needs no deadline of its own.
+    async fn open(
+        connector: &Connector,
+        limit: Duration,
+    ) -> std::result::Result<(tokio_postgres::Client, Option<Deadline>), ConnectFailure> {
+        match tokio::time::timeout(limit, bb8::ManageConnection::connect(connector)).await {
+            Ok(connected) => connected
+                .map(|client| (client, None))
+                .map_err(ConnectFailure::from),
+            Err(_) => Err(ConnectFailure::timed_out(limit)),
+        }
+    }
+
+    /// No check on checkout: it would cost a round trip per operation. A
+    /// connection that died in the pool fails its statement, which is then
+    /// retried on a fresh one.
+    fn pool<M: Connect>(
+        manager: M,
+        _connector: &Connector,
+        settings: PoolSettings,
+    ) -> bb8::Pool<Pooling<M>> {
+        bb8::Pool::builder()
+            .max_size(settings.max_size)
+            .min_idle(Some(0))
+            .test_on_check_out(false)
+            .connection_timeout(settings.checkout_timeout)
+            .idle_timeout(settings.idle_timeout)
+            .max_lifetime(settings.max_lifetime)
+            .build_unchecked(Pooling(manager))
+    }
+
+    async fn checkout<M: Connect>(
+        pool: &bb8::Pool<Pooling<M>>,
+        wait: Duration,
+    ) -> Option<Self::Pooled<M>> {
+        tokio::time::timeout(wait, pool.get_owned())
+            .await
+            .ok()?
+            .ok()
+    }
+
+    fn pool_size<M: Connect>(pool: &bb8::Pool<Pooling<M>>) -> (u32, u32) {
+        let state = pool.state();
+        (state.connections, state.idle_connections)
+    }
+
+    async fn take_turn<'a>(
+        turn: &'a Turn,
+        within: Duration,
+        done: impl Fn() -> bool + Send + Sync,
+    ) -> Option<Taken<TurnHeld<'a>>>
+    where
+        Self: 'a,
+    {
+        turn.take(within, done).await
+    }
+
+    async fn pause(wait: Duration) {
+        tokio::time::sleep(wait).await;
     }
 }
 
-pub(super) async fn checkout(
-    pool: &Pool,
-    wait: Duration,
-) -> Option<bb8::PooledConnection<'static, Manager>> {
-    tokio::time::timeout(wait, pool.get_owned())
-        .await
-        .ok()?
-        .ok()
+/// The engine's way of opening connections, as bb8 takes it.
+pub(super) struct Pooling<M>(M);
+
+impl<M: Connect> bb8::ManageConnection for Pooling<M> {
+    type Connection = M::Connection;
+    type Error = ConnectFailure;
+
+    fn connect(
+        &self,
+    ) -> impl Future<Output = std::result::Result<M::Connection, ConnectFailure>> + Send {
+        self.0.connect()
+    }
+
+    async fn is_valid(&self, conn: &mut M::Connection) -> std::result::Result<(), ConnectFailure> {
+        self.0.is_valid(conn).await
+    }
+
+    fn has_broken(&self, conn: &mut M::Connection) -> bool {
+        self.0.has_broken(conn)
+    }
 }
 
-/// `future`'s output, or `None` if `limit` passed first (the future is
+impl super::face::Client for tokio_postgres::Client {
+    async fn prepare(&mut self, text: &str) -> Result<Statement> {
+        Ok(tokio_postgres::Client::prepare(self, text).await?)
+    }
+
+    async fn query(
+        &mut self,
+        statement: &Statement,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>> {
+        Ok(tokio_postgres::Client::query(self, statement, params).await?)
+    }
+
+    async fn batch_execute(&mut self, sql: &str) -> Result<()> {
+        Ok(tokio_postgres::Client::batch_execute(self, sql).await?)
+    }
+
+    async fn answers(&mut self) -> std::result::Result<(), ConnectFailure> {
+        self.simple_query("")
+            .await
+            .map(drop)
+            .map_err(ConnectFailure::from)
+    }
+
+    fn is_closed(&self) -> bool {
+        tokio_postgres::Client::is_closed(self)
+    }
+}
+
+/// A future's output, or `None` if `limit` passed first (the future is
 /// dropped then, mid-request).
-pub(super) async fn within<F: std::future::Future>(
-    limit: Duration,
-    future: F,
-) -> Option<F::Output> {
-    tokio::time::timeout(limit, future).await.ok()
+impl<F: Future> Bounded for F {
+    type Output = F::Output;
+
+    async fn within(self, limit: Duration) -> Option<F::Output> {
+        tokio::time::timeout(limit, self).await.ok()
+    }
 }
 
-pub(super) async fn pause(wait: Duration) {
-    tokio::time::sleep(wait).await;
+impl<W: AsyncWrite + Unpin + ?Sized> Sink for W {
+    async fn put(&mut self, bytes: &[u8]) -> Result<()> {
+        Ok(self.write_all(bytes).await?)
+    }
 }
 
-pub(super) async fn write_all<W: Output + ?Sized>(out: &mut W, bytes: &[u8]) -> Result<()> {
-    Ok(out.write_all(bytes).await?)
+impl<R: AsyncBufRead + Unpin + ?Sized> Source for R {
+    async fn fill(&mut self) -> std::io::Result<&[u8]> {
+        self.fill_buf().await
+    }
+
+    fn take(&mut self, n: usize) {
+        self.consume(n);
+    }
 }
 
 /// One writer of a session at a time, taken within a deadline.
@@ -90,13 +191,6 @@ pub(super) async fn write_all<W: Output + ?Sized>(out: &mut W, bytes: &[u8]) -> 
 pub(super) struct Turn {
     lock: tokio::sync::Mutex<()>,
     freed: tokio::sync::Notify,
-}
-
-/// What a waiter for a turn gets: the turn, or word that an earlier turn
-/// did its work.
-pub(super) enum Taken<'a> {
-    Turn(TurnHeld<'a>),
-    Done,
 }
 
 /// A turn held; the waiters look again when this goes.
@@ -115,11 +209,7 @@ impl Drop for TurnHeld<'_> {
 impl Turn {
     /// The turn, or `Done` as soon as `done()` says the work is done, or
     /// `None` at `within`.
-    pub(super) async fn take(
-        &self,
-        within: Duration,
-        done: impl Fn() -> bool,
-    ) -> Option<Taken<'_>> {
+    async fn take(&self, within: Duration, done: impl Fn() -> bool) -> Option<Taken<TurnHeld<'_>>> {
         let waiting = async {
             loop {
                 let freed = self.freed.notified();
@@ -147,12 +237,4 @@ impl Turn {
         };
         tokio::time::timeout(within, waiting).await.ok()
     }
-}
-
-/// Whether the async face can run here: its pool's connections are tasks,
-/// and its deadlines timers, of a tokio runtime.
-pub(super) fn usable_here() -> Result<()> {
-    tokio::runtime::Handle::try_current()
-        .map(drop)
-        .map_err(|_| Error::Runtime("the async API must be used inside a tokio runtime".into()))
 }

@@ -67,6 +67,9 @@ mod diagnose;
 #[path = "../io/engine.rs"]
 mod engine;
 #[allow(clippy::duplicate_mod)]
+#[path = "../io/face.rs"]
+mod face;
+#[allow(clippy::duplicate_mod)]
 #[path = "../io/lanes.rs"]
 mod lanes;
 #[allow(clippy::duplicate_mod)]
