@@ -357,3 +357,71 @@ impl<R: BufRead + ?Sized> Source for R {
         self.consume(n);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+    use std::time::Instant;
+
+    use super::*;
+
+    /// One holder at a time; a waiter gives up at its deadline, and learns
+    /// at once that its work was done.
+    #[test]
+    fn a_turn_is_one_holder_at_a_time_within_a_deadline() {
+        let turn = Turn::default();
+        let held = Face::take_turn(&turn, Duration::from_secs(5), || false);
+        assert!(matches!(held, Some(Taken::Turn(_))));
+        let started = Instant::now();
+        assert!(Face::take_turn(&turn, Duration::from_millis(50), || false).is_none());
+        assert!(started.elapsed() >= Duration::from_millis(50));
+        let done = Face::take_turn(&turn, Duration::from_secs(5), || true);
+        assert!(matches!(done, Some(Taken::Done)));
+        drop(held);
+        let again = Face::take_turn(&turn, Duration::ZERO, || false);
+        assert!(matches!(again, Some(Taken::Turn(_))));
+    }
+
+    /// A waiter wakes when the turn is released, not at its deadline: with
+    /// word that the holder did its work, or with the turn (then it looks
+    /// at its work's outcome: see `Queued::wait`); and holders never
+    /// overlap.
+    #[test]
+    fn waiters_wake_when_the_turn_goes_and_never_overlap() {
+        let turn = Arc::new(Turn::default());
+        let work_done = Arc::new(AtomicBool::new(false));
+        let held = Face::take_turn(&turn, Duration::from_secs(5), || false);
+        let waiter = {
+            let (turn, work_done) = (Arc::clone(&turn), Arc::clone(&work_done));
+            std::thread::spawn(move || {
+                let got = Face::take_turn(&turn, Duration::from_secs(5), || {
+                    work_done.load(Ordering::SeqCst)
+                });
+                got.is_some()
+            })
+        };
+        std::thread::sleep(Duration::from_millis(20));
+        work_done.store(true, Ordering::SeqCst);
+        drop(held);
+        assert!(
+            waiter.join().unwrap(),
+            "the waiter did not learn its work was done"
+        );
+
+        let inside = Arc::new(AtomicUsize::new(0));
+        let holders: Vec<_> = (0..8)
+            .map(|_| {
+                let (turn, inside) = (Arc::clone(&turn), Arc::clone(&inside));
+                std::thread::spawn(move || {
+                    for _ in 0..200 {
+                        let held = Face::take_turn(&turn, Duration::from_secs(5), || false);
+                        assert!(matches!(held, Some(Taken::Turn(_))));
+                        assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "two holders");
+                        inside.fetch_sub(1, Ordering::SeqCst);
+                    }
+                })
+            })
+            .collect();
+        holders.into_iter().for_each(|h| h.join().unwrap());
+    }
+}

@@ -257,3 +257,124 @@ impl Queued {
             .unwrap_or_else(|| Err(job.work.ambiguous(Error::Timeout(job.call.timeout))))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::catalog::Table;
+    use crate::message::Message;
+    use crate::options::{EngineOptions, HistoryOptions};
+    use crate::retry::Policy;
+
+    fn session() -> Session {
+        let options = HistoryOptions::default();
+        let table = Table::new("db", &options).unwrap();
+        Session::new("s".into(), table, &options, &EngineOptions::default()).unwrap()
+    }
+
+    fn call() -> Call {
+        let engine = EngineOptions::default().operation_timeout(Duration::from_secs(5));
+        Call::new(Policy::new(&HistoryOptions::default(), &engine))
+    }
+
+    fn insert(session: &Session, texts: &[&str], returning: bool) -> Work {
+        let messages: Vec<Message> = texts.iter().map(|t| Message::human(*t)).collect();
+        let batch = InsertBatch::new(session, &messages).unwrap();
+        Work::Insert { batch, returning }
+    }
+
+    fn job(work: Work) -> Arc<Job> {
+        Arc::new(Job {
+            work,
+            call: call(),
+            state: Mutex::new(State::Queued),
+        })
+    }
+
+    /// A turn takes every write queued, in the order they were queued,
+    /// but one whose caller gave up first: that one reports a timeout and
+    /// is never sent.
+    #[test]
+    fn a_turn_takes_the_queue_in_order_but_abandoned_writes() {
+        let (lanes, session) = (Lanes::default(), session());
+        let ids: Vec<Uuid> = (0..4).map(|_| Uuid::new_v4()).collect();
+        let queued: Vec<Queued> = ids
+            .iter()
+            .map(|id| lanes.join(&session, Work::DeleteOne(*id), call()))
+            .collect();
+        let gave_up = queued[2].job.give_up();
+        assert!(matches!(gave_up, Err(Error::Timeout(_))), "{gave_up:?}");
+        let taken: Vec<Uuid> = queued[0]
+            .lane
+            .take_all()
+            .iter()
+            .map(|job| match job.work {
+                Work::DeleteOne(id) => id,
+                _ => unreachable!("only deletes were queued"),
+            })
+            .collect();
+        assert_eq!(taken, [ids[0], ids[1], ids[3]]);
+        // Taken, not done: a caller that gives up now reports ambiguity.
+        assert!(queued[1].job.give_up().unwrap_err().is_ambiguous());
+        queued[0].job.finish(Ok(1));
+        assert_eq!(queued[0].outcome().unwrap(), 1);
+        for q in queued {
+            lanes.leave(&session, q);
+        }
+        assert!(lanes.map().is_empty(), "a lane nobody writes to was kept");
+    }
+
+    /// Consecutive inserts merge up to the limits: messages, JSON bytes,
+    /// the protocol message, one caller that counts its new rows; a delete
+    /// ends the run; a first write goes alone whatever its size.
+    #[test]
+    fn merging_stops_at_each_limit() {
+        let s = session();
+        let jobs: Vec<Arc<Job>> = (0..5)
+            .map(|i| job(insert(&s, &["a"; 3][..=i % 3], false)))
+            .collect();
+        assert_eq!(mergeable(&jobs, &s, usize::MAX, usize::MAX), 5);
+        let Work::Insert { batch, .. } = &jobs[0].work else {
+            unreachable!("an insert")
+        };
+        let (bytes, wire) = (batch.bytes(), batch.wire_bytes(&s));
+        assert_eq!(mergeable(&jobs, &s, bytes * 2, usize::MAX), 1, "JSON bytes");
+        assert_eq!(
+            mergeable(&jobs, &s, usize::MAX, wire),
+            1,
+            "the protocol message"
+        );
+        assert_eq!(mergeable(&jobs, &s, 0, 0), 1, "a first write goes alone");
+
+        let counting = [
+            job(insert(&s, &["a"], true)),
+            job(insert(&s, &["b"], false)),
+            job(insert(&s, &["c"], true)),
+        ];
+        assert_eq!(
+            mergeable(&counting, &s, usize::MAX, usize::MAX),
+            2,
+            "one counting caller"
+        );
+        let delete = [
+            job(insert(&s, &["a"], false)),
+            job(Work::Clear),
+            job(insert(&s, &["b"], false)),
+        ];
+        assert_eq!(
+            mergeable(&delete, &s, usize::MAX, usize::MAX),
+            1,
+            "a delete ends the run"
+        );
+        let many: Vec<Arc<Job>> = (0..3)
+            .map(|_| job(insert(&s, &["m"; 600], false)))
+            .collect();
+        assert_eq!(
+            mergeable(&many, &s, usize::MAX, usize::MAX),
+            1,
+            "at most 1000 messages"
+        );
+    }
+}

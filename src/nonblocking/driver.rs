@@ -238,3 +238,80 @@ impl Turn {
         tokio::time::timeout(within, waiting).await.ok()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::time::Instant;
+
+    use super::*;
+
+    /// One holder at a time; a waiter gives up at its deadline, and learns
+    /// at once that its work was done.
+    #[tokio::test]
+    async fn a_turn_is_one_holder_at_a_time_within_a_deadline() {
+        let turn = Turn::default();
+        let held = Face::take_turn(&turn, Duration::from_secs(5), || false).await;
+        assert!(matches!(held, Some(Taken::Turn(_))));
+        let started = Instant::now();
+        assert!(
+            Face::take_turn(&turn, Duration::from_millis(50), || false)
+                .await
+                .is_none()
+        );
+        assert!(started.elapsed() >= Duration::from_millis(50));
+        let done = Face::take_turn(&turn, Duration::from_secs(5), || true).await;
+        assert!(matches!(done, Some(Taken::Done)));
+        drop(held);
+        let again = Face::take_turn(&turn, Duration::from_secs(1), || false).await;
+        assert!(matches!(again, Some(Taken::Turn(_))));
+    }
+
+    /// A waiter wakes when the turn is released, not at its deadline: with
+    /// word that the holder did its work, or with the turn (then it looks
+    /// at its work's outcome: see `Queued::wait`); and holders never
+    /// overlap.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn waiters_wake_when_the_turn_goes_and_never_overlap() {
+        let turn = Arc::new(Turn::default());
+        let work_done = Arc::new(AtomicBool::new(false));
+        let held = Face::take_turn(&turn, Duration::from_secs(5), || false).await;
+        let waiter = {
+            let (turn, work_done) = (Arc::clone(&turn), Arc::clone(&work_done));
+            tokio::spawn(async move {
+                let got = Face::take_turn(&turn, Duration::from_secs(5), || {
+                    work_done.load(Ordering::SeqCst)
+                })
+                .await;
+                got.is_some()
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        work_done.store(true, Ordering::SeqCst);
+        drop(held);
+        assert!(
+            waiter.await.unwrap(),
+            "the waiter did not learn its work was done"
+        );
+
+        let inside = Arc::new(AtomicUsize::new(0));
+        let holders: Vec<_> = (0..8)
+            .map(|_| {
+                let (turn, inside) = (Arc::clone(&turn), Arc::clone(&inside));
+                tokio::spawn(async move {
+                    for _ in 0..200 {
+                        let held = Face::take_turn(&turn, Duration::from_secs(5), || false).await;
+                        assert!(matches!(held, Some(Taken::Turn(_))));
+                        assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "two holders");
+                        tokio::task::yield_now().await;
+                        inside.fetch_sub(1, Ordering::SeqCst);
+                    }
+                })
+            })
+            .collect();
+        for holder in holders {
+            holder.await.unwrap();
+        }
+    }
+}
