@@ -32,10 +32,10 @@ mod stored; // stored rows as users see them, JSON Lines
 
 mod retry; // what to retry, and when: policies, calls and their deadlines
 
-mod catalog; // tables and sessions, which tables exist
 mod config; // connection strings
 mod pool; // pool state, connection failures, the engine registry
-mod rows; // decoding rows
+mod rows;
+mod table; // a table, the sessions of a history, which tables exist // decoding rows
 
 #[cfg(any(feature = "blocking", feature = "async"))]
 mod connect; // how both drivers connect: settings, sslmode, rustls, deadlines

@@ -66,26 +66,34 @@ fn every_statement_has_its_row() {
     );
 }
 
-/// The texts the engine sends as they are (not from `src/sql/`).
+/// The texts the engine and the drivers send as they are (not from
+/// `src/sql/`): the ping, and the pool's check of a connection.
 #[test]
 fn the_engines_own_texts_have_their_rows() {
     let doc = doc();
-    let engine = fs::read_to_string("src/io/engine.rs").expect("src/io/engine.rs");
-    for (call, row) in [
-        ("batch(\"SELECT 1\")", "`SELECT 1`"),
-        ("simple_query(\"\")", "empty query"),
+    let mut literal = 0;
+    for file in [
+        "src/io/engine.rs",
+        "src/blocking/driver.rs",
+        "src/nonblocking/driver.rs",
     ] {
-        if engine.contains(call) {
-            assert!(
-                doc.contains(row),
-                "docs/COCKROACHDB.md has no row for {row}"
-            );
+        let code = fs::read_to_string(file).expect(file);
+        for (call, row) in [
+            (".batch(\"SELECT 1\")", "`SELECT 1`"),
+            ("simple_query(\"\")", "empty query"),
+        ] {
+            if code.contains(call) {
+                assert!(
+                    doc.contains(row),
+                    "docs/COCKROACHDB.md has no row for {row}"
+                );
+            }
         }
+        literal += code.matches(".batch(\"").count() + code.matches("simple_query(\"").count();
     }
-    let literal = engine.matches(".batch(\"").count() + engine.matches("simple_query(\"").count();
     assert_eq!(
-        literal, 2,
-        "a new literal statement in src/io/engine.rs needs its row"
+        literal, 3,
+        "a new literal statement needs its row in docs/COCKROACHDB.md"
     );
 }
 

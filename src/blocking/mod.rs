@@ -10,10 +10,10 @@ use std::fmt;
 use std::io::{BufRead, Write};
 use std::sync::Arc;
 
-use crate::catalog::Session;
 use crate::error::Result;
 use crate::message::{Message, TrimOptions};
 use crate::options::HistoryOptions;
+use crate::table::Session;
 
 /// A runnable example of `api.rs`, as this face shows it: its blocking form,
 /// in a `main` that has this face's types and the test database's `url`.

@@ -3,14 +3,14 @@
 
 use std::time::Instant;
 
-use crate::catalog::IdOrder;
-use crate::catalog::Table;
 use crate::error::Result;
 use crate::options::HistoryOptions;
 use crate::report::{Diagnosis, ServerKind};
 use crate::retry::{Call, Policy};
 use crate::rows;
 use crate::sql::{self, Request, ddl, doctor};
+use crate::table::IdOrder;
+use crate::table::Table;
 
 use super::driver::face;
 use super::engine::Shared;
@@ -27,32 +27,35 @@ impl Shared {
         let (schema, name) = (&table.schema_name, &table.table_name);
         let qualified = table.qualified().to_string();
         // The first statement may open a connection: the second is timed.
-        self.ask(&table, policy, ddl::VERSION, vec![]).await?;
+        self.read_catalog(&table, policy, ddl::VERSION, vec![])
+            .await?;
         let started = Instant::now();
-        let version = self.ask(&table, policy, ddl::VERSION, vec![]).await?;
+        let version = self
+            .read_catalog(&table, policy, ddl::VERSION, vec![])
+            .await?;
         let round_trip = started.elapsed();
         let version = rows::decode_column::<String>(&version)?.concat();
         let server = ServerKind::of(&version);
         let columns: Vec<(String, String)> = pairs(
             &self
-                .ask(&table, policy, doctor::COLUMNS, vec![schema, name])
+                .read_catalog(&table, policy, doctor::COLUMNS, vec![schema, name])
                 .await?,
         )?;
         let indexes: Vec<(String, String)> = pairs(
             &self
-                .ask(&table, policy, doctor::INDEXES, vec![schema, name])
+                .read_catalog(&table, policy, doctor::INDEXES, vec![schema, name])
                 .await?,
         )?;
         let asked = vec!["SELECT", "INSERT", "DELETE"];
         let privileges: Vec<(String, bool)> = pairs(
             &self
-                .ask(&table, policy, doctor::PRIVILEGES, vec![&qualified, &asked])
+                .read_catalog(&table, policy, doctor::PRIVILEGES, vec![&qualified, &asked])
                 .await?,
         )?;
         let granted = |p: &str| privileges.iter().any(|(name, yes)| name == p && *yes);
         let can_create = first(
             &self
-                .ask(&table, policy, doctor::CAN_CREATE, vec![schema])
+                .read_catalog(&table, policy, doctor::CAN_CREATE, vec![schema])
                 .await?,
         )?
         .unwrap_or(false);
@@ -62,20 +65,24 @@ impl Shared {
         let exists = !columns.is_empty();
         let (encrypted, create, estimates) = match server {
             ServerKind::PostgreSQL => {
-                let tls = first(&self.ask(&table, policy, doctor::PG_TLS, vec![]).await?)?;
+                let tls = first(
+                    &self
+                        .read_catalog(&table, policy, doctor::PG_TLS, vec![])
+                        .await?,
+                )?;
                 let params = vec![&qualified as sql::Param<'_>, schema, name];
                 let estimates = self
-                    .ask(&table, policy, doctor::PG_ESTIMATES, params)
+                    .read_catalog(&table, policy, doctor::PG_ESTIMATES, params)
                     .await?;
                 (tls, String::new(), estimates)
             }
             ServerKind::CockroachDB if exists => {
                 let create = self
-                    .ask(&table, policy, doctor::CRDB_CREATE, vec![])
+                    .read_catalog(&table, policy, doctor::CRDB_CREATE, vec![])
                     .await?;
                 let create = rows::decode_column::<String>(&create)?.concat();
                 let estimates = self
-                    .ask(&table, policy, doctor::CRDB_ESTIMATES, vec![])
+                    .read_catalog(&table, policy, doctor::CRDB_ESTIMATES, vec![])
                     .await?;
                 (None, create, estimates)
             }
@@ -134,7 +141,7 @@ impl Shared {
     }
 
     /// One read of a diagnosis.
-    async fn ask(
+    async fn read_catalog(
         &self,
         table: &Table,
         policy: Policy,

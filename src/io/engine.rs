@@ -13,15 +13,16 @@ use std::time::{Duration, Instant};
 
 use tokio_postgres::{Row, Statement};
 
-use crate::catalog::{Session, Table};
 use crate::config::ConnectionConfig;
 use crate::connect::{Deadline, Tls};
 use crate::error::{Error, Result};
 use crate::options::{EngineOptions, HistoryOptions};
 use crate::pool::{ConnectErrors, ConnectFailure, Counters, PoolState};
+use crate::report::ServerKind;
 use crate::retry::{Call, Failure, Policy, Tries};
 use crate::rows;
 use crate::sql::{self, Kind, Request, ddl, wire};
+use crate::table::{Session, Table};
 use crate::trace;
 
 use super::driver::{Face, face};
@@ -42,7 +43,7 @@ pub(crate) struct Connection {
     /// The deadline its stream enforces, where the face needs one.
     deadline: Option<Deadline>,
     /// The server the engine talks to, once a statement has asked.
-    server: Arc<OnceLock<ddl::Server>>,
+    server: Arc<OnceLock<ServerKind>>,
     /// `EngineOptions::max_protocol_message_bytes`.
     max_message: Option<usize>,
     counters: Arc<Counters>,
@@ -74,13 +75,13 @@ impl Connection {
     /// Which server the engine talks to: asked once per engine, by its
     /// first statement, within that statement's deadline (a peer that
     /// freezes right after the handshake cannot hang it).
-    async fn server(&mut self, table: &Table) -> Result<ddl::Server> {
+    async fn server(&mut self, table: &Table) -> Result<ServerKind> {
         if let Some(server) = self.server.get() {
             return Ok(*server);
         }
         let version = self.query(table, ddl::VERSION.text, &[]).await?;
         let version = rows::decode_column::<String>(&version)?.concat();
-        Ok(*self.server.get_or_init(|| ddl::Server::of(&version)))
+        Ok(*self.server.get_or_init(|| ServerKind::of(&version)))
     }
 
     async fn step(&mut self, table: &Table, request: &Request<'_>) -> Result<Vec<Row>> {
@@ -89,8 +90,8 @@ impl Connection {
             Request::Statement(sql, params) => self.query(table, sql.text, params).await,
             Request::CreateTable => self.create_table(table).await.map(|()| Vec::new()),
             Request::IdOrder => match self.server(table).await? {
-                ddl::Server::CockroachDB => Ok(Vec::new()),
-                ddl::Server::PostgreSQL => {
+                ServerKind::CockroachDB => Ok(Vec::new()),
+                ServerKind::PostgreSQL => {
                     let name = table.qualified().to_string();
                     self.query(table, ddl::ID_ORDER.text, &[&name]).await
                 }
@@ -219,7 +220,7 @@ pub(crate) struct Manager {
     errors: Arc<ConnectErrors>,
     counters: Arc<Counters>,
     /// Which server this engine talks to, shared with its connections.
-    server: Arc<OnceLock<ddl::Server>>,
+    server: Arc<OnceLock<ServerKind>>,
     max_message: Option<usize>,
 }
 
@@ -270,7 +271,7 @@ pub(crate) struct Shared {
     options: EngineOptions,
     errors: Arc<ConnectErrors>,
     counters: Arc<Counters>,
-    server: Arc<OnceLock<ddl::Server>>,
+    server: Arc<OnceLock<ServerKind>>,
     /// Statements running now, for `close` to wait on.
     in_flight: AtomicUsize,
     /// Each session's writes, one turn at a time.

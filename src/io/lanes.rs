@@ -13,9 +13,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use uuid::Uuid;
 
-use crate::catalog::Session;
 use crate::error::{Error, Result};
 use crate::sql::write::InsertBatch;
+use crate::table::Session;
 
 use crate::retry::Call;
 
@@ -263,10 +263,10 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::catalog::Table;
     use crate::message::Message;
     use crate::options::{EngineOptions, HistoryOptions};
     use crate::retry::Policy;
+    use crate::table::Table;
 
     fn session() -> Session {
         let options = HistoryOptions::default();

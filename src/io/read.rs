@@ -3,13 +3,13 @@
 
 use time::OffsetDateTime;
 
-use crate::catalog::Session;
 use crate::error::{Error, Result};
 use crate::message::{Message, MessageType, TrimOptions, trim_messages};
 use crate::retry::Call;
 use crate::rows;
 use crate::sql::{self, Request, read};
 use crate::stored::{Page, PageCursor, StoredMessage};
+use crate::table::Session;
 
 use super::driver::face;
 use super::engine::Shared;
@@ -17,7 +17,7 @@ use super::engine::Shared;
 #[face(AFIT)]
 impl Shared {
     /// Runs `request` on a session's table with the session's retry policy.
-    async fn on(
+    async fn in_session(
         &self,
         session: &Session,
         request: &Request<'_>,
@@ -27,17 +27,17 @@ impl Shared {
     }
 
     pub(crate) async fn messages(&self, session: &Session) -> Result<Vec<Message>> {
-        rows::decode_messages(&self.on(session, &read::messages(session)).await?)
+        rows::decode_messages(&self.in_session(session, &read::messages(session)).await?)
     }
 
     pub(crate) async fn entries(&self, session: &Session) -> Result<Vec<StoredMessage>> {
-        let rows = self.on(session, &read::entries(session)).await?;
+        let rows = self.in_session(session, &read::entries(session)).await?;
         rows::decode_entries(&rows, Some(&session.id))
     }
 
     pub(crate) async fn last_messages(&self, session: &Session, n: usize) -> Result<Vec<Message>> {
         let n = sql::limit(n);
-        rows::decode_messages(&self.on(session, &read::last(session, &n)).await?)
+        rows::decode_messages(&self.in_session(session, &read::last(session, &n)).await?)
     }
 
     /// The context window of `options`, read from the newest rows back in
@@ -103,7 +103,7 @@ impl Shared {
     }
 
     pub(crate) async fn message_count(&self, session: &Session) -> Result<u64> {
-        rows::decode_count(&self.on(session, &read::count(session)).await?)
+        rows::decode_count(&self.in_session(session, &read::count(session)).await?)
     }
 
     pub(crate) async fn messages_since(
@@ -111,7 +111,11 @@ impl Shared {
         session: &Session,
         since: OffsetDateTime,
     ) -> Result<Vec<Message>> {
-        rows::decode_messages(&self.on(session, &read::since(session, &since)).await?)
+        rows::decode_messages(
+            &self
+                .in_session(session, &read::since(session, &since))
+                .await?,
+        )
     }
 
     /// A page of `size` rows from `cursor` on, oldest first, or newest
@@ -130,7 +134,7 @@ impl Shared {
         }
         let limit = sql::limit(size);
         let request = read::page(session, cursor, &limit, back);
-        let rows = self.on(session, &request).await?;
+        let rows = self.in_session(session, &request).await?;
         rows::decode_page(&rows, &session.id, size)
     }
 }

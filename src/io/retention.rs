@@ -5,13 +5,13 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use crate::catalog::Table;
 use crate::error::{Error, Result};
 use crate::options::HistoryOptions;
 use crate::retry::{Call, Policy};
 use crate::rows;
 use crate::sql::retention::{self, Cutoff, Prefixed};
 use crate::sql::{self, Request};
+use crate::table::Table;
 
 use super::driver::face;
 use super::engine::Shared;

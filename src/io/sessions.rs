@@ -1,7 +1,6 @@
 //! Listing a table's sessions, and how its session ids compare (what a
 //! prefix of them is).
 
-use crate::catalog::{IdOrder, Table};
 use crate::error::Result;
 use crate::options::{HistoryOptions, SessionFilter};
 use crate::retry::{Call, Policy};
@@ -9,6 +8,7 @@ use crate::rows;
 use crate::sql::Request;
 use crate::sql::sessions::{self, Listing};
 use crate::stored::SessionInfo;
+use crate::table::{IdOrder, Table};
 
 use super::driver::face;
 use super::engine::Shared;

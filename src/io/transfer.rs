@@ -1,11 +1,11 @@
 //! Export to JSON Lines and import from it: a session, a prefix or a whole
 //! table, in pages and batches.
 
-use crate::catalog::{Session, Table};
 use crate::error::{Error, Result};
 use crate::options::HistoryOptions;
 use crate::retry::{Call, Policy};
 use crate::sql::transfer::{ExportScan, ImportBatch, ImportRow};
+use crate::table::{Session, Table};
 
 use super::driver::face;
 use super::engine::Shared;

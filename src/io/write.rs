@@ -8,13 +8,13 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::catalog::Session;
 use crate::error::{Error, Result};
 use crate::message::Message;
 use crate::retry::Call;
 use crate::rows;
 use crate::sql::write::InsertBatch;
 use crate::sql::{self, delete, write};
+use crate::table::Session;
 
 use super::driver::face;
 use super::engine::Shared;

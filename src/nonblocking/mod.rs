@@ -29,11 +29,11 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::catalog::Session;
 use crate::error::Result;
 use crate::history::BoxFuture;
 use crate::message::{Message, TrimOptions};
 use crate::options::HistoryOptions;
+use crate::table::Session;
 
 /// A runnable example of `api.rs`, as this face shows it: its nonblocking form,
 /// in a `main` that has this face's types and the test database's `url`.

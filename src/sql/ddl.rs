@@ -9,9 +9,10 @@
 
 use std::time::Duration;
 
-use crate::catalog::Table;
 use crate::error::{Error, Result};
 use crate::options::HistoryOptions;
+use crate::report::ServerKind;
+use crate::table::Table;
 
 use super::{Param, Request, Sql};
 
@@ -55,18 +56,15 @@ pub(crate) fn create_index(table: &Table) -> String {
     )
 }
 
-/// The server a connection talks to, where their DDL differs.
-pub(crate) use crate::report::ServerKind as Server;
-
 /// Asked once per engine, by its first statement.
 pub(crate) const VERSION: Sql = Sql::read("SELECT version()");
 
 /// The activity index on `created_at`. CockroachDB's is hash-sharded (v22.1+
 /// syntax): a plain index on a timestamp sends every insert to one range.
-pub(crate) fn activity_index(table: &Table, server: Server) -> String {
+pub(crate) fn activity_index(table: &Table, server: ServerKind) -> String {
     let sharded = match server {
-        Server::CockroachDB => " USING HASH",
-        Server::PostgreSQL => "",
+        ServerKind::CockroachDB => " USING HASH",
+        ServerKind::PostgreSQL => "",
     };
     format!(
         "CREATE INDEX IF NOT EXISTS {} ON {} (created_at){sharded}",
@@ -83,14 +81,14 @@ pub(crate) fn activity_index(table: &Table, server: Server) -> String {
 /// an operator's `ALTER TABLE ... SET (ttl_job_cron = ...)` stays: the
 /// engine changes a table's TTL only where its expiration differs (see
 /// `ttl_in_place`). PostgreSQL has none.
-pub(crate) fn row_ttl(table: &Table, server: Server, ttl: Duration) -> Result<String> {
+pub(crate) fn row_ttl(table: &Table, server: ServerKind, ttl: Duration) -> Result<String> {
     match server {
-        Server::CockroachDB => Ok(format!(
+        ServerKind::CockroachDB => Ok(format!(
             "ALTER TABLE {} SET (ttl_expiration_expression = '{}')",
             table.qualified(),
             expiration(ttl).replace('\'', "''")
         )),
-        Server::PostgreSQL => Err(Error::Config(
+        ServerKind::PostgreSQL => Err(Error::Config(
             "row-level TTL is CockroachDB's; on PostgreSQL, run delete_messages_older_than \
              (or delete_sessions_idle_since) periodically instead, e.g. examples/periodic_cleanup.rs"
                 .into(),
@@ -194,7 +192,7 @@ LEFT JOIN pg_collation AS c ON c.oid = a.attcollation",
 /// assert!(sql.contains("USING HASH"));
 /// # Ok::<(), langchain_cockroachdb::Error>(())
 /// ```
-pub fn schema_sql(options: &HistoryOptions, server: Server) -> Result<String> {
+pub fn schema_sql(options: &HistoryOptions, server: ServerKind) -> Result<String> {
     let table = Table::new("", options)?;
     let mut script = vec![create_table(&table), create_index(&table)];
     if table.activity_index {
@@ -222,21 +220,21 @@ mod tests {
     #[test]
     fn the_servers_are_told_apart_by_their_version() {
         let crdb = "CockroachDB CCL v23.2.4 (x86_64-pc-linux-gnu, built 2024/04/15 21:10:21, go1.21.5 X:nocoverageredesign)";
-        assert_eq!(Server::of(crdb), Server::CockroachDB);
+        assert_eq!(ServerKind::of(crdb), ServerKind::CockroachDB);
         assert_eq!(
-            Server::of("PostgreSQL 15.20 (Debian 15.20-0+deb12u1) on x86_64-pc-linux-gnu"),
-            Server::PostgreSQL
+            ServerKind::of("PostgreSQL 15.20 (Debian 15.20-0+deb12u1) on x86_64-pc-linux-gnu"),
+            ServerKind::PostgreSQL
         );
     }
 
     #[test]
     fn the_activity_index_is_hash_sharded_on_cockroachdb() {
         assert_eq!(
-            activity_index(&table(), Server::CockroachDB),
+            activity_index(&table(), ServerKind::CockroachDB),
             r#"CREATE INDEX IF NOT EXISTS "chat_activity_idx" ON "public"."chat" (created_at) USING HASH"#
         );
         assert_eq!(
-            activity_index(&table(), Server::PostgreSQL),
+            activity_index(&table(), ServerKind::PostgreSQL),
             r#"CREATE INDEX IF NOT EXISTS "chat_activity_idx" ON "public"."chat" (created_at)"#
         );
     }
@@ -254,7 +252,7 @@ mod tests {
             live(&with_ttl),
             "created_at >= now() - INTERVAL '2592000 seconds'"
         );
-        let job = row_ttl(&with_ttl, Server::CockroachDB, thirty_days).unwrap();
+        let job = row_ttl(&with_ttl, ServerKind::CockroachDB, thirty_days).unwrap();
         assert!(
             job.contains("'(created_at + INTERVAL ''2592000 seconds'')'"),
             "{job}"
@@ -287,11 +285,11 @@ mod tests {
     fn row_level_ttl_is_cockroachdbs_and_refused_on_postgresql() {
         let thirty_days = Duration::from_secs(30 * 24 * 3600);
         assert_eq!(
-            row_ttl(&table(), Server::CockroachDB, thirty_days).unwrap(),
+            row_ttl(&table(), ServerKind::CockroachDB, thirty_days).unwrap(),
             "ALTER TABLE \"public\".\"chat\" SET (ttl_expiration_expression = \
              '(created_at + INTERVAL ''2592000 seconds'')')"
         );
-        let err = row_ttl(&table(), Server::PostgreSQL, thirty_days).unwrap_err();
+        let err = row_ttl(&table(), ServerKind::PostgreSQL, thirty_days).unwrap_err();
         assert!(
             err.to_string().contains("delete_messages_older_than"),
             "{err}"

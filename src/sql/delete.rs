@@ -3,7 +3,7 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::catalog::Session;
+use crate::table::Session;
 
 use super::{Request, Sql};
 

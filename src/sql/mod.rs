@@ -15,7 +15,7 @@
 
 use tokio_postgres::types::ToSql;
 
-use crate::catalog::{IdOrder, Table};
+use crate::table::{IdOrder, Table};
 
 /// A statement over the session ids with a prefix, `[$1, $2)` (or
 /// `[$1, ...)` when `$2` is NULL), in the forms `ByPrefix` holds. `$text`
@@ -234,7 +234,7 @@ mod tests {
 
     #[test]
     fn requests_carry_the_kind_of_their_statement() {
-        let table = crate::catalog::Table::new(
+        let table = crate::table::Table::new(
             &"postgresql://root@localhost/db"
                 .parse::<crate::config::ConnectionConfig>()
                 .unwrap()
@@ -242,7 +242,7 @@ mod tests {
             &crate::options::HistoryOptions::default(),
         )
         .unwrap();
-        let session = crate::catalog::Session::new(
+        let session = crate::table::Session::new(
             "s".into(),
             table,
             &crate::options::HistoryOptions::default(),

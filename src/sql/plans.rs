@@ -3,8 +3,8 @@
 //! plan PostgreSQL caches for the prepared statement. (A unit test, since
 //! the statements are private; it opens its own connection.)
 
-use crate::catalog::Table;
 use crate::options::HistoryOptions;
+use crate::table::Table;
 
 use super::{ddl, read, render, retention, sessions};
 
@@ -179,7 +179,7 @@ async fn last_messages_and_session_listing_use_the_index() {
             "{}; {}; {}",
             ddl::create_table(&table),
             ddl::create_index(&table),
-            ddl::activity_index(&table, ddl::Server::PostgreSQL)
+            ddl::activity_index(&table, crate::report::ServerKind::PostgreSQL)
         ))
         .await
         .unwrap();

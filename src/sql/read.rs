@@ -3,8 +3,8 @@
 
 use time::OffsetDateTime;
 
-use crate::catalog::Session;
 use crate::stored::PageCursor;
+use crate::table::Session;
 
 use super::{Request, Sql};
 

@@ -4,8 +4,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{ByPrefix, Request, Sql};
-use crate::catalog::{IdOrder, Table};
 use crate::ident::prefix_range;
+use crate::table::{IdOrder, Table};
 
 /// The server's clock decides what is old, once per cleanup.
 const CUTOFF: Sql = Sql::read("SELECT now() - $1::FLOAT8 * INTERVAL '1 second'");

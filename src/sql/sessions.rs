@@ -2,9 +2,9 @@
 
 use time::OffsetDateTime;
 
-use crate::catalog::IdOrder;
 use crate::ident::prefix_range;
 use crate::options::SessionFilter;
+use crate::table::IdOrder;
 
 use super::{ByPrefix, Request, Sql};
 

@@ -7,11 +7,11 @@ use time::OffsetDateTime;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use crate::catalog::IdOrder;
 use crate::error::{Error, Result};
 use crate::ident::prefix_range;
 use crate::rows::decode_entries;
 use crate::stored::StoredMessage;
+use crate::table::IdOrder;
 
 use super::read::{PAGE_FIRST, PAGE_NEXT};
 use super::write::storable_json;

@@ -14,7 +14,7 @@ use tokio_postgres::types::Type;
 use crate::error::Error;
 
 use super::Param;
-use super::ddl::Server;
+use crate::report::ServerKind;
 
 /// CockroachDB's default `sql.conn.max_read_buffer_message_size`.
 pub(crate) const COCKROACHDB_DEFAULT: usize = 16 << 20;
@@ -37,10 +37,10 @@ const ARRAY_HEADER: usize = 20;
 
 /// The most a message from this client may hold: the limit set, else the
 /// server's (CockroachDB's default while the server is not known yet).
-pub(crate) fn limit(set: Option<usize>, server: Option<Server>) -> usize {
+pub(crate) fn limit(set: Option<usize>, server: Option<ServerKind>) -> usize {
     set.unwrap_or(match server {
-        Some(Server::PostgreSQL) => POSTGRESQL,
-        Some(Server::CockroachDB) | None => COCKROACHDB_DEFAULT,
+        Some(ServerKind::PostgreSQL) => POSTGRESQL,
+        Some(ServerKind::CockroachDB) | None => COCKROACHDB_DEFAULT,
     })
 }
 
@@ -129,9 +129,9 @@ mod tests {
     #[test]
     fn the_limit_is_the_servers_unless_set() {
         assert_eq!(limit(None, None), 16 << 20);
-        assert_eq!(limit(None, Some(Server::CockroachDB)), 16 << 20);
-        assert_eq!(limit(None, Some(Server::PostgreSQL)), (1 << 30) - 1);
-        assert_eq!(limit(Some(1000), Some(Server::PostgreSQL)), 1000);
+        assert_eq!(limit(None, Some(ServerKind::CockroachDB)), 16 << 20);
+        assert_eq!(limit(None, Some(ServerKind::PostgreSQL)), (1 << 30) - 1);
+        assert_eq!(limit(Some(1000), Some(ServerKind::PostgreSQL)), 1000);
         let err = check(|| "it".into(), 1001, 1000).unwrap_err();
         assert!(!err.is_retryable(), "{err}");
         assert!(

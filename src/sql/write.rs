@@ -2,9 +2,9 @@
 
 use uuid::Uuid;
 
-use crate::catalog::Session;
 use crate::error::{Error, Result};
 use crate::message::Message;
+use crate::table::Session;
 
 use super::{Request, Sql, wire};
 
@@ -173,8 +173,8 @@ pub(crate) fn insert<'a>(session: &'a Session, batch: &'a InsertBatch) -> Reques
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::Table;
     use crate::options::{EngineOptions, HistoryOptions};
+    use crate::table::Table;
 
     fn session() -> Session {
         let options = HistoryOptions::default()
