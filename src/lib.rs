@@ -42,6 +42,36 @@ mod connect; // how both drivers connect: settings, sslmode, rustls, deadlines
 mod sql; // every statement, beside its parameters
 mod trace; // spans and events (feature `tracing`)
 
+/// The files of `src/io/`, as modules of the face that invokes this: each
+/// face compiles the shared I/O and the public operations as its own, with
+/// its own driver and pool (see `io/face.rs`).
+#[cfg(any(feature = "blocking", feature = "async"))]
+macro_rules! io_modules {
+    () => {
+        $crate::io_modules!(
+            api = "../io/api.rs",
+            ddl = "../io/ddl.rs",
+            diagnose = "../io/diagnose.rs",
+            engine = "../io/engine.rs",
+            face = "../io/face.rs",
+            lanes = "../io/lanes.rs",
+            read = "../io/read.rs",
+            retention = "../io/retention.rs",
+            sessions = "../io/sessions.rs",
+            transfer = "../io/transfer.rs",
+            write = "../io/write.rs",
+        );
+    };
+    ($($module:ident = $path:literal),* $(,)?) => {
+        $(
+            #[allow(clippy::duplicate_mod)]
+            #[path = $path] mod $module;
+        )*
+    };
+}
+#[cfg(any(feature = "blocking", feature = "async"))]
+pub(crate) use io_modules;
+
 // The faces: each compiles the shared I/O and the public operations of
 // `src/io/` as its own modules, with its own driver and pool.
 #[cfg(feature = "blocking")]

@@ -35,39 +35,7 @@ mod driver;
 mod gate;
 // The shared I/O and the public operations, compiled here as blocking code.
 // The other face compiles the same files: that is the point.
-#[allow(clippy::duplicate_mod)]
-#[path = "../io/api.rs"]
-mod api;
-#[allow(clippy::duplicate_mod)]
-#[path = "../io/ddl.rs"]
-mod ddl;
-#[allow(clippy::duplicate_mod)]
-#[path = "../io/diagnose.rs"]
-mod diagnose;
-#[allow(clippy::duplicate_mod)]
-#[path = "../io/engine.rs"]
-mod engine;
-#[allow(clippy::duplicate_mod)]
-#[path = "../io/face.rs"]
-mod face;
-#[allow(clippy::duplicate_mod)]
-#[path = "../io/lanes.rs"]
-mod lanes;
-#[allow(clippy::duplicate_mod)]
-#[path = "../io/read.rs"]
-mod read;
-#[allow(clippy::duplicate_mod)]
-#[path = "../io/retention.rs"]
-mod retention;
-#[allow(clippy::duplicate_mod)]
-#[path = "../io/sessions.rs"]
-mod sessions;
-#[allow(clippy::duplicate_mod)]
-#[path = "../io/transfer.rs"]
-mod transfer;
-#[allow(clippy::duplicate_mod)]
-#[path = "../io/write.rs"]
-mod write;
+crate::io_modules!();
 
 use self::{CockroachDBChatMessageHistory as History, CockroachDBEngine as Engine};
 use engine::Shared;
