@@ -26,6 +26,8 @@ mod ident; // table, schema and index names, session ids
 mod message; // LangChain's message model
 
 mod history; // the history traits, and a history in memory
+#[cfg(feature = "langchain-rust")]
+mod langchain_rust_messages; // langchain-rust's messages, both ways
 mod options; // option structs
 mod report; // server kinds, diagnoses
 mod stored; // stored rows as users see them, JSON Lines
@@ -81,12 +83,9 @@ pub mod blocking;
 #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
 pub mod nonblocking;
 
-// langchain-rust's memory, over the async face.
-#[cfg(feature = "langchain-rust")]
-mod memory;
 #[cfg(feature = "langchain-rust")]
 #[cfg_attr(docsrs, doc(cfg(feature = "langchain-rust")))]
-pub use memory::{from_langchain_rust, to_langchain_rust};
+pub use langchain_rust_messages::{from_langchain_rust, to_langchain_rust};
 // rig's conversation memory, over the async face.
 #[cfg(feature = "rig")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rig")))]

@@ -3,7 +3,8 @@
 //! runtime-free core first, the faces last), and a module may use only
 //! modules of the layers above its own. So there is no import cycle, and
 //! the core never reaches into a face. `src/io/`, compiled by both faces,
-//! sits between the core and the faces.
+//! sits between the core and the faces. And CONTRIBUTING.md's map of the
+//! source names every file of `src/`, and no other.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -134,4 +135,115 @@ fn the_checker_sees_what_it_checks() {
     assert_eq!(found, ["error", "rows", "sql"]);
     let layers = layers("mod a;\n\nmod b;\n#[cfg(x)]\npub mod c;\n\nmod d; // note\n");
     assert_eq!(layers, [vec!["a"], vec!["b", "c"], vec!["d"]]);
+}
+
+/// The files that the map of CONTRIBUTING.md names (the ```text block of
+/// its "## Layout" section), as paths from the crate root, in map order.
+/// Each line of the map is a folder (`io/`, or `bin/name/`) or a file
+/// (`api.rs`), then what it holds; a file is in the nearest folder above it
+/// that is indented less. A line that is neither is an error.
+fn mapped(contributing: &str) -> Result<Vec<String>, String> {
+    let mut lines = contributing.lines();
+    lines
+        .by_ref()
+        .find(|l| l.trim_end() == "## Layout")
+        .ok_or("no \"## Layout\" section")?;
+    lines
+        .by_ref()
+        .take_while(|l| !l.starts_with("## "))
+        .find(|l| l.trim_end() == "```text")
+        .ok_or("no ```text block in the \"## Layout\" section")?;
+    let mut folders: Vec<(usize, &str)> = Vec::new();
+    let mut files = Vec::new();
+    for line in lines.take_while(|l| l.trim_end() != "```") {
+        let Some(name) = line.split_whitespace().next() else {
+            continue;
+        };
+        let indent = line.len() - line.trim_start().len();
+        while folders.last().is_some_and(|(at, _)| *at >= indent) {
+            folders.pop();
+        }
+        if name.ends_with('/') {
+            folders.push((indent, name));
+        } else if name.ends_with(".rs") {
+            files.push(folders.iter().map(|(_, f)| *f).chain([name]).collect());
+        } else {
+            return Err(format!(
+                "a line is neither a folder (`io/`) nor a file (`api.rs`): {line:?}"
+            ));
+        }
+    }
+    Ok(files)
+}
+
+#[test]
+fn contributing_names_every_source_file() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let contributing =
+        std::fs::read_to_string(root.join("CONTRIBUTING.md")).expect("CONTRIBUTING.md");
+    let named = mapped(&contributing).unwrap_or_else(|e| panic!("CONTRIBUTING.md's map: {e}"));
+    let mut in_map = BTreeSet::new();
+    let twice: Vec<&str> = named
+        .iter()
+        .filter(|f| !in_map.insert(f.as_str()))
+        .map(String::as_str)
+        .collect();
+    let on_disk: BTreeSet<String> = files(&root.join("src"))
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+        .map(|p| {
+            let relative = p.strip_prefix(root).unwrap_or(p);
+            let parts: Vec<_> = relative
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect();
+            parts.join("/")
+        })
+        .collect();
+    let missing: Vec<&str> = on_disk
+        .iter()
+        .map(String::as_str)
+        .filter(|f| !in_map.contains(f))
+        .collect();
+    let extra: Vec<&str> = in_map
+        .iter()
+        .copied()
+        .filter(|f| !on_disk.contains(*f))
+        .collect();
+    let mut report = String::new();
+    for (what, list) in [
+        ("not in the map (add a line under its folder)", &missing),
+        (
+            "in the map, not in src/ (remove or rename its line)",
+            &extra,
+        ),
+        ("named twice in the map", &twice),
+    ] {
+        if !list.is_empty() {
+            report += &format!("\n  {what}:\n    {}", list.join("\n    "));
+        }
+    }
+    assert!(
+        report.is_empty(),
+        "CONTRIBUTING.md's layout map (the ```text block under \"## Layout\") is out of date:{report}"
+    );
+}
+
+#[test]
+fn the_map_reader_sees_folders_and_files() {
+    let doc = "# Title\n\n## Layout\n\n```text\nsrc/\n  lib.rs         the root\n  io/            shared\n    api.rs       operations\n  bin/tool/      a binary\n    main.rs      commands\n  error.rs       errors\n```\n\n## Next\n\n```text\nx.rs\n```\n";
+    let found = mapped(doc).expect("a map");
+    assert_eq!(
+        found,
+        [
+            "src/lib.rs",
+            "src/io/api.rs",
+            "src/bin/tool/main.rs",
+            "src/error.rs"
+        ]
+    );
+    assert!(
+        mapped("## Layout\n```text\nsrc/\n  lib.rs  the root,\n          wrapped\n```\n").is_err()
+    );
+    assert!(mapped("## Layout\n\nNo map.\n\n## Next\n```text\nsrc/\n```\n").is_err());
 }

@@ -1,7 +1,9 @@
 //! Messages nested as deep as a server stores them (thousands of levels):
-//! the recursive walks over their JSON run on a stack that grows on the
-//! heap when it runs low, and dropping one takes no recursion at all.
+//! their JSON text is read and written without a recursion limit, the
+//! recursive walks over their JSON run on a stack that grows on the heap
+//! when it runs low, and dropping one takes no recursion at all.
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Runs `f`, on a fresh stack segment if this one is nearly used up: call
@@ -41,4 +43,22 @@ pub(super) fn dismantle(value: Value) {
             _ => {}
         }
     }
+}
+
+/// JSON text of any depth a server stores (or an export holds): no
+/// recursion limit, and the stack grows on the heap as deep values need it.
+pub(crate) fn parse_json(json: &[u8]) -> serde_json::Result<Value> {
+    let mut reader = serde_json::Deserializer::from_slice(json);
+    reader.disable_recursion_limit();
+    Value::deserialize(serde_stacker::Deserializer::new(&mut reader))
+        .and_then(|value| reader.end().map(|()| value))
+}
+
+/// `value` as compact JSON text, at any depth (see `parse_json`).
+pub(crate) fn json_text(value: &impl Serialize) -> String {
+    // Serializing maps of strings to JSON values cannot fail.
+    let mut out = Vec::new();
+    let mut writer = serde_json::Serializer::new(&mut out);
+    let _ = value.serialize(serde_stacker::Serializer::new(&mut writer));
+    String::from_utf8(out).unwrap_or_default()
 }

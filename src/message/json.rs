@@ -63,6 +63,13 @@ pub(super) fn object_field<'a>(data: &'a Map<String, Value>, key: &str) -> &'a M
         .unwrap_or_else(|| EMPTY.get_or_init(Map::new))
 }
 
+/// The list `data[key]`, empty when it is missing or not a list.
+pub(super) fn array_field<'a>(data: &'a Map<String, Value>, key: &str) -> &'a [Value] {
+    data.get(key)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
 pub(super) fn json_kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",

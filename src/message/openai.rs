@@ -13,8 +13,9 @@
 use serde_json::{Map, Value};
 
 use super::json::invalid;
+use super::kind::MessageType;
+use super::model::Message;
 use super::python::{json_dumps, json_dumps_unicode, str_of, truthy};
-use super::{Message, MessageType};
 use crate::error::Result;
 
 /// The OpenAI chat-completions messages for `messages`, as LangChain's

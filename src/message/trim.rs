@@ -4,8 +4,10 @@
 
 use serde_json::Value;
 
+use super::kind::MessageType;
+use super::model::Message;
+use super::openai;
 use super::python::repr;
-use super::{Message, MessageType, openai};
 
 /// LangChain's `count_tokens_approximately` with its defaults: about four
 /// characters a token, three more tokens a message, the role and name

@@ -1,5 +1,6 @@
-//! The `langchain-rust` feature: an async history as that crate's
-//! `BaseMemory`, and its messages converted to and from LangChain's.
+//! The `langchain-rust` feature: that crate's messages converted to and
+//! from LangChain's (the async history as its `BaseMemory` is in
+//! `nonblocking/memory.rs`).
 //!
 //! langchain-rust's `Message` holds text, a type (human, ai, system, tool),
 //! an `id` (a tool message's call id), OpenAI-format `tool_calls` and
@@ -8,16 +9,13 @@
 //! `function` messages become tool messages, and `remove` messages (a
 //! LangGraph instruction, not part of a conversation) are left out.
 
-use ::langchain_rust::schemas::memory::{BaseMemory, MemoryError};
 use ::langchain_rust::schemas::messages::{
     ImageContent, Message as LrMessage, MessageType as LrType,
 };
-use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
 use crate::error::{Error, Result};
 use crate::message::{Message, MessageType, from_openai_messages, to_openai_messages};
-use crate::nonblocking::AsyncCockroachDBChatMessageHistory;
 
 /// A LangChain message as langchain-rust's, or `None` for a `remove`
 /// message, which it has no form for.
@@ -131,54 +129,4 @@ fn parts_of(images: &[ImageContent], text: &str) -> Vec<Value> {
         parts.push(json!({"type": "image_url", "image_url": url}));
     }
     parts
-}
-
-fn memory_error(err: Error) -> MemoryError {
-    MemoryError::Storage(err.to_string())
-}
-
-/// The history as langchain-rust's conversation memory, for its chains and
-/// agents: messages converted with [`to_langchain_rust`] and
-/// [`from_langchain_rust`].
-///
-/// ```
-/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use langchain_cockroachdb::nonblocking::AsyncCockroachDBEngine;
-/// use langchain_rust::schemas::memory::BaseMemory;
-///
-/// # let url = std::env::var("LANGCHAIN_COCKROACHDB_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
-/// let engine = AsyncCockroachDBEngine::from_connection_string(&url)?;
-/// let mut memory = engine.history("doc-langchain-rust")?;
-/// # BaseMemory::clear(&mut memory).await?;
-/// // The history's own methods come first: call the trait's by its name.
-/// BaseMemory::add_user_message(&mut memory, &"My name is Alice").await?;
-/// assert_eq!(BaseMemory::messages(&memory).await?[0].content, "My name is Alice");
-/// # BaseMemory::clear(&mut memory).await?;
-/// # Ok(()) }
-/// ```
-#[async_trait]
-impl BaseMemory for AsyncCockroachDBChatMessageHistory {
-    async fn messages(&self) -> std::result::Result<Vec<LrMessage>, MemoryError> {
-        let stored = AsyncCockroachDBChatMessageHistory::messages(self)
-            .await
-            .map_err(memory_error)?;
-        let mut out = Vec::with_capacity(stored.len());
-        for message in &stored {
-            out.extend(to_langchain_rust(message).map_err(memory_error)?);
-        }
-        Ok(out)
-    }
-
-    async fn add_message(&mut self, message: LrMessage) -> std::result::Result<(), MemoryError> {
-        let message = from_langchain_rust(&message).map_err(memory_error)?;
-        AsyncCockroachDBChatMessageHistory::add_message(self, &message)
-            .await
-            .map_err(memory_error)
-    }
-
-    async fn clear(&mut self) -> std::result::Result<(), MemoryError> {
-        AsyncCockroachDBChatMessageHistory::clear(self)
-            .await
-            .map_err(memory_error)
-    }
 }
