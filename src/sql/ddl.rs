@@ -14,7 +14,7 @@ use crate::options::HistoryOptions;
 use crate::report::ServerKind;
 use crate::table::Table;
 
-use super::{Param, Request, Sql};
+use super::statement::{Param, Request, Sql};
 
 /// The schema (unless `public`, which CockroachDB has built in and may
 /// refuse to "create") and the table.

@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use crate::table::Session;
 
-use super::{Request, Sql};
+use super::statement::{Request, Sql};
 
 /// What `clear` deletes: the rows up to the session's newest when the call
 /// began. A message written later gets a later `created_at` (see

@@ -1,7 +1,7 @@
 //! What a diagnosis asks of the server about a table: all reads of the
 //! catalogs and statistics, none of the table's rows.
 
-use super::Sql;
+use super::statement::Sql;
 
 /// The table's columns and their types, in order (empty when it is missing).
 pub(crate) const COLUMNS: Sql = Sql::read(

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use crate::stored::PageCursor;
 use crate::table::Session;
 
-use super::{Request, Sql};
+use super::statement::{Request, Sql};
 
 const MESSAGES: Sql = Sql::read(
     "SELECT id, message FROM {t} WHERE {live} AND session_id = $1 ORDER BY created_at, id",

@@ -3,7 +3,7 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{ByPrefix, Request, Sql};
+use super::statement::{ByPrefix, Request, Sql};
 use crate::ident::prefix_range;
 use crate::table::{IdOrder, Table};
 

@@ -6,7 +6,7 @@ use crate::ident::prefix_range;
 use crate::options::SessionFilter;
 use crate::table::IdOrder;
 
-use super::{ByPrefix, Request, Sql};
+use super::statement::{ByPrefix, Request, Sql};
 
 /// A listing over a prefix's range (`$c`, `$hi`: see `by_prefix!`), with
 /// more conditions before it, if any.

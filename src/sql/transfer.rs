@@ -14,8 +14,9 @@ use crate::stored::StoredMessage;
 use crate::table::IdOrder;
 
 use super::read::{PAGE_FIRST, PAGE_NEXT};
+use super::statement::{ByPrefix, Request, Sql};
+use super::wire;
 use super::write::storable_json;
-use super::{ByPrefix, Request, Sql, wire};
 
 /// A page of an export over a prefix's range (`$c`, `$hi`: see
 /// `by_prefix!`), with more conditions after it, if any.

@@ -13,7 +13,7 @@ use tokio_postgres::types::Type;
 
 use crate::error::Error;
 
-use super::Param;
+use super::statement::Param;
 use crate::report::ServerKind;
 
 /// CockroachDB's default `sql.conn.max_read_buffer_message_size`.

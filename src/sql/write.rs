@@ -6,7 +6,8 @@ use crate::error::{Error, Result};
 use crate::message::Message;
 use crate::table::Session;
 
-use super::{Request, Sql, wire};
+use super::statement::{Request, Sql};
+use super::wire;
 
 /// The base time of a write: never earlier than just after the session's
 /// newest row. `now()` alone could go backwards between two quick calls (a
