@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
-pub(super) use maybe_async::must_be_sync as face;
 use postgres::types::ToSql;
 use postgres::{Row, Statement};
 

@@ -33,6 +33,7 @@ macro_rules! example {
 
 mod driver;
 mod gate;
+mod mode;
 // The shared I/O and the public operations, compiled here as blocking code.
 // The other face compiles the same files: that is the point.
 crate::io_modules!();

@@ -18,8 +18,8 @@ use crate::pool::{PoolState, Registry};
 use crate::report::Diagnosis;
 use crate::stored::{Page, PageCursor, SessionInfo, StoredMessage};
 
-use super::driver::face;
 use super::engine::Shared;
+use super::mode::face;
 use super::{Engine, History};
 
 #[face(AFIT)]

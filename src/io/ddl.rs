@@ -6,7 +6,7 @@ use crate::options::HistoryOptions;
 use crate::retry::Call;
 use crate::sql::{Request, ddl};
 
-use super::driver::face;
+use super::mode::face;
 use super::engine::Shared;
 
 #[face(AFIT)]

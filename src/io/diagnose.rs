@@ -12,7 +12,7 @@ use crate::sql::{self, Request, ddl, doctor};
 use crate::table::IdOrder;
 use crate::table::Table;
 
-use super::driver::face;
+use super::mode::face;
 use super::engine::Shared;
 use super::sessions::id_order_of;
 

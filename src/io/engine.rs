@@ -25,7 +25,8 @@ use crate::sql::{self, Kind, Request, ddl, wire};
 use crate::table::{Session, Table};
 use crate::trace;
 
-use super::driver::{Face, face};
+use super::driver::Face;
+use super::mode::face;
 use super::face::{Bounded, Client, Connect, Driver, PoolSettings};
 
 /// The engine's pool, as the face makes it.

@@ -4,7 +4,8 @@
 //! streams of export and import). `blocking/driver.rs` implements them over
 //! `postgres` and `r2d2`, `nonblocking/driver.rs` over `tokio-postgres` and
 //! `bb8`; each calls its implementor `Face`. The rest of `io/` takes nothing
-//! else from a face but `Face` itself and its `face` attribute.
+//! else from a face but `Face` itself and the `face` attribute of its
+//! `mode.rs`.
 //!
 //! Like all of `io/`, this file is compiled by each face as its own module:
 //! an `async fn` here is a plain `fn` on the blocking face, and `.await`
@@ -21,7 +22,7 @@ use crate::error::Result;
 use crate::options::EngineOptions;
 use crate::pool::ConnectFailure;
 
-use super::driver::face;
+use super::mode::face;
 
 /// How the engine opens, checks and tells broken its connections, given to
 /// the face's pool (r2d2's or bb8's manager), which opens connections when

@@ -19,7 +19,8 @@ use crate::table::Session;
 
 use crate::retry::Call;
 
-use super::driver::{Face, face};
+use super::driver::Face;
+use super::mode::face;
 use super::face::{Driver, Taken};
 
 /// At most this many messages go in one merged statement.

@@ -11,7 +11,7 @@ use crate::sql::{self, Request, read};
 use crate::stored::{Page, PageCursor, StoredMessage};
 use crate::table::Session;
 
-use super::driver::face;
+use super::mode::face;
 use super::engine::Shared;
 
 #[face(AFIT)]

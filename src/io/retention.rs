@@ -13,7 +13,7 @@ use crate::sql::retention::{self, Cutoff, Prefixed};
 use crate::sql::{self, Request};
 use crate::table::Table;
 
-use super::driver::face;
+use super::mode::face;
 use super::engine::Shared;
 
 #[face(AFIT)]

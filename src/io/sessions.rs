@@ -10,7 +10,7 @@ use crate::sql::sessions::{self, Listing};
 use crate::stored::SessionInfo;
 use crate::table::{IdOrder, Table};
 
-use super::driver::face;
+use super::mode::face;
 use super::engine::Shared;
 
 #[face(AFIT)]

@@ -7,7 +7,7 @@ use crate::retry::{Call, Policy};
 use crate::sql::transfer::{ExportScan, ImportBatch, ImportRow};
 use crate::table::{Session, Table};
 
-use super::driver::face;
+use super::mode::face;
 use super::engine::Shared;
 use super::face::{Sink, Source};
 

@@ -16,7 +16,7 @@ use crate::sql::write::InsertBatch;
 use crate::sql::{self, delete, write};
 use crate::table::Session;
 
-use super::driver::face;
+use super::mode::face;
 use super::engine::Shared;
 use super::lanes::{Job, Turned, Work, mergeable};
 

@@ -6,7 +6,6 @@
 use std::future::Future;
 use std::time::Duration;
 
-pub(super) use maybe_async::must_be_async as face;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, Statement};

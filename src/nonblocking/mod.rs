@@ -54,6 +54,7 @@ macro_rules! example {
 mod driver;
 #[cfg(feature = "langchain-rust")]
 mod memory;
+mod mode;
 // The shared I/O and the public operations, compiled here as async code.
 // The other face compiles the same files: that is the point.
 crate::io_modules!();
