@@ -1,7 +1,10 @@
 //! The blocking face: [`CockroachDBChatMessageHistory`] over `postgres` and
 //! an `r2d2` pool, for CLI bots, workers and other code without an async
-//! runtime. Do not call it from inside an async runtime; use
-//! [`crate::nonblocking`] there.
+//! runtime. Inside async code (a `#[tokio::main]` function, an axum
+//! handler) its calls cannot block the runtime's thread: they return
+//! [`Error::Runtime`](crate::Error::Runtime), after tokio's panic hook has
+//! printed tokio's own message. There, use [`crate::nonblocking`], or call
+//! this face inside `tokio::task::spawn_blocking`.
 //!
 //! This file is the public surface; `driver.rs` is what the shared I/O
 //! asks of the face.
