@@ -91,7 +91,7 @@ pub use langchain_rust_messages::{from_langchain_rust, to_langchain_rust};
 #[cfg_attr(docsrs, doc(cfg(feature = "rig")))]
 pub mod rig;
 
-pub use config::{ConnectionConfig, SslMode};
+pub use config::{ConnectionConfig, ConnectionConfigBuilder, SslMode};
 pub use error::{DbError, Error, Result, SqlState};
 pub use history::{
     AsyncChatMessageHistory, BoxFuture, ChatMessageHistory, InMemoryChatMessageHistory,

@@ -1,10 +1,14 @@
-//! Connection strings: URLs and libpq `key=value` strings, parsed once,
-//! with the `ssl*` options read here and a `Debug` that hides the password.
+//! Connection settings: URLs and libpq `key=value` strings, parsed once,
+//! or a config built in code or taken from the driver's own; the `ssl*`
+//! options read here, and a `Debug` that hides the password.
 //!
-//! One job a file: [`ConnectionConfig`] and what it tells (here), reading
-//! a string into one (`parse`), the URL form (`url`), the `key=value`
-//! form (`keywords`), and the `ssl*` options (`ssl`).
+//! One job a file: [`ConnectionConfig`] and what it tells (here), the
+//! checks every config passes (`check`), building one in code (`builder`),
+//! reading a string into one (`parse`), the URL form (`url`), the
+//! `key=value` form (`keywords`), and the `ssl*` options (`ssl`).
 
+mod builder;
+mod check;
 mod keywords;
 mod parse;
 mod ssl;
@@ -17,15 +21,20 @@ use std::path::PathBuf;
 
 use tokio_postgres::config::Host;
 
+pub use builder::ConnectionConfigBuilder;
 pub use ssl::SslMode;
 
-/// A parsed connection string.
+/// Where and how to connect: a parsed connection string, or a config built
+/// in code ([`ConnectionConfig::builder`]) or taken from the driver's
+/// `tokio_postgres::Config` (`try_from`). Every one has passed the same
+/// checks, whichever way it was made.
 ///
-/// Accepts `postgresql://`, `postgres://` and `cockroachdb://` URLs (also
-/// SQLAlchemy's `cockroachdb+psycopg://` style, so a Python service's setting
-/// can be shared as it is) and libpq `key=value` strings. The `ssl*` options
-/// are read here rather than by `tokio-postgres`, which knows neither
-/// `verify-ca`/`verify-full` nor the certificate paths.
+/// As a string it accepts `postgresql://`, `postgres://` and
+/// `cockroachdb://` URLs (also SQLAlchemy's `cockroachdb+psycopg://` style,
+/// so a Python service's setting can be shared as it is) and libpq
+/// `key=value` strings. The `ssl*` options are read here rather than by
+/// `tokio-postgres`, which knows neither `verify-ca`/`verify-full` nor the
+/// certificate paths.
 ///
 /// ```
 /// use langchain_cockroachdb::{ConnectionConfig, SslMode};
@@ -48,6 +57,29 @@ pub struct ConnectionConfig {
 }
 
 impl ConnectionConfig {
+    /// A config built in code, with no connection string to format (and no
+    /// password written into one): see [`ConnectionConfigBuilder`].
+    ///
+    /// ```
+    /// use langchain_cockroachdb::{ConnectionConfig, SslMode};
+    ///
+    /// # let secret = "s3cret";
+    /// let config = ConnectionConfig::builder()
+    ///     .host("db.example.com")
+    ///     .port(26257)
+    ///     .user("app")
+    ///     .password(secret)
+    ///     .dbname("chat")
+    ///     .ssl_mode(SslMode::VerifyFull)
+    ///     .ssl_root_cert("/certs/ca.crt")
+    ///     .build()?;
+    /// assert_eq!(config.target(), "db.example.com:26257");
+    /// # Ok::<(), langchain_cockroachdb::Error>(())
+    /// ```
+    pub fn builder() -> ConnectionConfigBuilder {
+        ConnectionConfigBuilder::new()
+    }
+
     /// The hosts and ports, as `host:port,host:port` (for messages and logs).
     ///
     /// ```
@@ -57,27 +89,10 @@ impl ConnectionConfig {
     /// # Ok::<(), langchain_cockroachdb::Error>(())
     /// ```
     pub fn target(&self) -> String {
-        let ports = self.pg.get_ports();
-        let mut out = String::new();
-        for (i, host) in self.pg.get_hosts().iter().enumerate() {
-            let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
-            if i > 0 {
-                out.push(',');
-            }
-            match host {
-                Host::Tcp(name) => {
-                    let _ = write!(out, "{name}:{port}");
-                }
-                #[cfg(unix)]
-                Host::Unix(path) => {
-                    let _ = write!(out, "{}/.s.PGSQL.{port}", path.display());
-                }
-            }
-        }
-        out
+        target(&self.pg)
     }
 
-    /// The database name, if the string gives one.
+    /// The database name, if the config names one.
     ///
     /// ```
     /// # use langchain_cockroachdb::ConnectionConfig;
@@ -113,7 +128,7 @@ impl ConnectionConfig {
         self.ssl_mode
     }
 
-    /// Whether the connection string holds a password: a program that took
+    /// Whether the config holds a password: a program that took
     /// it from its command line can warn that other users of the machine
     /// see it there (`ps`, shell history).
     ///
@@ -161,11 +176,38 @@ impl ConnectionConfig {
 impl fmt::Debug for ConnectionConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Written by hand so that the password can never reach a log.
-        f.debug_struct("ConnectionConfig")
-            .field("user", &self.user())
-            .field("target", &self.target())
-            .field("dbname", &self.dbname())
-            .field("ssl_mode", &self.ssl_mode)
+        let mut out = f.debug_struct("ConnectionConfig");
+        debug_fields(&mut out, &self.pg);
+        out.field("ssl_mode", &self.ssl_mode)
             .finish_non_exhaustive()
     }
+}
+
+/// What `Debug` shows of a driver config: never the password.
+fn debug_fields(out: &mut fmt::DebugStruct<'_, '_>, pg: &tokio_postgres::Config) {
+    out.field("user", &pg.get_user())
+        .field("target", &target(pg))
+        .field("dbname", &pg.get_dbname());
+}
+
+/// The hosts and ports of `pg`, as `host:port,host:port`.
+fn target(pg: &tokio_postgres::Config) -> String {
+    let ports = pg.get_ports();
+    let mut out = String::new();
+    for (i, host) in pg.get_hosts().iter().enumerate() {
+        let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+        if i > 0 {
+            out.push(',');
+        }
+        match host {
+            Host::Tcp(name) => {
+                let _ = write!(out, "{name}:{port}");
+            }
+            #[cfg(unix)]
+            Host::Unix(path) => {
+                let _ = write!(out, "{}/.s.PGSQL.{port}", path.display());
+            }
+        }
+    }
+    out
 }

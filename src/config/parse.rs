@@ -1,6 +1,7 @@
 //! A connection string read into a [`ConnectionConfig`]: its form told
-//! apart, the checks that need the whole of it, and errors that never
-//! repeat the password.
+//! apart, the options only a string has (`results_buffer_size`), and
+//! errors that never repeat the password. The checks that need the whole
+//! of it are those of every config (`check`).
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -8,6 +9,7 @@ use std::str::FromStr;
 use crate::error::{Error, Result};
 
 use super::ConnectionConfig;
+use super::check::{TlsSettings, check};
 use super::keywords::{keyword_pairs, keyword_without_ssl};
 use super::ssl::{SslMode, SslParams};
 use super::url::{
@@ -62,15 +64,6 @@ fn parse(s: &str) -> Result<ConnectionConfig> {
     };
     let mut pg = tokio_postgres::Config::from_str(&pg_text)
         .map_err(|e| Error::Config(format!("invalid connection string: {}", cause(&e))))?;
-    if pg.get_hosts().is_empty() {
-        return Err(Error::Config("the connection string names no host".into()));
-    }
-    if pg.get_user().is_none_or(str::is_empty) {
-        return Err(Error::Config("the connection string names no user".into()));
-    }
-    if pg.get_application_name().is_none() {
-        pg.application_name("langchain-cockroachdb");
-    }
     if let Some(size) = &ssl.results_buffer_size {
         // CockroachDB reads it from the startup message or from `options`
         // (`pkg/sql/pgwire/pre_serve_options.go`); the driver only sends
@@ -87,40 +80,13 @@ fn parse(s: &str) -> Result<ConnectionConfig> {
         };
         pg.options(&options);
     }
-    // libpq 16: `sslrootcert=system` (any publicly trusted CA) means
-    // nothing without the host name check, so it implies verify-full and
-    // refuses the weaker modes.
-    let system_roots = ssl.root_cert.as_deref() == Some("system");
-    let ssl_mode = match ssl.mode.as_deref() {
-        Some(mode) => SslMode::parse(mode)?,
-        None if system_roots => SslMode::VerifyFull,
-        None => SslMode::default(),
+    let tls = TlsSettings {
+        mode: ssl.mode.as_deref().map(SslMode::parse).transpose()?,
+        root_cert: ssl.root_cert.map(PathBuf::from),
+        cert: ssl.cert.map(PathBuf::from),
+        key: ssl.key.map(PathBuf::from),
     };
-    if system_roots && ssl_mode != SslMode::VerifyFull {
-        return Err(Error::Config(format!(
-            "sslrootcert=system needs sslmode=verify-full, not sslmode={}: any publicly \
-             trusted certificate passes without the host name check (libpq 16 refuses \
-             disable, allow, prefer, require and verify-ca with it)",
-            ssl_mode.as_str()
-        )));
-    }
-    // SCRAM-SHA-256-PLUS needs the TLS session's binding, which this
-    // crate's TLS does not give the driver: refused now, rather than at
-    // every login.
-    if pg.get_channel_binding() == tokio_postgres::config::ChannelBinding::Require {
-        return Err(Error::Config(
-            "channel_binding=require is not supported (SCRAM-SHA-256-PLUS); use \
-             channel_binding=prefer or disable, and sslmode=verify-full for a verified server"
-                .into(),
-        ));
-    }
-    Ok(ConnectionConfig {
-        pg,
-        ssl_mode,
-        ssl_root_cert: ssl.root_cert.map(PathBuf::from),
-        ssl_cert: ssl.cert.map(PathBuf::from),
-        ssl_key: ssl.key.map(PathBuf::from),
-    })
+    check(pg, tls, "the connection string")
 }
 
 /// The innermost message of a driver config error: it names options, never

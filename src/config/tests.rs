@@ -178,3 +178,180 @@ fn debug_never_shows_the_password() {
     let cfg = parse("postgresql://root:hunter2@localhost/db").unwrap();
     assert!(!format!("{cfg:?}").contains("hunter2"));
 }
+
+/// A config built in code, and one parsed from the string saying the same,
+/// agree on everything the crate reads.
+#[test]
+fn a_config_built_in_code_is_the_parsed_one() {
+    use std::time::Duration;
+    let built = ConnectionConfig::builder()
+        .host("n1")
+        .port(26257)
+        .host("n2")
+        .port(26258)
+        .user("app")
+        .password("pa:ss@word")
+        .dbname("chat")
+        .application_name("bot")
+        .options("--cluster=my-cluster")
+        .ssl_mode(SslMode::VerifyFull)
+        .ssl_root_cert("/tmp/ca.crt")
+        .ssl_cert("/c.crt")
+        .ssl_key("/c.key")
+        .connect_timeout(Duration::from_secs(3))
+        .build()
+        .unwrap();
+    let parsed = parse(
+        "postgresql://app:pa%3Ass%40word@n1:26257,n2:26258/chat?sslmode=verify-full\
+         &sslrootcert=/tmp/ca.crt&sslcert=/c.crt&sslkey=/c.key\
+         &options=--cluster%3Dmy-cluster&application_name=bot&connect_timeout=3",
+    )
+    .unwrap();
+    for cfg in [&built, &parsed] {
+        assert_eq!(cfg.target(), "n1:26257,n2:26258");
+        assert_eq!(cfg.user(), Some("app"));
+        assert_eq!(cfg.dbname(), Some("chat"));
+        assert_eq!(cfg.pg.get_password(), Some(&b"pa:ss@word"[..]));
+        assert_eq!(cfg.pg.get_options(), Some("--cluster=my-cluster"));
+        assert_eq!(cfg.pg.get_application_name(), Some("bot"));
+        assert_eq!(cfg.pg.get_connect_timeout(), Some(&Duration::from_secs(3)));
+        assert_eq!(cfg.ssl_mode(), SslMode::VerifyFull);
+        assert_eq!(cfg.ssl_files(), parsed.ssl_files());
+    }
+    assert_eq!(format!("{built:?}"), format!("{parsed:?}"));
+    // The defaults a string gets, code gets too.
+    let plain = ConnectionConfig::builder()
+        .host("db")
+        .user("app")
+        .build()
+        .unwrap();
+    assert_eq!(plain.target(), "db:5432");
+    assert_eq!(plain.ssl_mode(), SslMode::Prefer);
+    assert_eq!(
+        plain.pg.get_application_name(),
+        Some("langchain-cockroachdb")
+    );
+}
+
+#[test]
+fn what_a_string_must_name_code_must_name_too() {
+    let fails = |builder: super::ConnectionConfigBuilder, says: &str| match builder.build() {
+        Err(Error::Config(text)) => {
+            assert!(text.contains(says), "{text}");
+            assert!(!text.contains("hunter2"), "{text}");
+        }
+        other => panic!("expected a configuration error saying {says:?}, got {other:?}"),
+    };
+    let b = || ConnectionConfig::builder().password("hunter2");
+    fails(b().user("app"), "the connection config names no host");
+    fails(b().host("db"), "the connection config names no user");
+    fails(b().host("db").user(""), "names no user");
+    fails(b().host("").user("app"), "names an empty host");
+    fails(
+        b().host("a")
+            .host("b")
+            .host("c")
+            .port(1)
+            .port(2)
+            .user("app"),
+        "3 hosts and 2 ports",
+    );
+    let mut driver = tokio_postgres::Config::new();
+    driver
+        .host("db")
+        .user("app")
+        .channel_binding(tokio_postgres::config::ChannelBinding::Require);
+    fails(driver.into(), "channel_binding=require");
+    // The same count rule holds for a string, now before any connection.
+    let err = parse("host=a,b,c port=1,2 user=app").unwrap_err();
+    assert!(err.to_string().contains("3 hosts and 2 ports"), "{err}");
+    // One port for all, or one per host: both fine.
+    ConnectionConfig::builder()
+        .host("a")
+        .host("b")
+        .port(1)
+        .user("app")
+        .build()
+        .unwrap();
+}
+
+#[test]
+fn system_roots_in_code_mean_verify_full_and_nothing_weaker() {
+    let system = || {
+        ConnectionConfig::builder()
+            .host("db")
+            .user("app")
+            .ssl_root_cert("system")
+    };
+    assert_eq!(system().build().unwrap().ssl_mode(), SslMode::VerifyFull);
+    let full = system().ssl_mode(SslMode::VerifyFull).build().unwrap();
+    assert_eq!(full.ssl_mode(), SslMode::VerifyFull);
+    for mode in [
+        SslMode::Disable,
+        SslMode::Prefer,
+        SslMode::Require,
+        SslMode::VerifyCa,
+    ] {
+        match system().ssl_mode(mode).build() {
+            Err(Error::Config(text)) => assert!(
+                text.contains("sslrootcert=system needs sslmode=verify-full"),
+                "{text}"
+            ),
+            other => panic!("{mode:?}: expected a configuration error, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_driver_config_is_taken_as_it_is_with_the_sslmode_it_can_say() {
+    use super::ConnectionConfigBuilder;
+    use tokio_postgres::config::SslMode as Driver;
+    let driver: tokio_postgres::Config =
+        "postgresql://app:hunter2@n1:26257,n2/chat?options=--cluster%3Dc&application_name=bot"
+            .parse()
+            .unwrap();
+    let cfg = ConnectionConfig::try_from(driver.clone()).unwrap();
+    assert_eq!(cfg.target(), "n1:26257,n2:5432");
+    assert_eq!(cfg.user(), Some("app"));
+    assert_eq!(cfg.dbname(), Some("chat"));
+    assert_eq!(cfg.pg.get_password(), Some(&b"hunter2"[..]));
+    assert_eq!(cfg.pg.get_options(), Some("--cluster=c"));
+    assert_eq!(cfg.pg.get_application_name(), Some("bot"));
+    assert!(!format!("{cfg:?}").contains("hunter2"));
+    assert!(!format!("{:?}", ConnectionConfigBuilder::from(driver.clone())).contains("hunter2"));
+    for (given, ours) in [
+        (Driver::Disable, SslMode::Disable),
+        (Driver::Prefer, SslMode::Prefer),
+        (Driver::Require, SslMode::Require),
+    ] {
+        let mut driver = driver.clone();
+        driver.ssl_mode(given);
+        assert_eq!(ConnectionConfig::try_from(driver).unwrap().ssl_mode(), ours);
+    }
+    // The driver's `prefer` is its default, not a choice: system roots
+    // still mean verify-full, and the verify modes are set on the builder.
+    let cfg = ConnectionConfigBuilder::from(driver.clone())
+        .ssl_root_cert("system")
+        .build()
+        .unwrap();
+    assert_eq!(cfg.ssl_mode(), SslMode::VerifyFull);
+    let cfg = ConnectionConfigBuilder::from(driver)
+        .ssl_mode(SslMode::VerifyCa)
+        .ssl_root_cert("/certs/ca.crt")
+        .build()
+        .unwrap();
+    assert_eq!(cfg.ssl_mode(), SslMode::VerifyCa);
+}
+
+#[test]
+fn a_parsed_config_can_be_built_on() {
+    let parsed = parse("postgresql://app@db:26257/chat?sslmode=require").unwrap();
+    let cfg = super::ConnectionConfigBuilder::from(parsed)
+        .password("hunter2")
+        .build()
+        .unwrap();
+    assert_eq!(cfg.ssl_mode(), SslMode::Require);
+    assert!(cfg.has_password());
+    assert_eq!(cfg.target(), "db:26257");
+    assert!(!format!("{cfg:?}").contains("hunter2"));
+}

@@ -1,6 +1,6 @@
 //! The public operations of both faces, written once: their names,
 //! signatures, docs and bodies. Each face compiles this file as its own
-//! module (as it does `engine.rs` and `ops.rs`), with its own types as
+//! module (as it does every file of `src/io/`), with its own types as
 //! `Engine` and `History`, and its own `example!`, which picks that face's
 //! form of each runnable example; `tests/surface.rs` checks that the two
 //! forms of every example say the same, call for call. What differs
@@ -61,7 +61,65 @@ assert!(matches!(AsyncCockroachDBEngine::with_options("postgresql://root@localho
 "#
     )]
     pub fn with_options(connection_string: &str, options: EngineOptions) -> Result<Self> {
-        let config = connection_string.parse()?;
+        Self::from_config(connection_string.parse()?, options)
+    }
+
+    /// An engine from a [`ConnectionConfig`] built in code
+    /// ([`ConnectionConfig::builder`]) or taken from the driver's
+    /// `tokio_postgres::Config` (`try_into()`), with the given pool options:
+    /// no connection string to format, and so no password written into
+    /// one. Opens no connection yet (see
+    /// [`from_connection_string`](Self::from_connection_string)); the
+    /// certificate files are read now, so a missing one is an
+    /// [`Error::Config`](crate::Error::Config).
+    ///
+    /// The engine is a new one, with a pool of its own, as with
+    /// [`with_options`](Self::with_options): histories made from a bare
+    /// connection string share the process's engine for that string, not
+    /// this one. Give it to histories with
+    /// [`with_engine`](History::with_engine).
+    ///
+    #[doc = example!(
+        r#"
+use langchain_cockroachdb::{ConnectionConfig, EngineOptions, tokio_postgres};
+# let secret = "s3cret";
+let config = ConnectionConfig::builder()
+    .host("db.example.com")
+    .port(26257)
+    .user("app")
+    .password(secret)
+    .dbname("chat")
+    .build()?;
+let engine = CockroachDBEngine::from_config(config, EngineOptions::default())?;
+assert_eq!(engine.config().target(), "db.example.com:26257");
+assert!(!format!("{engine:?}").contains(secret));
+
+// The driver's config, as a service may already hold it:
+let driver: tokio_postgres::Config = url.parse().expect("a valid URL");
+let engine = CockroachDBEngine::from_config(driver.try_into()?, EngineOptions::default())?;
+engine.ping()?;
+"#,
+        r#"
+use langchain_cockroachdb::{ConnectionConfig, EngineOptions, tokio_postgres};
+# let secret = "s3cret";
+let config = ConnectionConfig::builder()
+    .host("db.example.com")
+    .port(26257)
+    .user("app")
+    .password(secret)
+    .dbname("chat")
+    .build()?;
+let engine = AsyncCockroachDBEngine::from_config(config, EngineOptions::default())?;
+assert_eq!(engine.config().target(), "db.example.com:26257");
+assert!(!format!("{engine:?}").contains(secret));
+
+// The driver's config, as a service may already hold it:
+let driver: tokio_postgres::Config = url.parse().expect("a valid URL");
+let engine = AsyncCockroachDBEngine::from_config(driver.try_into()?, EngineOptions::default())?;
+engine.ping().await?;
+"#
+    )]
+    pub fn from_config(config: ConnectionConfig, options: EngineOptions) -> Result<Self> {
         Ok(Engine(Arc::new(Shared::new(config, options)?)))
     }
 
@@ -97,8 +155,8 @@ assert!(matches!(engine.ping().await, Err(langchain_cockroachdb::Error::Closed))
     /// per string for the life of the process, whatever the runtime (a
     /// connection opened in a runtime that has since ended is found closed
     /// and replaced). For an engine of your own, use
-    /// [`with_options`](Self::with_options) and
-    /// [`History::with_engine`].
+    /// [`with_options`](Self::with_options) or
+    /// [`from_config`](Self::from_config) and [`History::with_engine`].
     pub(super) fn shared(connection_string: &str) -> Result<Self> {
         static ENGINES: Registry<String, Engine> = Registry::new();
         ENGINES.get_or_try_insert(connection_string.to_owned(), || {
@@ -136,7 +194,8 @@ assert_eq!(engine.pool_state().connections, 0); // connections open on first use
         self.0.pool_state()
     }
 
-    /// The parsed connection string.
+    /// The connection config: the parsed connection string, or the one
+    /// given to [`from_config`](Self::from_config).
     ///
     #[doc = example!(
         r#"
