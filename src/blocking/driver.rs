@@ -221,9 +221,20 @@ fn attempt(
         )));
     }
     match receiver.recv_timeout(limit) {
+        // The stream gave up at the same deadline: a timeout too, whichever
+        // of the two came first.
+        Ok(Err(err)) if gave_up(&err) => Err(ConnectFailure::timed_out(limit)),
         Ok(connected) => connected.map_err(ConnectFailure::from),
         Err(_) => Err(ConnectFailure::timed_out(limit)),
     }
+}
+
+/// Whether `err` is the connection's stream giving up at its deadline
+/// (`connect::with_deadlines`).
+fn gave_up(err: &postgres::Error) -> bool {
+    std::error::Error::source(err)
+        .and_then(|source| source.downcast_ref::<std::io::Error>())
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
 }
 
 /// The driver's client. Its statements run on a runtime of its own, which
