@@ -16,8 +16,8 @@ fn memory_error(err: Error) -> MemoryError {
 }
 
 /// The history as langchain-rust's conversation memory, for its chains and
-/// agents: messages converted with [`to_langchain_rust`](crate::to_langchain_rust) and
-/// [`from_langchain_rust`](crate::from_langchain_rust).
+/// agents: messages converted with [`to_langchain_rust`] and
+/// [`from_langchain_rust`].
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
