@@ -9,7 +9,7 @@ mod support;
 
 // The example itself, compiled into this test: its `main` goes unused here.
 #[allow(dead_code)]
-#[path = "../examples/web_server.rs"]
+#[path = "../examples/web_server/main.rs"]
 mod web_server;
 
 use std::net::SocketAddr;
