@@ -1,6 +1,7 @@
 //! Errors as JSON: what the client may know, and what only the log sees.
 
 use axum::Json;
+use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use langchain_cockroachdb::Error;
@@ -57,6 +58,13 @@ impl From<Error> for ApiError {
             message,
             detail: status.is_server_error().then(|| err.to_string()),
         }
+    }
+}
+
+/// A body that is not JSON, or too large: axum's own status and words.
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        ApiError::new(rejection.status(), rejection.body_text())
     }
 }
 

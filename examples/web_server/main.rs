@@ -2,7 +2,8 @@
 //! for the whole server, every request authenticated, each user's
 //! conversations in a namespace of their own, LangChain or OpenAI format in
 //! and out, paginated reads, JSON errors, and the deadlines and limits a
-//! server on a network needs.
+//! server on a network needs; and a chat route that streams the model's
+//! reply and stores the exchange once.
 //!
 //! ```text
 //! printf 'alice %s\nbob %s\n' "$(openssl rand -hex 24)" "$(openssl rand -hex 24)" > tokens
@@ -14,6 +15,9 @@
 //!      -d '[{"role": "user", "content": "My name is Alice"}, {"role": "assistant", "content": "Hi!"}]'
 //! curl -H "authorization: Bearer $T" 'localhost:8080/sessions/trip/messages?limit=50&format=openai'
 //! curl -H "authorization: Bearer $T" 'localhost:8080/sessions/trip/messages?last=10'
+//! curl -N -X POST localhost:8080/sessions/trip/chat -H "authorization: Bearer $T" \
+//!      -H 'content-type: application/json' -H 'idempotency-key: 9b3e77' \
+//!      -d '{"role": "user", "content": "What is my name?"}'
 //! curl -H "authorization: Bearer $T" 'localhost:8080/sessions?limit=20'
 //! curl -X DELETE -H "authorization: Bearer $T" localhost:8080/sessions/trip
 //! curl localhost:8080/health
@@ -44,13 +48,38 @@
 //! session, the key and each message's position. Without the header, a POST
 //! whose outcome is unknown (the database's reply was lost) is a 500 that
 //! says so, not a 503 inviting a retry that could store the turn twice.
+//!
+//! **Chat** (`POST /sessions/{id}/chat`, see docs/streaming.md): the body
+//! is one user message, in LangChain's form or OpenAI's, and an
+//! `Idempotency-Key` is required (400 without one: a client cut off
+//! mid-stream cannot know what was stored, so every exchange must be safe to
+//! send again). The answer is `text/event-stream`: a `token` event
+//! (`{"text"}`) for each token the model makes (`--token-delay` ms apart,
+//! default 40), then `end` (`{"finish_reason", "replayed", "new"}`) once
+//! the exchange is stored, or `error` if it could not be. The ids of both
+//! rows come from the session and the key before the stream starts, and
+//! the exchange is stored in one write at its end; a client that goes
+//! away mid-stream leaves the user's message and the reply so far stored,
+//! the reply's `response_metadata` saying `"finish_reason": "cancelled"`
+//! (`"stop"` when complete). So does a reply cut at the 60 s deadline or by
+//! a shutdown, which waits for those writes. The same key again replays the
+//! stored reply without asking the model (`"replayed": true`, `"new": 0`),
+//! cut short or not; with another message it is a 422. A retry is
+//! recognised among the session's newest 100 messages; an older one is
+//! answered anew, and still stores nothing (`"new": 0`).
 
 // This file: the router, serving and shutdown. Beside it: who calls
-// (auth.rs), errors as JSON (errors.rs), the routes that read (reads.rs) and
-// those that write (writes.rs).
+// (auth.rs), errors as JSON (errors.rs), the routes that read (reads.rs),
+// those that write (writes.rs), and the chat route (chat.rs), its streams
+// (stream.rs) and its model (model.rs, over ../common/responder.rs).
 mod auth;
+mod chat;
 mod errors;
+mod model;
 mod reads;
+#[path = "../common/responder.rs"]
+mod responder;
+mod stream;
 mod writes;
 
 use std::time::Duration;
@@ -58,7 +87,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 use langchain_cockroachdb::nonblocking::{
     AsyncCockroachDBChatMessageHistory, AsyncCockroachDBEngine,
 };
@@ -66,14 +95,16 @@ use langchain_cockroachdb::{Error, HistoryOptions};
 use tower_http::timeout::TimeoutLayer;
 
 pub use auth::Tokens;
+pub use stream::Chat;
 
 /// What every request shares: one engine, the table it keeps histories
-/// in, and who may call.
+/// in, who may call, and the chat's model and streams.
 #[derive(Clone)]
 pub struct App {
     engine: AsyncCockroachDBEngine,
     table: HistoryOptions,
     tokens: Tokens,
+    chat: Chat,
 }
 
 impl App {
@@ -102,13 +133,19 @@ async fn shutdown_signal() {
 }
 
 /// The service: its routes, limits and timeout, over `engine` and the
-/// table `table` names, for the users `tokens` names.
-pub fn router(engine: AsyncCockroachDBEngine, table: HistoryOptions, tokens: Tokens) -> Router {
+/// table `table` names, for the users `tokens` names, chatting with `chat`.
+pub fn router(
+    engine: AsyncCockroachDBEngine,
+    table: HistoryOptions,
+    tokens: Tokens,
+    chat: Chat,
+) -> Router {
     Router::new()
         .route(
             "/sessions/{id}/messages",
             get(reads::list).post(writes::add),
         )
+        .route("/sessions/{id}/chat", post(chat::chat))
         .route("/sessions/{id}", axum::routing::delete(writes::delete))
         .route("/sessions", get(reads::sessions))
         .route("/health", get(reads::health))
@@ -122,6 +159,7 @@ pub fn router(engine: AsyncCockroachDBEngine, table: HistoryOptions, tokens: Tok
             engine,
             table,
             tokens,
+            chat,
         })
 }
 
@@ -171,6 +209,7 @@ async fn serve(
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let (mut port, mut file, mut header_timeout) = (8080u16, None, 10u64);
+    let mut token_delay = 40u64;
     let mut table = HistoryOptions::default();
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
@@ -179,10 +218,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--tokens" => file = Some(value()?),
             "--header-timeout" => header_timeout = value()?.parse()?,
             "--table" => table = table.table_name(value()?),
+            "--token-delay" => token_delay = value()?.parse()?,
             other => {
                 return Err(format!(
                     "unknown argument {other:?}; use --port N, --tokens FILE, \
-                     --header-timeout SECONDS, --table NAME"
+                     --header-timeout SECONDS, --table NAME, --token-delay MS"
                 )
                 .into());
             }
@@ -197,16 +237,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .checkout_timeout(Duration::from_secs(3))
         .operation_timeout(Duration::from_secs(5));
     let engine = AsyncCockroachDBEngine::with_options(&url, options)?;
-    let app = router(engine.clone(), table, tokens);
+    let chat = Chat::new(Duration::from_millis(token_delay));
+    let app = router(engine.clone(), table, tokens, chat.clone());
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     println!("listening on http://127.0.0.1:{port}");
     serve(
         listener,
         app,
         Duration::from_secs(header_timeout.max(1)),
-        shutdown_signal(),
+        async {
+            shutdown_signal().await;
+            // The streams end now, each storing its reply so far.
+            chat.stop();
+        },
     )
     .await;
+    // Exchanges whose client went away are stored after their response
+    // ended: wait for them too.
+    if !chat.stopped(Duration::from_secs(10)).await {
+        eprintln!("some chat exchanges were still being stored at shutdown");
+    }
     // In-flight requests are done: let their statements finish, then close.
     engine.close(Duration::from_secs(5)).await?;
     Ok(())

@@ -15,7 +15,7 @@ use super::errors::{ApiError, Reply};
 
 /// A LangChain dict (`{"type", "data"}`), an OpenAI one (`{"role",
 /// "content"}`), or a list of them.
-fn messages_of(body: Value) -> Result<Vec<Message>, Error> {
+pub(crate) fn messages_of(body: Value) -> Result<Vec<Message>, Error> {
     let items = match body {
         Value::Array(items) => items,
         one => vec![one],
@@ -32,17 +32,26 @@ fn messages_of(body: Value) -> Result<Vec<Message>, Error> {
         .collect()
 }
 
-/// The row ids of a POST with an idempotency key: the same for the same
-/// session, key and position, whenever the client sends it again.
-fn idempotent_ids(session: &str, key: &str, count: usize) -> Vec<Uuid> {
-    (0..count)
-        .map(|i| {
-            Uuid::new_v5(
-                &Uuid::NAMESPACE_OID,
-                format!("{session}\0{key}\0{i}").as_bytes(),
-            )
-        })
-        .collect()
+/// The row id of the message at `position` in a request with an
+/// idempotency key: the same for the same session, key and position,
+/// whenever the client sends it again.
+pub(crate) fn idempotent_id(session: &str, key: &str, position: usize) -> Uuid {
+    Uuid::new_v5(
+        &Uuid::NAMESPACE_OID,
+        format!("{session}\0{key}\0{position}").as_bytes(),
+    )
+}
+
+/// The `Idempotency-Key` header, if the request has one: 1 to 200 visible
+/// ASCII characters.
+pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    match headers.get("idempotency-key").map(HeaderValue::to_str) {
+        Some(Ok(key)) if !key.is_empty() && key.len() <= 200 => Ok(Some(key.to_owned())),
+        Some(_) => Err(ApiError::bad_request(
+            "Idempotency-Key must be 1 to 200 visible ASCII characters",
+        )),
+        None => Ok(None),
+    }
 }
 
 pub(crate) async fn add(
@@ -53,23 +62,15 @@ pub(crate) async fn add(
     body: Result<Json<Value>, JsonRejection>,
 ) -> Reply {
     let session = user.session(&name)?;
-    let Json(body) = body.map_err(|e| ApiError::new(e.status(), e.body_text()))?;
+    let Json(body) = body?;
     let messages = messages_of(body)?;
-    let key = match headers.get("idempotency-key").map(HeaderValue::to_str) {
-        Some(Ok(key)) if !key.is_empty() && key.len() <= 200 => Some(key.to_owned()),
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "Idempotency-Key must be 1 to 200 visible ASCII characters",
-            ));
-        }
-        None => None,
-    };
+    let key = idempotency_key(&headers)?;
     let history = app.history(session)?;
     let new = match key {
         Some(key) => {
-            let ids = idempotent_ids(history.session_id(), &key, messages.len());
-            let rows: Vec<(Uuid, Message)> =
-                ids.into_iter().zip(messages.iter().cloned()).collect();
+            let rows: Vec<(Uuid, Message)> = (messages.iter().cloned().enumerate())
+                .map(|(i, m)| (idempotent_id(history.session_id(), &key, i), m))
+                .collect();
             history.add_messages_with_ids(&rows).await?
         }
         None => {
