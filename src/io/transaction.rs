@@ -52,9 +52,9 @@ use super::mode::face;
 /// - The deadline: no timeout of the history's applies. Bound statements
 ///   with your connection's `statement_timeout`.
 /// - On CockroachDB, a read of the same session from outside the
-///   transaction (the history's own methods among them) waits for the
-///   transaction to end: do not make one in the middle of it from the same
-///   task.
+///   transaction at `SERIALIZABLE` (the history's own methods among them)
+///   waits for the transaction to end: do not make one in the middle of it
+///   from the same task.
 ///
 /// Each statement is prepared on your connection the first time this view
 /// runs it (one round trip more); keep one view for several calls. The
