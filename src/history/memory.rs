@@ -4,6 +4,7 @@
 //! with the same counts. For tests of application code, and prototypes.
 
 use std::collections::{HashMap, HashSet};
+use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use time::{Duration, OffsetDateTime};
@@ -42,13 +43,12 @@ use super::traits::{AsyncChatMessageHistory, BoxFuture, ChatMessageHistory};
 /// assert_eq!(remember(&store, "bob", "I like coffee.")?, 1);
 /// # Ok::<(), langchain_cockroachdb::Error>(())
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct InMemoryChatHistoryStore {
     shared: Arc<Shared>,
 }
 
 /// What the clones of a store share.
-#[derive(Debug)]
 struct Shared {
     rows: Mutex<Rows>,
     /// `HistoryOptions`' defaults, as a table's histories check them.
@@ -58,13 +58,12 @@ struct Shared {
 
 /// The rows of a store: each session's, oldest first, and every row id,
 /// which is unique across sessions as the table's primary key is.
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Rows {
     sessions: HashMap<String, Vec<Row>>,
     ids: HashSet<Uuid>,
 }
 
-#[derive(Debug)]
 struct Row {
     id: Uuid,
     created_at: OffsetDateTime,
@@ -75,6 +74,29 @@ impl Row {
     /// Where a row sorts, as the table's reads order rows.
     fn key(&self) -> (OffsetDateTime, Uuid) {
         (self.created_at, self.id)
+    }
+}
+
+/// How much it holds, not what: a store's messages can be many.
+///
+/// ```
+/// # use langchain_cockroachdb::{ChatMessageHistory, InMemoryChatHistoryStore};
+/// let store = InMemoryChatHistoryStore::new();
+/// store.history("user-1")?.add_user_message("hi")?;
+/// assert_eq!(format!("{store:?}"), "InMemoryChatHistoryStore { sessions: 1, messages: 1 }");
+/// # Ok::<(), langchain_cockroachdb::Error>(())
+/// ```
+impl fmt::Debug for InMemoryChatHistoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let rows = self
+            .shared
+            .rows
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        f.debug_struct("InMemoryChatHistoryStore")
+            .field("sessions", &rows.sessions.len())
+            .field("messages", &rows.ids.len())
+            .finish()
     }
 }
 

@@ -311,9 +311,16 @@ pub fn ids_chosen_by_the_caller(store: &dyn ChatHistoryStore) {
     let mixed = [(b, Message::ai("b again")), (c, Message::human("c"))];
     assert_eq!(history.add_messages_with_ids(&mixed).unwrap(), 1);
     assert_eq!(history.add_messages_with_ids(&[]).unwrap(), 0);
+    let d = Uuid::new_v4();
+    let twice = [(d, Message::human("d")), (d, Message::human("d again"))];
+    assert_eq!(
+        history.add_messages_with_ids(&twice).unwrap(),
+        1,
+        "the first of an id is kept"
+    );
     let rows = rows(&*history);
-    assert_eq!(entry_texts(&rows), ["a", "b", "c"]);
-    assert_eq!(rows.iter().map(|r| r.id).collect::<Vec<_>>(), [a, b, c]);
+    assert_eq!(entry_texts(&rows), ["a", "b", "c", "d"]);
+    assert_eq!(rows.iter().map(|r| r.id).collect::<Vec<_>>(), [a, b, c, d]);
 
     let other = store.history("other").unwrap();
     assert_eq!(
@@ -326,7 +333,7 @@ pub fn ids_chosen_by_the_caller(store: &dyn ChatHistoryStore) {
         other.messages().unwrap().is_empty(),
         "ids are unique across sessions"
     );
-    assert_eq!(history.delete_last(1).unwrap(), 1);
+    assert_eq!(history.delete_last(2).unwrap(), 2);
     assert_eq!(
         other
             .add_messages_with_ids(&[(c, Message::human("now mine"))])
