@@ -292,24 +292,15 @@ impl InMemoryChatMessageHistory {
     fn page(&self, cursor: Option<&PageCursor>, size: usize, back: bool) -> Result<Page> {
         Page::check_size(size)?;
         let at = cursor.map(|c| (c.created_at, c.id));
-        let entries = self.read(|rows| match (back, at) {
-            (false, at) => {
-                let from = at.map_or(0, |at| rows.partition_point(|r| r.key() <= at));
-                rows[from..]
-                    .iter()
-                    .take(size)
-                    .map(|r| self.entry(r))
-                    .collect()
-            }
-            (true, at) => {
+        let entries = self.read(|rows| {
+            let picked: Vec<&Row> = if back {
                 let to = at.map_or(rows.len(), |at| rows.partition_point(|r| r.key() < at));
-                rows[..to]
-                    .iter()
-                    .rev()
-                    .take(size)
-                    .map(|r| self.entry(r))
-                    .collect()
-            }
+                rows[..to].iter().rev().take(size).collect()
+            } else {
+                let from = at.map_or(0, |at| rows.partition_point(|r| r.key() <= at));
+                rows[from..].iter().take(size).collect()
+            };
+            picked.into_iter().map(|r| self.entry(r)).collect()
         });
         Ok(Page::new(entries, size))
     }

@@ -58,8 +58,9 @@ pub trait ChatHistoryStore: Send + Sync {
 /// the database
 /// ([`AsyncCockroachDBChatHistoryStore`](crate::nonblocking::AsyncCockroachDBChatHistoryStore),
 /// from [`AsyncCockroachDBEngine::history_store`](crate::nonblocking::AsyncCockroachDBEngine::history_store));
-/// in the server's tests, an [`InMemoryChatHistoryStore`](crate::InMemoryChatHistoryStore),
-/// which keeps order, pages and deletes as the table does.
+/// in the server's tests, an
+/// [`InMemoryChatHistoryStore`](crate::InMemoryChatHistoryStore), which
+/// keeps order, pages and deletes as the table does.
 ///
 /// An axum handler, and its test without a database:
 ///

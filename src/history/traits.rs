@@ -15,10 +15,11 @@ use crate::stored::{Page, PageCursor};
 /// application besides: windows, counts, pages, undo, writes a caller can
 /// repeat. Write application code against it, run it on
 /// [`CockroachDBChatMessageHistory`](crate::blocking::CockroachDBChatMessageHistory)
-/// in production and on [`InMemoryChatMessageHistory`](crate::InMemoryChatMessageHistory) in tests (which
-/// keeps ids, times, pages and deletes as the table does). It is
-/// dyn-compatible: `Box<dyn ChatMessageHistory>` works. For a history per
-/// session id, see [`ChatHistoryStore`](crate::ChatHistoryStore).
+/// in production and on
+/// [`InMemoryChatMessageHistory`](crate::InMemoryChatMessageHistory) in
+/// tests (which keeps ids, times, pages and deletes as the table does). It
+/// is dyn-compatible: `Box<dyn ChatMessageHistory>` works. For a history
+/// per session id, see [`ChatHistoryStore`](crate::ChatHistoryStore).
 ///
 /// The provided reads (`last_messages`, `buffer_window`, `trim`,
 /// `message_count`) are correct for any history, reading every message;
@@ -196,8 +197,8 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// are boxed and `Send`), so an `Arc<dyn AsyncChatMessageHistory>` can be
 /// held across tasks, with the database history in production and the
 /// in-memory one in tests. A server of many sessions holds an
-/// [`AsyncChatHistoryStore`](crate::AsyncChatHistoryStore) instead, and asks it for each request's
-/// history.
+/// [`AsyncChatHistoryStore`](crate::AsyncChatHistoryStore) instead, and
+/// asks it for each request's history.
 ///
 /// ```
 /// use std::sync::Arc;
