@@ -25,12 +25,13 @@ mod error; // the error type
 mod ident; // table, schema and index names, session ids
 mod message; // LangChain's message model
 
-mod history; // the history traits, and a history in memory
 #[cfg(feature = "langchain-rust")]
 mod langchain_rust_messages; // langchain-rust's messages, both ways
 mod options; // option structs
 mod report; // server kinds, diagnoses
 mod stored; // stored rows as users see them, JSON Lines
+
+mod history; // the history and store traits, and histories in memory
 
 mod retry; // what to retry, and when: policies, calls and their deadlines
 
@@ -95,7 +96,8 @@ pub mod rig;
 pub use config::{ConnectionConfig, ConnectionConfigBuilder, SslMode};
 pub use error::{DbError, Error, Result, SqlState};
 pub use history::{
-    AsyncChatMessageHistory, BoxFuture, ChatMessageHistory, InMemoryChatMessageHistory,
+    AsyncChatHistoryStore, AsyncChatMessageHistory, BoxFuture, ChatHistoryStore,
+    ChatMessageHistory, InMemoryChatHistoryStore, InMemoryChatMessageHistory,
 };
 pub use message::{
     Content, Message, MessageType, TrimOptions, count_tokens_approximately, from_openai_messages,

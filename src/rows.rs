@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::error::{Error, Result};
 use crate::message::Message;
-use crate::stored::{Page, PageCursor, SessionInfo, StoredMessage};
+use crate::stored::{Page, SessionInfo, StoredMessage};
 
 /// A JSON or JSONB column as the bytes of its JSON text, borrowed from the
 /// row, so a message is parsed straight from the wire buffer.
@@ -63,15 +63,7 @@ pub(crate) fn decode_column<T: for<'a> FromSql<'a>>(rows: &[Row]) -> Result<Vec<
 /// A page of `rows` (id, message, created_at) of `session_id`, full when
 /// it holds `limit` rows.
 pub(crate) fn decode_page(rows: &[Row], session_id: &str, limit: usize) -> Result<Page> {
-    let entries = decode_entries(rows, Some(session_id))?;
-    let next = match entries.last() {
-        Some(last) if entries.len() >= limit => Some(PageCursor {
-            created_at: last.created_at,
-            id: last.id,
-        }),
-        _ => None,
-    };
-    Ok(Page { entries, next })
+    Ok(Page::new(decode_entries(rows, Some(session_id))?, limit))
 }
 
 /// Rows of `(id, message)` as messages.

@@ -252,6 +252,74 @@ pub struct Page {
     pub next: Option<PageCursor>,
 }
 
+impl Page {
+    /// A page of `entries` asked for with `size`: a full one has a cursor
+    /// after its last row, whether or not more follow (as a keyset read
+    /// knows only what it read).
+    pub(crate) fn new(entries: Vec<StoredMessage>, size: usize) -> Page {
+        let next = match entries.last() {
+            Some(last) if entries.len() >= size => Some(PageCursor {
+                created_at: last.created_at,
+                id: last.id,
+            }),
+            _ => None,
+        };
+        Page { entries, next }
+    }
+
+    /// Refuses a page of no messages, which would never get on.
+    pub(crate) fn check_size(size: usize) -> Result<()> {
+        match size {
+            0 => Err(Error::InvalidArgument(
+                "a page holds at least one message".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The JSON text of `message`, or why a table cannot store it (`what`
+/// names the message in the error): what LangChain would refuse, what JSONB
+/// cannot hold, or more than `max_bytes` of JSON. The in-memory store
+/// checks the same, so that it refuses what the database would.
+pub(crate) fn storable_json(
+    message: &Message,
+    max_bytes: usize,
+    what: impl Fn() -> String,
+) -> Result<String> {
+    if let Some(reason) = message
+        .refusal()
+        .map(str::to_owned)
+        .or_else(|| message.storage_problem())
+    {
+        return Err(Error::InvalidMessage(format!("{}: {reason}", what())));
+    }
+    let json = message.to_json();
+    if json.len() > max_bytes {
+        return Err(Error::TooLarge {
+            what: what(),
+            size: json.len(),
+            limit: max_bytes,
+            setting: "HistoryOptions::max_message_bytes, of its JSON",
+        });
+    }
+    Ok(json)
+}
+
+/// Whether the JSON texts of one write fit in `max_bytes` together.
+pub(crate) fn check_batch_bytes(json: &[String], max_bytes: usize) -> Result<()> {
+    let size = json.iter().map(String::len).sum();
+    if size > max_bytes {
+        return Err(Error::TooLarge {
+            what: format!("the batch of {} messages", json.len()),
+            size,
+            limit: max_bytes,
+            setting: "HistoryOptions::max_batch_bytes, of its JSON",
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

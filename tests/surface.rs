@@ -36,6 +36,7 @@ fn as_blocking(text: &str) -> String {
         ("AsyncWrite + Unpin", "Write"),
         ("AsyncBufRead + Unpin", "BufRead"),
         ("AsyncChatMessageHistory", "ChatMessageHistory"),
+        ("AsyncChatHistoryStore", "ChatHistoryStore"),
         ("AsyncCockroachDB", "CockroachDB"),
         ("nonblocking", "blocking"),
         ("acreate_tables", "create_tables"),

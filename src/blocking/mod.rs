@@ -13,9 +13,13 @@ use std::fmt;
 use std::io::{BufRead, Write};
 use std::sync::Arc;
 
+use uuid::Uuid;
+
 use crate::error::Result;
+use crate::history::ChatMessageHistory;
 use crate::message::{Message, TrimOptions};
 use crate::options::HistoryOptions;
+use crate::stored::{Page, PageCursor};
 use crate::table::Session;
 
 /// A runnable example of `api.rs`, as this face shows it: its blocking form,
@@ -73,7 +77,10 @@ pub use transaction::InTransaction;
 /// [`on`](CockroachDBChatMessageHistory::on) takes, in a matching version.
 pub use postgres;
 
-use self::{CockroachDBChatMessageHistory as History, CockroachDBEngine as Engine};
+use self::{
+    CockroachDBChatHistoryStore as Store, CockroachDBChatMessageHistory as History,
+    CockroachDBEngine as Engine,
+};
 use engine::Shared;
 
 /// A connection pool to one database, shared by any number of histories and
@@ -302,9 +309,9 @@ impl CockroachDBChatMessageHistory {
 }
 
 /// The history as a [`ChatMessageHistory`](crate::ChatMessageHistory), for
-/// code written against the trait, `dyn ChatMessageHistory` included; its
-/// `last_messages` and `trim` read only the newest rows, as the methods of
-/// the same names do.
+/// code written against the trait, `dyn ChatMessageHistory` included; each
+/// method is the history's own of the same name, so its reads take only
+/// the rows they need.
 ///
 /// ```
 /// # use langchain_cockroachdb::blocking::CockroachDBEngine;
@@ -319,13 +326,29 @@ impl CockroachDBChatMessageHistory {
 /// # history.clear()?;
 /// # Ok::<(), langchain_cockroachdb::Error>(())
 /// ```
-impl crate::ChatMessageHistory for CockroachDBChatMessageHistory {
+impl ChatMessageHistory for CockroachDBChatMessageHistory {
     fn messages(&self) -> Result<Vec<Message>> {
         CockroachDBChatMessageHistory::messages(self)
     }
 
     fn add_messages(&self, messages: &[Message]) -> Result<()> {
         CockroachDBChatMessageHistory::add_messages(self, messages)
+    }
+
+    fn add_messages_with_ids(&self, messages: &[(Uuid, Message)]) -> Result<u64> {
+        CockroachDBChatMessageHistory::add_messages_with_ids(self, messages)
+    }
+
+    fn messages_page(&self, cursor: Option<&PageCursor>, size: usize) -> Result<Page> {
+        CockroachDBChatMessageHistory::messages_page(self, cursor, size)
+    }
+
+    fn messages_page_back(&self, cursor: Option<&PageCursor>, size: usize) -> Result<Page> {
+        CockroachDBChatMessageHistory::messages_page_back(self, cursor, size)
+    }
+
+    fn delete_last(&self, n: usize) -> Result<u64> {
+        CockroachDBChatMessageHistory::delete_last(self, n)
     }
 
     fn clear(&self) -> Result<()> {
@@ -336,7 +359,52 @@ impl crate::ChatMessageHistory for CockroachDBChatMessageHistory {
         CockroachDBChatMessageHistory::last_messages(self, n)
     }
 
+    fn buffer_window(&self, k: usize) -> Result<Vec<Message>> {
+        CockroachDBChatMessageHistory::buffer_window(self, k)
+    }
+
+    fn message_count(&self) -> Result<u64> {
+        CockroachDBChatMessageHistory::message_count(self)
+    }
+
     fn trim(&self, options: &TrimOptions) -> Result<Vec<Message>> {
         CockroachDBChatMessageHistory::trim(self, options)
+    }
+}
+
+/// The histories of one table, by session id, for code that serves many
+/// sessions: it implements [`ChatHistoryStore`](crate::ChatHistoryStore),
+/// and so does [`InMemoryChatHistoryStore`](crate::InMemoryChatHistoryStore)
+/// for that code's tests. Made by [`CockroachDBEngine::history_store`];
+/// cheap to clone, and its histories share the engine's pool.
+///
+/// ```
+/// # fn main() -> langchain_cockroachdb::Result<()> {
+/// use std::sync::Arc;
+/// use langchain_cockroachdb::blocking::CockroachDBEngine;
+/// use langchain_cockroachdb::{ChatHistoryStore, ChatMessageHistory, HistoryOptions};
+///
+/// # let url = std::env::var("LANGCHAIN_COCKROACHDB_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+/// let engine = CockroachDBEngine::from_connection_string(&url)?;
+/// let store: Arc<dyn ChatHistoryStore> = Arc::new(engine.history_store(HistoryOptions::default())?);
+/// let history = store.history("doc-store-user-1")?;
+/// # history.clear()?;
+/// history.add_user_message("hi")?;
+/// assert_eq!(history.message_count()?, 1);
+/// # history.clear()?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct CockroachDBChatHistoryStore {
+    engine: CockroachDBEngine,
+    options: Arc<HistoryOptions>,
+}
+
+impl crate::ChatHistoryStore for CockroachDBChatHistoryStore {
+    fn history(&self, session_id: &str) -> Result<Box<dyn ChatMessageHistory + Send + Sync>> {
+        let options = HistoryOptions::clone(&self.options);
+        let history =
+            CockroachDBChatMessageHistory::with_engine(session_id, &self.engine, options)?;
+        Ok(Box::new(history))
     }
 }

@@ -20,7 +20,7 @@ use crate::stored::{Page, PageCursor, SessionInfo, StoredMessage};
 
 use super::engine::Shared;
 use super::mode::face;
-use super::{Engine, History};
+use super::{Engine, History, Store};
 
 #[face(AFIT)]
 impl Engine {
@@ -663,6 +663,48 @@ assert_eq!(alice.session_id(), "user-alice:main");
     )]
     pub fn history(&self, session_id: impl Into<String>) -> Result<History> {
         History::with_engine(session_id, self, HistoryOptions::default())
+    }
+
+    /// The histories of the table `options` names, by session id: the
+    /// store that code serving many sessions holds (a web server's state),
+    /// as a [`ChatHistoryStore`](crate::ChatHistoryStore) on the blocking
+    /// face and an [`AsyncChatHistoryStore`](crate::AsyncChatHistoryStore)
+    /// on the async one; that code's tests run it on an
+    /// [`InMemoryChatHistoryStore`](crate::InMemoryChatHistoryStore).
+    /// Checks the table's names now; opens no connection.
+    ///
+    #[doc = example!(
+        r#"
+use langchain_cockroachdb::{ChatHistoryStore, ChatMessageHistory, Error, HistoryOptions};
+let engine = CockroachDBEngine::from_connection_string(&url)?;
+let chats = HistoryOptions::default().table_name("doc_history_store");
+# engine.drop_tables(&chats)?;
+let store = engine.history_store(chats.clone())?;
+store.history("user-1:main")?.add_user_message("hi")?;
+assert_eq!(store.history("user-1:main")?.message_count()?, 1);
+let bad = HistoryOptions::default().table_name("chat-history");
+assert!(matches!(engine.history_store(bad), Err(Error::InvalidIdentifier { .. })));
+# engine.drop_tables(&chats)?;
+"#,
+        r#"
+use langchain_cockroachdb::{AsyncChatHistoryStore, AsyncChatMessageHistory, Error, HistoryOptions};
+let engine = AsyncCockroachDBEngine::from_connection_string(&url)?;
+let chats = HistoryOptions::default().table_name("doc_async_history_store");
+# engine.drop_tables(&chats).await?;
+let store = engine.history_store(chats.clone())?;
+store.history("user-1:main")?.add_user_message("hi").await?;
+assert_eq!(store.history("user-1:main")?.message_count().await?, 1);
+let bad = HistoryOptions::default().table_name("chat-history");
+assert!(matches!(engine.history_store(bad), Err(Error::InvalidIdentifier { .. })));
+# engine.drop_tables(&chats).await?;
+"#
+    )]
+    pub fn history_store(&self, options: HistoryOptions) -> Result<Store> {
+        options.validate()?;
+        Ok(Store {
+            engine: self.clone(),
+            options: Arc::new(options),
+        })
     }
 }
 

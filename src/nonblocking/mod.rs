@@ -29,10 +29,13 @@
 use std::fmt;
 use std::sync::Arc;
 
+use uuid::Uuid;
+
 use crate::error::Result;
-use crate::history::BoxFuture;
+use crate::history::{AsyncChatMessageHistory, BoxFuture};
 use crate::message::{Message, TrimOptions};
 use crate::options::HistoryOptions;
+use crate::stored::{Page, PageCursor};
 use crate::table::Session;
 
 /// A runnable example of `api.rs`, as this face shows it: its nonblocking form,
@@ -87,7 +90,10 @@ crate::io_modules!();
 
 pub use transaction::InTransaction;
 
-use self::{AsyncCockroachDBChatMessageHistory as History, AsyncCockroachDBEngine as Engine};
+use self::{
+    AsyncCockroachDBChatHistoryStore as Store, AsyncCockroachDBChatMessageHistory as History,
+    AsyncCockroachDBEngine as Engine,
+};
 use engine::Shared;
 use tokio::io::{AsyncBufRead, AsyncWrite};
 
@@ -334,8 +340,8 @@ impl AsyncCockroachDBChatMessageHistory {
 
 /// The history as an [`AsyncChatMessageHistory`](crate::AsyncChatMessageHistory),
 /// for code written against the trait, `Arc<dyn AsyncChatMessageHistory>`
-/// included; its `last_messages` and `trim` read only the newest rows, as
-/// the methods of the same names do.
+/// included; each method is the history's own of the same name, so its
+/// reads take only the rows they need.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> langchain_cockroachdb::Result<()> {
@@ -354,7 +360,7 @@ impl AsyncCockroachDBChatMessageHistory {
 /// }
 /// # Ok(()) }
 /// ```
-impl crate::AsyncChatMessageHistory for AsyncCockroachDBChatMessageHistory {
+impl AsyncChatMessageHistory for AsyncCockroachDBChatMessageHistory {
     fn messages(&self) -> BoxFuture<'_, Result<Vec<Message>>> {
         Box::pin(AsyncCockroachDBChatMessageHistory::messages(self))
     }
@@ -365,6 +371,39 @@ impl crate::AsyncChatMessageHistory for AsyncCockroachDBChatMessageHistory {
         ))
     }
 
+    fn add_messages_with_ids<'a>(
+        &'a self,
+        messages: &'a [(Uuid, Message)],
+    ) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(AsyncCockroachDBChatMessageHistory::add_messages_with_ids(
+            self, messages,
+        ))
+    }
+
+    fn messages_page<'a>(
+        &'a self,
+        cursor: Option<&'a PageCursor>,
+        size: usize,
+    ) -> BoxFuture<'a, Result<Page>> {
+        Box::pin(AsyncCockroachDBChatMessageHistory::messages_page(
+            self, cursor, size,
+        ))
+    }
+
+    fn messages_page_back<'a>(
+        &'a self,
+        cursor: Option<&'a PageCursor>,
+        size: usize,
+    ) -> BoxFuture<'a, Result<Page>> {
+        Box::pin(AsyncCockroachDBChatMessageHistory::messages_page_back(
+            self, cursor, size,
+        ))
+    }
+
+    fn delete_last(&self, n: usize) -> BoxFuture<'_, Result<u64>> {
+        Box::pin(AsyncCockroachDBChatMessageHistory::delete_last(self, n))
+    }
+
     fn clear(&self) -> BoxFuture<'_, Result<()>> {
         Box::pin(AsyncCockroachDBChatMessageHistory::clear(self))
     }
@@ -373,7 +412,52 @@ impl crate::AsyncChatMessageHistory for AsyncCockroachDBChatMessageHistory {
         Box::pin(AsyncCockroachDBChatMessageHistory::last_messages(self, n))
     }
 
+    fn buffer_window(&self, k: usize) -> BoxFuture<'_, Result<Vec<Message>>> {
+        Box::pin(AsyncCockroachDBChatMessageHistory::buffer_window(self, k))
+    }
+
+    fn message_count(&self) -> BoxFuture<'_, Result<u64>> {
+        Box::pin(AsyncCockroachDBChatMessageHistory::message_count(self))
+    }
+
     fn trim<'a>(&'a self, options: &'a TrimOptions) -> BoxFuture<'a, Result<Vec<Message>>> {
         Box::pin(AsyncCockroachDBChatMessageHistory::trim(self, options))
+    }
+}
+
+/// The histories of one table, by session id, for code that serves many
+/// sessions: it implements [`AsyncChatHistoryStore`](crate::AsyncChatHistoryStore),
+/// and so does [`InMemoryChatHistoryStore`](crate::InMemoryChatHistoryStore)
+/// for that code's tests. Made by [`AsyncCockroachDBEngine::history_store`];
+/// cheap to clone, and its histories share the engine's pool.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> langchain_cockroachdb::Result<()> {
+/// use std::sync::Arc;
+/// use langchain_cockroachdb::nonblocking::AsyncCockroachDBEngine;
+/// use langchain_cockroachdb::{AsyncChatHistoryStore, AsyncChatMessageHistory, HistoryOptions};
+///
+/// # let url = std::env::var("LANGCHAIN_COCKROACHDB_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+/// let engine = AsyncCockroachDBEngine::from_connection_string(&url)?;
+/// let store: Arc<dyn AsyncChatHistoryStore> = Arc::new(engine.history_store(HistoryOptions::default())?);
+/// let history = store.history("doc-async-store-user-1")?;
+/// # history.clear().await?;
+/// history.add_user_message("hi").await?;
+/// assert_eq!(history.message_count().await?, 1);
+/// # history.clear().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct AsyncCockroachDBChatHistoryStore {
+    engine: AsyncCockroachDBEngine,
+    options: Arc<HistoryOptions>,
+}
+
+impl crate::AsyncChatHistoryStore for AsyncCockroachDBChatHistoryStore {
+    fn history(&self, session_id: &str) -> Result<Box<dyn AsyncChatMessageHistory>> {
+        let options = HistoryOptions::clone(&self.options);
+        let history =
+            AsyncCockroachDBChatMessageHistory::with_engine(session_id, &self.engine, options)?;
+        Ok(Box::new(history))
     }
 }

@@ -3,8 +3,8 @@
 
 use time::OffsetDateTime;
 
-use crate::error::{Error, Result};
-use crate::stored::PageCursor;
+use crate::error::Result;
+use crate::stored::{Page, PageCursor};
 use crate::table::Session;
 
 use super::statement::{Request, Sql};
@@ -70,12 +70,8 @@ WHERE {live} AND session_id = $1 AND (created_at, id) < ($2, $3) ORDER BY create
 
 /// The `LIMIT` of a page of `size` messages, or why there is none.
 pub(crate) fn page_limit(size: usize) -> Result<i64> {
-    match size {
-        0 => Err(Error::InvalidArgument(
-            "a page holds at least one message".into(),
-        )),
-        size => Ok(super::limit(size)),
-    }
+    Page::check_size(size)?;
+    Ok(super::limit(size))
 }
 
 /// A page after `cursor`, oldest first, or before it, newest first, when

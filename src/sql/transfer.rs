@@ -10,13 +10,12 @@ use uuid::Uuid;
 use crate::error::{Error, Result};
 use crate::ident::prefix_range;
 use crate::rows::decode_entries;
-use crate::stored::StoredMessage;
+use crate::stored::{StoredMessage, storable_json};
 use crate::table::IdOrder;
 
 use super::read::{PAGE_FIRST, PAGE_NEXT};
 use super::statement::{ByPrefix, Request, Sql};
 use super::wire;
-use super::write::storable_json;
 
 /// A page of an export over a prefix's range (`$c`, `$hi`: see
 /// `by_prefix!`), with more conditions after it, if any.

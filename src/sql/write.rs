@@ -2,8 +2,9 @@
 
 use uuid::Uuid;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::message::Message;
+use crate::stored::{check_batch_bytes, storable_json};
 use crate::table::Session;
 
 use super::statement::{Request, Sql};
@@ -87,15 +88,7 @@ impl InsertBatch {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let size = json.iter().map(String::len).sum();
-        if size > session.max_batch_bytes {
-            return Err(Error::TooLarge {
-                what: format!("the batch of {} messages", json.len()),
-                size,
-                limit: session.max_batch_bytes,
-                setting: "HistoryOptions::max_batch_bytes, of its JSON",
-            });
-        }
+        check_batch_bytes(&json, session.max_batch_bytes)?;
         Ok(InsertBatch { ids, json })
     }
 
@@ -133,32 +126,6 @@ impl InsertBatch {
     }
 }
 
-/// The JSON text of `message`, or why the table cannot store it (`what`
-/// names the message in the error).
-pub(crate) fn storable_json(
-    message: &Message,
-    max_bytes: usize,
-    what: impl Fn() -> String,
-) -> Result<String> {
-    if let Some(reason) = message
-        .refusal()
-        .map(str::to_owned)
-        .or_else(|| message.storage_problem())
-    {
-        return Err(Error::InvalidMessage(format!("{}: {reason}", what())));
-    }
-    let json = message.to_json();
-    if json.len() > max_bytes {
-        return Err(Error::TooLarge {
-            what: what(),
-            size: json.len(),
-            limit: max_bytes,
-            setting: "HistoryOptions::max_message_bytes, of its JSON",
-        });
-    }
-    Ok(json)
-}
-
 /// The statement that stores `batch` and returns the ids it stored.
 pub(crate) fn insert_returning<'a>(session: &'a Session, batch: &'a InsertBatch) -> Request<'a> {
     Request::Statement(INSERT_RETURNING, vec![&session.id, &batch.ids, &batch.json])
@@ -174,6 +141,7 @@ pub(crate) fn insert<'a>(session: &'a Session, batch: &'a InsertBatch) -> Reques
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
     use crate::options::{EngineOptions, HistoryOptions};
     use crate::table::Table;
 

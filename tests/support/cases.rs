@@ -232,23 +232,6 @@ pub fn concurrent_creates_of_one_table_all_succeed<F: Face>() {
     assert_eq!(table.count_rows("nobody"), 0);
 }
 
-pub fn sessions_are_isolated<F: Face>() {
-    let table = TempTable::new("isolated");
-    let alice: F = open(&table, "user-123:support:ticket-456");
-    let bob: F = open(&table, "user-456");
-    alice.add_user_message("What's the weather?").unwrap();
-    bob.add_user_message("Tell me a joke").unwrap();
-    alice.add_ai_message("Sunny").unwrap();
-    assert_eq!(
-        texts(&alice.messages().unwrap()),
-        ["What's the weather?", "Sunny"]
-    );
-    assert_eq!(texts(&bob.messages().unwrap()), ["Tell me a joke"]);
-    alice.clear().unwrap();
-    assert!(alice.messages().unwrap().is_empty());
-    assert_eq!(texts(&bob.messages().unwrap()), ["Tell me a joke"]);
-}
-
 pub fn custom_table_and_schema<F: Face>() {
     let table = TempTable::in_new_schema("lc_test_schema", "custom");
     let history: F = open(&table, "s");
@@ -264,81 +247,6 @@ pub fn custom_table_and_schema<F: Face>() {
         texts(&history.messages().unwrap()),
         ["in a schema of its own"]
     );
-}
-
-pub fn every_message_type_and_metadata<F: Face>() {
-    let table = TempTable::new("types");
-    let history: F = open(&table, "s");
-    let call = json!({"name": "get_weather", "args": {"city": "Paris"}, "id": "call_1", "type": "tool_call"});
-    let sent = vec![
-        Message::system("You are a helpful assistant"),
-        Message::human("What's the capital of France?")
-            .with_additional_kwarg("timestamp", "2024-01-15T10:30:00"),
-        Message::ai("The capital of France is Paris.")
-            .with_additional_kwarg("model", "gpt-4")
-            .with_additional_kwarg("tokens", 12),
-        Message::ai("").with_tool_calls(vec![call]).unwrap(),
-        Message::tool("call_1", "21 degrees"),
-        Message::function("get_weather", "Weather: 72°F, Sunny"),
-        Message::chat("critic", "Too long."),
-        Message::remove("msg-1"),
-        Message::human(
-            langchain_cockroachdb::Content::parts(vec![
-                json!({"type": "text", "text": "What is in this image?"}),
-                json!({"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}),
-            ])
-            .unwrap(),
-        ),
-    ];
-    for message in &sent {
-        history.add_message(message).unwrap();
-    }
-    let got = history.messages().unwrap();
-    assert_eq!(got, sent);
-    assert_eq!(got[2].additional_kwargs()["model"], "gpt-4");
-    assert_eq!(got[3].tool_calls()[0]["args"]["city"], "Paris");
-    assert_eq!(got[5].name(), Some("get_weather"));
-}
-
-pub fn batch_keeps_its_order<F: Face>() {
-    let table = TempTable::new("batch");
-    let history: F = open(&table, "s");
-    history.add_user_message("before").unwrap();
-    let batch: Vec<Message> = (0..50)
-        .map(|i| {
-            if i % 2 == 0 {
-                Message::human(format!("m{i}"))
-            } else {
-                Message::ai(format!("m{i}"))
-            }
-        })
-        .collect();
-    history.add_messages(&batch).unwrap();
-    history.add_user_message("after").unwrap();
-    let mut expected = vec!["before".to_string()];
-    expected.extend((0..50).map(|i| format!("m{i}")));
-    expected.push("after".into());
-    assert_eq!(texts(&history.messages().unwrap()), expected);
-    history.add_messages(&[]).unwrap();
-    assert_eq!(table.count_rows("s"), 52);
-}
-
-pub fn quick_single_adds_keep_their_order<F: Face>() {
-    let table = TempTable::new("quick");
-    let history: F = open(&table, "s");
-    // A big batch first: its rows reach furthest ahead in time, so the
-    // single adds right after it must still sort after it.
-    let batch: Vec<Message> = (0..2000).map(|i| Message::human(format!("b{i}"))).collect();
-    history.add_messages(&batch).unwrap();
-    for i in 0..200 {
-        history.add_user_message(&format!("q{i}")).unwrap();
-    }
-    let got = texts(&history.messages().unwrap());
-    let expected: Vec<String> = (0..2000)
-        .map(|i| format!("b{i}"))
-        .chain((0..200).map(|i| format!("q{i}")))
-        .collect();
-    assert_eq!(got, expected);
 }
 
 pub fn unicode_and_a_one_megabyte_message<F: Face>() {
@@ -1249,66 +1157,6 @@ pub fn last_messages_of_a_long_session_among_many<F: Face>() {
     let other: F = open(&table, "nobody");
     assert!(other.last_messages(10).unwrap().is_empty());
     assert_eq!(other.message_count().unwrap(), 0);
-}
-
-pub fn pages_walk_a_session_in_order<F: Face>() {
-    let table = TempTable::new("pages");
-    let history: F = open(&table, "s");
-    let batch: Vec<Message> = (0..1000).map(|i| Message::human(format!("p{i}"))).collect();
-    history.add_messages(&batch).unwrap();
-    let mut walked = Vec::new();
-    let mut cursor = None;
-    let mut pages = 0;
-    loop {
-        let page = history.messages_page(cursor.as_ref(), 64).unwrap();
-        assert!(page.entries.len() <= 64);
-        pages += 1;
-        walked.extend(page.entries);
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
-    assert_eq!(pages, 16); // 15 full pages and one of 40
-    assert_eq!(walked, history.entries().unwrap());
-    assert_eq!(
-        walked
-            .iter()
-            .map(|e| e.message.text().into_owned())
-            .collect::<Vec<_>>(),
-        texts(&batch)
-    );
-    assert!(matches!(
-        history.messages_page(None, 0),
-        Err(Error::InvalidArgument(_))
-    ));
-
-    // Newest first, as a chat screen scrolls back, with the cursor carried
-    // as a string (as through a web client): the same rows, reversed.
-    let mut back = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let parsed = cursor.as_deref().map(|c| c.parse().unwrap());
-        let page = history.messages_page_back(parsed.as_ref(), 100).unwrap();
-        back.extend(page.entries);
-        match page.next {
-            Some(next) => cursor = Some(next.to_string()),
-            None => break,
-        }
-    }
-    walked.reverse();
-    assert_eq!(back, walked);
-    assert!(matches!(
-        history.messages_page_back(None, 0),
-        Err(Error::InvalidArgument(_))
-    ));
-    // A page serializes for a web client, and its cursor as its string.
-    let page = history.messages_page(None, 2).unwrap();
-    let json = serde_json::to_value(&page).unwrap();
-    assert_eq!(json["next"], page.next.unwrap().to_string());
-    assert_eq!(json["entries"][0]["message"]["data"]["content"], "p0");
-    let read_back: langchain_cockroachdb::Page = serde_json::from_value(json).unwrap();
-    assert_eq!(read_back, page);
 }
 
 pub fn entries_since_and_deletes<F: Face>() {

@@ -2,13 +2,15 @@
 //! cases, and one `Face` trait over the blocking and the async history, so
 //! that each behaviour is written once and checked on both faces.
 #![allow(dead_code)] // each test binary uses its own part of this module
-// The face cases (`cases.rs`, `network.rs`) are not modules of it: see
-// `face_tests!`.
+// The face cases (`cases.rs`, `network.rs`) and the store cases
+// (`store_cases.rs`) are not modules of it: see `face_tests!` and
+// `store_tests!`.
 
 pub mod cockroach;
 pub mod corpus;
 pub mod frozen;
 pub mod proxy;
+pub mod stores;
 
 use std::io::Write as _;
 use std::sync::OnceLock;
@@ -342,16 +344,12 @@ macro_rules! face_tests {
             activity_index_and_row_ttl,
             create_and_drop_tables,
             concurrent_creates_of_one_table_all_succeed,
-            sessions_are_isolated,
             prefixes_are_exact_under_a_linguistic_collation,
             expired_rows_are_never_read,
             erasing_a_prefix_takes_exactly_its_sessions,
             batched_deletes_report_progress_and_stop,
             a_diagnosis_reads_the_catalogs,
             custom_table_and_schema,
-            every_message_type_and_metadata,
-            batch_keeps_its_order,
-            quick_single_adds_keep_their_order,
             unicode_and_a_one_megabyte_message,
             every_fixture_case_is_stored_as_langchain_writes_it,
             rows_written_by_python_are_read,
@@ -373,7 +371,6 @@ macro_rules! face_tests {
             several_hosts_fail_over_to_one_that_answers,
             close_waits_for_the_call_in_flight_and_refuses_new_ones,
             last_messages_of_a_long_session_among_many,
-            pages_walk_a_session_in_order,
             entries_since_and_deletes,
             sessions_are_listed_newest_first_by_prefix,
             retention_cleans_up_in_batches,
