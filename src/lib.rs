@@ -60,6 +60,7 @@ macro_rules! io_modules {
             read = "../io/read.rs",
             retention = "../io/retention.rs",
             sessions = "../io/sessions.rs",
+            transaction = "../io/transaction.rs",
             transfer = "../io/transfer.rs",
             write = "../io/write.rs",
         );

@@ -44,6 +44,14 @@ pub(crate) fn decode_count(rows: &[Row]) -> Result<u64> {
     Ok(count.unsigned_abs())
 }
 
+/// The first column of the first row, if there is one and it is not NULL.
+pub(crate) fn decode_first<T: for<'a> FromSql<'a>>(rows: &[Row]) -> Result<Option<T>> {
+    match rows.first() {
+        Some(row) => Ok(row.try_get::<_, Option<T>>(0)?),
+        None => Ok(None),
+    }
+}
+
 /// The first column of every row.
 pub(crate) fn decode_column<T: for<'a> FromSql<'a>>(rows: &[Row]) -> Result<Vec<T>> {
     Ok(rows

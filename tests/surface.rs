@@ -1,14 +1,18 @@
 //! The two faces say the same. Every public operation is written once in
 //! `src/io/api.rs`; what is written per face is checked here:
 //!
-//! - each runnable example of `api.rs` has a blocking and an async form,
-//!   and the two must be equal once the async one is read as blocking code
-//!   (no `.await`, the blocking types);
+//! - each runnable example of `api.rs` and `transaction.rs` has a blocking
+//!   and an async form, and the two must be equal once the async one is
+//!   read as blocking code (no `.await`, the blocking types);
 //! - the methods that stay in the faces' own files (constructors, export
-//!   and import, the table helpers) must have the same names, signatures
-//!   and docs on both faces, modulo `async`/`.await`;
+//!   and import, the table helpers, `on`) must have the same names,
+//!   signatures and docs on both faces, modulo `async`/`.await` (and for
+//!   `on`, which takes the driver's own client, modulo the driver: its
+//!   examples make that client each its own way, so only its prose is
+//!   compared);
 //! - every operation that does I/O must be in the tests' `Face` trait, so
-//!   that the behaviour tests run it on both faces.
+//!   that the behaviour tests run it on both faces, and every operation of
+//!   the view `on` returns in the `Ops` of `tests/own_transaction.rs`.
 //!
 //! Reading source as text keeps this free of a parser dependency; the
 //! files are the crate's own, in rustfmt's layout.
@@ -16,6 +20,8 @@
 use std::collections::BTreeMap;
 
 const API: &str = include_str!("../src/io/api.rs");
+const TRANSACTION: &str = include_str!("../src/io/transaction.rs");
+const OWN_TRANSACTION: &str = include_str!("own_transaction.rs");
 const BLOCKING: &str = include_str!("../src/blocking/mod.rs");
 const NONBLOCKING: &str = include_str!("../src/nonblocking/mod.rs");
 const SUPPORT: &str = include_str!("support/mod.rs");
@@ -55,12 +61,24 @@ fn without_main(docs: &str) -> String {
         .join("\n")
 }
 
-/// The `example!(blocking, async)` pairs of `api.rs`, by the method they
-/// document.
+/// The `example!(blocking, async)` pairs of `api.rs` and the
+/// `example_tx!(blocking, async)` pairs of `transaction.rs`, by the item
+/// they document.
 fn example_pairs() -> Vec<(String, String, String)> {
     let mut pairs = Vec::new();
-    let mut rest = API;
-    while let Some(at) = rest.find("#[doc = example!(") {
+    for (source, marker) in [
+        (API, "#[doc = example!("),
+        (TRANSACTION, "#[doc = example_tx!("),
+    ] {
+        pairs.extend(example_pairs_of(source, marker));
+    }
+    pairs
+}
+
+fn example_pairs_of(source: &str, marker: &str) -> Vec<(String, String, String)> {
+    let mut pairs = Vec::new();
+    let mut rest = source;
+    while let Some(at) = rest.find(marker) {
         rest = &rest[at..];
         let forms: Vec<&str> = rest.splitn(5, "r#\"").skip(1).take(2).collect();
         let [blocking, nonblocking] = forms[..] else {
@@ -71,9 +89,14 @@ fn example_pairs() -> Vec<(String, String, String)> {
         let after = &rest[rest.find(")]").expect("example! closes")..];
         let name = after
             .lines()
-            .find_map(|line| line.trim().split("fn ").nth(1))
+            .find_map(|line| {
+                let line = line.trim();
+                line.split("fn ")
+                    .nth(1)
+                    .or(line.strip_prefix("pub struct "))
+            })
             .and_then(|s| s.split(['(', '<']).next())
-            .expect("an example! documents a method")
+            .expect("an example! documents a method or a type")
             .to_owned();
         pairs.push((name, blocking.to_owned(), nonblocking.to_owned()));
         rest = after;
@@ -168,17 +191,51 @@ fn both_forms_of_every_shared_example_say_the_same() {
     );
 }
 
+/// The methods that take the driver's own client: their examples make one
+/// each its own way (`tokio_postgres::connect` and a task, or
+/// `postgres::Client::connect`), so only their prose is compared.
+const DRIVER_CLIENT: [&str; 1] = ["CockroachDBChatMessageHistory::on"];
+
+/// Docs without their fenced code.
+fn prose(docs: &str) -> String {
+    let mut in_code = false;
+    docs.lines()
+        .filter(|line| {
+            if line.trim_start().starts_with("```") {
+                in_code = !in_code;
+                return false;
+            }
+            !in_code
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// An async signature that takes the driver's client, as the blocking face
+/// says it: that driver's trait, whose methods take `&mut self`, so the
+/// client is borrowed exclusively.
+fn driver_as_blocking(signature: &str) -> String {
+    signature
+        .replace("tokio_postgres::GenericClient", "postgres::GenericClient")
+        .replace("client: &'a C", "client: &'a mut C")
+}
+
 #[test]
 fn what_each_face_writes_itself_matches_the_other() {
     let blocking = face_items(BLOCKING);
     let nonblocking: BTreeMap<String, Item> = face_items(NONBLOCKING)
         .into_iter()
         .map(|(name, item)| {
+            let name = as_blocking(&name);
+            let docs = without_main(&as_blocking(&item.docs));
             let item = Item {
-                docs: without_main(&as_blocking(&item.docs)),
-                signature: as_blocking(&item.signature),
+                docs: match DRIVER_CLIENT.contains(&name.as_str()) {
+                    true => prose(&docs),
+                    false => docs,
+                },
+                signature: driver_as_blocking(&as_blocking(&item.signature)),
             };
-            (as_blocking(&name), item)
+            (name, item)
         })
         .collect();
     let names = |items: &BTreeMap<String, Item>| items.keys().cloned().collect::<Vec<_>>();
@@ -189,8 +246,12 @@ fn what_each_face_writes_itself_matches_the_other() {
     );
     assert!(blocking.len() >= 6, "only {} items found", blocking.len());
     for (name, item) in &blocking {
+        let docs = without_main(&item.docs);
         let item = Item {
-            docs: without_main(&item.docs),
+            docs: match DRIVER_CLIENT.contains(&name.as_str()) {
+                true => prose(&docs),
+                false => docs,
+            },
             signature: item.signature.clone(),
         };
         assert_eq!(item, nonblocking[name], "{name} differs between the faces");
@@ -253,4 +314,30 @@ fn every_io_operation_is_run_by_the_face_tests() {
         .map(|(ty, name)| format!("{ty}::{name}"))
         .collect();
     assert!(missing.is_empty(), "not in the tests' Face: {missing:?}");
+}
+
+/// Every operation of the view a history's `on` returns is in the `Ops` of
+/// `tests/own_transaction.rs`, which runs it on both faces.
+#[test]
+fn every_operation_in_a_callers_transaction_is_run_by_its_tests() {
+    let ops = &OWN_TRANSACTION[OWN_TRANSACTION.find("ops! {").expect("the ops! list")..];
+    let ops = &ops[..ops.find("\n}").expect("its end")];
+    let operations: Vec<&str> = TRANSACTION
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("pub async fn "))
+        .map(|rest| rest.split(['(', '<']).next().unwrap_or(rest))
+        .collect();
+    assert!(
+        operations.len() >= 10,
+        "only {} operations found",
+        operations.len()
+    );
+    let missing: Vec<&&str> = operations
+        .iter()
+        .filter(|name| !ops.contains(&format!("fn {name}(")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "not in the Ops of own_transaction.rs: {missing:?}"
+    );
 }

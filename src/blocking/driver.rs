@@ -16,8 +16,14 @@ use crate::error::{Error, Result};
 use crate::options::EngineOptions;
 use crate::pool::ConnectFailure;
 
-use super::face::{Bounded, Connect, Driver, PoolSettings, Sink, Source, Taken};
+use super::face::{Bounded, Connect, Driver, PoolSettings, Sink, Source, Statements, Taken};
+
+/// A caller's own client or transaction, as a history's `on` borrows it
+/// (`io/transaction.rs`): exclusively, as the driver's methods take
+/// `&mut self`.
+pub(super) type Borrowed<'a, C> = &'a mut C;
 use super::gate::Gate;
+pub(super) use postgres::GenericClient;
 use r2d2::ManageConnection as _;
 
 /// The blocking face, as `io/` knows it.
@@ -243,7 +249,7 @@ fn gave_up(err: &postgres::Error) -> bool {
 /// panic hook.) Where no runtime is entered, they run as they are.
 pub(super) struct Client(postgres::Client);
 
-impl super::face::Client for Client {
+impl Statements for Client {
     fn prepare(&mut self, query: &str) -> Result<Statement> {
         outside_async(|| self.0.prepare(query))
     }
@@ -251,7 +257,22 @@ impl super::face::Client for Client {
     fn query(&mut self, statement: &Statement, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
         outside_async(|| self.0.query(statement, params))
     }
+}
 
+/// The caller's client or transaction: its statements run as they are,
+/// within whatever deadline the caller's connection has, and from async
+/// code are [`Error::Runtime`] as the engine's are.
+impl<C: GenericClient> Statements for &mut C {
+    fn prepare(&mut self, query: &str) -> Result<Statement> {
+        outside_async(|| GenericClient::prepare(*self, query))
+    }
+
+    fn query(&mut self, statement: &Statement, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+        outside_async(|| GenericClient::query(*self, statement, params))
+    }
+}
+
+impl super::face::Client for Client {
     fn batch_execute(&mut self, sql: &str) -> Result<()> {
         outside_async(|| self.0.batch_execute(sql))
     }

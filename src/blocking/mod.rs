@@ -38,12 +38,44 @@ macro_rules! example {
     };
 }
 
+/// A runnable example of `transaction.rs`, as this face shows it: its
+/// blocking form, run on `view`, this face's `history.on(&mut tx)` in a
+/// transaction on a connection of its own, rolled back at the end.
+macro_rules! example_tx {
+    ($blocking:literal, $nonblocking:literal) => {
+        concat!(
+            "```\n",
+            "# use langchain_cockroachdb::blocking::{CockroachDBEngine, postgres};\n",
+            "# fn main() -> langchain_cockroachdb::Result<()> {\n",
+            "# let url = std::env::var(\"LANGCHAIN_COCKROACHDB_URL\").unwrap_or(\"postgresql://root@127.0.0.1:5432/test\".into());\n",
+            "# let engine = CockroachDBEngine::from_connection_string(&url)?;\n",
+            "# engine.create_tables(&langchain_cockroachdb::HistoryOptions::default())?;\n",
+            "# let history = engine.history(format!(\"doc-tx-{}\", langchain_cockroachdb::uuid::Uuid::new_v4()))?;\n",
+            "# let mut client = postgres::Client::connect(&url, postgres::NoTls)?;\n",
+            "# let mut tx = client.transaction()?;\n",
+            "# let mut view = history.on(&mut tx);",
+            $blocking,
+            "# drop(view);\n",
+            "# tx.rollback()?;\n",
+            "# Ok(()) }\n",
+            "```"
+        )
+    };
+}
+
 mod driver;
 mod gate;
 mod mode;
 // The shared I/O and the public operations, compiled here as blocking code.
 // The other face compiles the same files: that is the point.
 crate::io_modules!();
+
+pub use transaction::InTransaction;
+
+/// The driver this face is built on, so that you can make the connections
+/// and transactions a history's
+/// [`on`](CockroachDBChatMessageHistory::on) takes, in a matching version.
+pub use postgres;
 
 use self::{CockroachDBChatMessageHistory as History, CockroachDBEngine as Engine};
 use engine::Shared;
@@ -166,6 +198,69 @@ pub struct CockroachDBChatMessageHistory {
 }
 
 impl CockroachDBChatMessageHistory {
+    /// This history's operations on your own connection or transaction (a
+    /// `Client` or `Transaction` of the driver this face is built on, in the
+    /// version this crate re-exports): to store a turn and rows of your own
+    /// (token usage, a bill, an audit line) in one transaction. Each runs at
+    /// once on `client`, with the history's statements and checks; your
+    /// transaction decides the rest (see [`InTransaction`]: the table must
+    /// exist, and every error, a serialization failure among them, is
+    /// returned, never retried).
+    ///
+    /// ```
+    /// use langchain_cockroachdb::blocking::{CockroachDBChatMessageHistory, CockroachDBEngine, postgres};
+    /// use langchain_cockroachdb::{HistoryOptions, Message, SqlState};
+    ///
+    /// /// One turn: the exchange and what it cost, stored together or not at all.
+    /// fn store_turn(
+    ///     client: &mut postgres::Client,
+    ///     history: &CockroachDBChatMessageHistory,
+    ///     turn: &[Message],
+    ///     (prompt_tokens, completion_tokens): (i64, i64),
+    /// ) -> langchain_cockroachdb::Result<()> {
+    ///     let mut tx = client.transaction()?;
+    ///     history.on(&mut tx).add_messages(turn)?;
+    ///     tx.execute(
+    ///         "INSERT INTO doc_token_usage (session_id, prompt_tokens, completion_tokens) VALUES ($1, $2, $3)",
+    ///         &[&history.session_id(), &prompt_tokens, &completion_tokens],
+    ///     )?;
+    ///     tx.commit()?;
+    ///     Ok(())
+    /// }
+    ///
+    /// # let url = std::env::var("LANGCHAIN_COCKROACHDB_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// let engine = CockroachDBEngine::from_connection_string(&url)?;
+    /// engine.create_tables(&HistoryOptions::default())?; // before a transaction uses it
+    /// let history = engine.history("doc-token-usage")?;
+    ///
+    /// let mut client = postgres::Client::connect(&url, postgres::NoTls)?;
+    /// # client.batch_execute("DROP TABLE IF EXISTS doc_token_usage")?;
+    /// client.batch_execute(
+    ///     "CREATE TABLE IF NOT EXISTS doc_token_usage (
+    ///         session_id TEXT NOT NULL, prompt_tokens INT8 NOT NULL, completion_tokens INT8 NOT NULL)",
+    /// )?;
+    /// # history.clear()?;
+    ///
+    /// let turn = [Message::human("What is CockroachDB?"), Message::ai("A distributed SQL database.")];
+    /// // Yours to retry: a serialization failure (on CockroachDB, any conflict) asks for it all again.
+    /// loop {
+    ///     match store_turn(&mut client, &history, &turn, (12, 7)) {
+    ///         Err(err) if err.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE) => continue,
+    ///         done => break done?,
+    ///     }
+    /// }
+    /// assert_eq!(history.message_count()?, 2);
+    /// let sql = "SELECT sum(prompt_tokens + completion_tokens)::INT8 FROM doc_token_usage WHERE session_id = $1";
+    /// let spent: i64 = client.query_one(sql, &[&history.session_id()])?.get(0);
+    /// assert_eq!(spent, 19);
+    /// # history.clear()?;
+    /// # client.batch_execute("DROP TABLE doc_token_usage")?;
+    /// # Ok::<(), langchain_cockroachdb::Error>(())
+    /// ```
+    pub fn on<'a, C: postgres::GenericClient>(&'a self, client: &'a mut C) -> InTransaction<'a, C> {
+        InTransaction::new(client, &self.session, &self.engine.0)
+    }
+
     /// Creates the table `table_name` in schema `public` if it does not exist.
     /// Histories also do this on first use.
     ///

@@ -53,7 +53,7 @@ impl Shared {
                 .await?,
         )?;
         let granted = |p: &str| privileges.iter().any(|(name, yes)| name == p && *yes);
-        let can_create = first(
+        let can_create = rows::decode_first(
             &self
                 .read_catalog(&table, policy, doctor::CAN_CREATE, vec![schema])
                 .await?,
@@ -65,7 +65,7 @@ impl Shared {
         let exists = !columns.is_empty();
         let (encrypted, create, estimates) = match server {
             ServerKind::PostgreSQL => {
-                let tls = first(
+                let tls = rows::decode_first(
                     &self
                         .read_catalog(&table, policy, doctor::PG_TLS, vec![])
                         .await?,
@@ -150,16 +150,6 @@ impl Shared {
     ) -> Result<Vec<tokio_postgres::Row>> {
         let request = Request::Statement(sql, params);
         self.run(table, Call::new(policy), &request).await
-    }
-}
-
-/// The first column of the first row, if any.
-fn first<T: for<'a> tokio_postgres::types::FromSql<'a>>(
-    rows: &[tokio_postgres::Row],
-) -> Result<Option<T>> {
-    match rows.first() {
-        Some(row) => Ok(row.try_get::<_, Option<T>>(0)?),
-        None => Ok(None),
     }
 }
 

@@ -27,16 +27,53 @@ use crate::trace;
 
 use super::driver::Face;
 use super::mode::face;
-use super::face::{Bounded, Client, Connect, Driver, PoolSettings};
+use super::face::{Bounded, Client, Connect, Driver, PoolSettings, Statements};
 
 /// The engine's pool, as the face makes it.
 type Pool = <Face as Driver>::Pool<Manager>;
 
-/// A pooled connection with its prepared statements, by text and table:
-/// after its first use a statement costs one round trip, not two.
+/// Statements prepared on one connection, by text and table: after its
+/// first use a statement costs one round trip, not two.
+#[derive(Default)]
+pub(crate) struct Prepared(HashMap<(&'static str, Arc<str>), Statement>);
+
+#[face(AFIT)]
+impl Prepared {
+    /// Runs the statement `text` for `table` on `client`, which must be
+    /// the connection every statement of this cache was prepared on. Each
+    /// message is measured first: one over `limit`, which the server must
+    /// refuse for its size, is never sent.
+    pub(crate) async fn query<C: Statements>(
+        &mut self,
+        client: &mut C,
+        table: &Table,
+        text: &'static str,
+        params: &[sql::Param<'_>],
+        limit: usize,
+    ) -> Result<Vec<Row>> {
+        let key = (text, Arc::clone(table.statement_key()));
+        let statement = match self.0.get(&key) {
+            Some(statement) => statement.clone(),
+            None => {
+                let text = sql::render(text, table);
+                let size = wire::text(&text, params.len());
+                wire::check(|| "the statement's text".to_owned(), size, limit)?;
+                let statement = client.prepare(&text).await?;
+                self.0.insert(key, statement.clone());
+                statement
+            }
+        };
+        let verb = text.split_whitespace().next().unwrap_or("SQL");
+        let what = || format!("the {verb} statement's parameters");
+        wire::check(what, wire::bind_of(statement.params(), params), limit)?;
+        client.query(&statement, params).await
+    }
+}
+
+/// A pooled connection with its prepared statements.
 pub(crate) struct Connection {
     client: <Face as Driver>::Client,
-    statements: HashMap<(&'static str, Arc<str>), Statement>,
+    statements: Prepared,
     /// Set while a request runs: a request abandoned at its deadline leaves
     /// it set, and the pool then discards the connection, whose reply may
     /// still be on its way.
@@ -164,49 +201,29 @@ impl Connection {
         self.busy = false;
     }
 
-    /// Runs a statement, prepared once per connection and table. Each
-    /// message is measured first: one the server must refuse for its size
-    /// is never sent.
+    /// Runs a statement, prepared once per connection and table.
     async fn query(
         &mut self,
         table: &Table,
         text: &'static str,
         params: &[sql::Param<'_>],
     ) -> Result<Vec<Row>> {
-        let key = (text, Arc::clone(table.statement_key()));
-        let statement = match self.statements.get(&key) {
-            Some(statement) => statement.clone(),
-            None => {
-                let text = sql::render(text, table);
-                self.fits("the statement's text", wire::text(&text, params.len()))?;
-                let statement = Client::prepare(&mut self.client, &text).await?;
-                self.statements.insert(key, statement.clone());
-                statement
-            }
-        };
-        let verb = text.split_whitespace().next().unwrap_or("SQL");
-        let what = || format!("the {verb} statement's parameters");
-        wire::check(
-            what,
-            wire::bind_of(statement.params(), params),
-            self.limit(),
-        )?;
-        Client::query(&mut self.client, &statement, params).await
+        let limit = self.limit();
+        self.statements
+            .query(&mut self.client, table, text, params, limit)
+            .await
     }
 
     /// Statements without parameters, as one simple query.
     async fn batch(&mut self, sql: &str) -> Result<()> {
-        self.fits("the batch of statements", wire::text(sql, 0))?;
+        let size = wire::text(sql, 0);
+        wire::check(|| "the batch of statements".to_owned(), size, self.limit())?;
         Client::batch_execute(&mut self.client, sql).await
     }
 
     /// The most one message to the server may hold.
     fn limit(&self) -> usize {
         wire::limit(self.max_message, self.server.get().copied())
-    }
-
-    fn fits(&self, what: &str, size: usize) -> Result<()> {
-        wire::check(|| what.to_owned(), size, self.limit())
     }
 }
 
@@ -235,7 +252,7 @@ impl Connect for Manager {
                 self.counters.opened();
                 Ok(Connection {
                     client,
-                    statements: HashMap::new(),
+                    statements: Prepared::default(),
                     busy: false,
                     deadline,
                     server: Arc::clone(&self.server),

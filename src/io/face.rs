@@ -1,11 +1,16 @@
 //! What a face provides to the shared I/O, as traits: `Driver` (a
 //! connection's client, the pool, a session's write turn, the pause),
-//! `Bounded` (a request bounded by its deadline), `Sink` and `Source` (the
-//! streams of export and import). `blocking/driver.rs` implements them over
-//! `postgres` and `r2d2`, `nonblocking/driver.rs` over `tokio-postgres` and
-//! `bb8`; each calls its implementor `Face`. The rest of `io/` takes nothing
-//! else from a face but `Face` itself and the `face` attribute of its
-//! `mode.rs`.
+//! `Statements` (what runs a statement: a pooled connection, or the
+//! caller's own client), `Bounded` (a request bounded by its deadline),
+//! `Sink` and `Source` (the streams of export and import).
+//! `blocking/driver.rs` implements them over `postgres` and `r2d2`,
+//! `nonblocking/driver.rs` over `tokio-postgres` and `bb8`; each calls its
+//! implementor `Face`. The rest of `io/` takes nothing else from a face but
+//! `Face` itself and the `face` attribute of its `mode.rs`, and, for a
+//! caller's own client (`transaction.rs`), the driver's `GenericClient`
+//! and how a history borrows one (`Borrowed`: shared on the async face,
+//! whose client methods take `&self`, exclusive on the blocking face,
+//! whose take `&mut self`).
 //!
 //! Like all of `io/`, this file is compiled by each face as its own module:
 //! an `async fn` here is a plain `fn` on the blocking face, and `.await`
@@ -55,9 +60,13 @@ pub(crate) struct PoolSettings {
     pub(crate) max_lifetime: Option<Duration>,
 }
 
-/// A connection's client, as the face's driver has it.
+/// What prepares and runs the crate's statements: a connection of an
+/// engine's pool (`Client`), and the caller's own client or transaction
+/// that a history's `on` borrows (`transaction.rs`; each face's driver
+/// implements this for its `Borrowed` form of the driver's
+/// `GenericClient`).
 #[face(AFIT)]
-pub(crate) trait Client: Send {
+pub(crate) trait Statements {
     /// Prepares `text` on this connection.
     async fn prepare(&mut self, text: &str) -> Result<Statement>;
 
@@ -67,7 +76,11 @@ pub(crate) trait Client: Send {
         statement: &Statement,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>>;
+}
 
+/// A connection's client, as the face's driver has it.
+#[face(AFIT)]
+pub(crate) trait Client: Statements + Send {
     /// Runs statements without parameters, as one simple query.
     async fn batch_execute(&mut self, sql: &str) -> Result<()>;
 

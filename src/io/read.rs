@@ -3,7 +3,7 @@
 
 use time::OffsetDateTime;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::message::{Message, MessageType, TrimOptions, trim_messages};
 use crate::retry::Call;
 use crate::rows;
@@ -127,12 +127,7 @@ impl Shared {
         size: usize,
         back: bool,
     ) -> Result<Page> {
-        if size == 0 {
-            return Err(Error::InvalidArgument(
-                "a page holds at least one message".into(),
-            ));
-        }
-        let limit = sql::limit(size);
+        let limit = read::page_limit(size)?;
         let request = read::page(session, cursor, &limit, back);
         let rows = self.in_session(session, &request).await?;
         rows::decode_page(&rows, &session.id, size)

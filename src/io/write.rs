@@ -212,11 +212,7 @@ impl Shared {
         let rows = self
             .run(&session.table, call, &delete::newest(session))
             .await?;
-        let newest: Option<OffsetDateTime> = match rows.first() {
-            Some(row) => row.try_get(0)?,
-            None => None,
-        };
-        match newest {
+        match rows::decode_first::<OffsetDateTime>(&rows)? {
             None => Ok(0),
             Some(newest) => self
                 .run(&session.table, call, &delete::clear(session, &newest))

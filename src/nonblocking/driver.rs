@@ -15,7 +15,12 @@ use crate::error::{Error, Result};
 use crate::options::EngineOptions;
 use crate::pool::ConnectFailure;
 
-use super::face::{Bounded, Connect, Driver, PoolSettings, Sink, Source, Taken};
+use super::face::{Bounded, Connect, Driver, PoolSettings, Sink, Source, Statements, Taken};
+
+/// A caller's own client or transaction, as a history's `on` borrows it
+/// (`io/transaction.rs`): shared, as the driver's methods take `&self`.
+pub(super) type Borrowed<'a, C> = &'a C;
+pub(super) use tokio_postgres::GenericClient;
 
 /// The async face, as `io/` knows it.
 pub(super) struct Face;
@@ -130,7 +135,7 @@ impl<M: Connect> bb8::ManageConnection for Pooling<M> {
     }
 }
 
-impl super::face::Client for tokio_postgres::Client {
+impl Statements for tokio_postgres::Client {
     async fn prepare(&mut self, text: &str) -> Result<Statement> {
         Ok(tokio_postgres::Client::prepare(self, text).await?)
     }
@@ -142,7 +147,25 @@ impl super::face::Client for tokio_postgres::Client {
     ) -> Result<Vec<Row>> {
         Ok(tokio_postgres::Client::query(self, statement, params).await?)
     }
+}
 
+/// The caller's client or transaction: its statements run as they are,
+/// within whatever deadline the caller's connection has.
+impl<C: GenericClient> Statements for &C {
+    async fn prepare(&mut self, text: &str) -> Result<Statement> {
+        Ok(GenericClient::prepare(*self, text).await?)
+    }
+
+    async fn query(
+        &mut self,
+        statement: &Statement,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>> {
+        Ok(GenericClient::query(*self, statement, params).await?)
+    }
+}
+
+impl super::face::Client for tokio_postgres::Client {
     async fn batch_execute(&mut self, sql: &str) -> Result<()> {
         Ok(tokio_postgres::Client::batch_execute(self, sql).await?)
     }

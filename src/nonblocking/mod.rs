@@ -56,6 +56,32 @@ macro_rules! example {
     };
 }
 
+/// A runnable example of `transaction.rs`, as this face shows it: its
+/// nonblocking form, run on `view`, this face's `history.on(&tx)` in a
+/// transaction on a connection of its own, rolled back at the end.
+macro_rules! example_tx {
+    ($blocking:literal, $nonblocking:literal) => {
+        concat!(
+            "```\n",
+            "# use langchain_cockroachdb::{nonblocking::AsyncCockroachDBEngine, tokio_postgres};\n",
+            "# #[tokio::main(flavor = \"current_thread\")] async fn main() -> langchain_cockroachdb::Result<()> {\n",
+            "# let url = std::env::var(\"LANGCHAIN_COCKROACHDB_URL\").unwrap_or(\"postgresql://root@127.0.0.1:5432/test\".into());\n",
+            "# let engine = AsyncCockroachDBEngine::from_connection_string(&url)?;\n",
+            "# engine.create_tables(&langchain_cockroachdb::HistoryOptions::default()).await?;\n",
+            "# let history = engine.history(format!(\"doc-async-tx-{}\", langchain_cockroachdb::uuid::Uuid::new_v4()))?;\n",
+            "# let (mut client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;\n",
+            "# tokio::spawn(connection);\n",
+            "# let tx = client.transaction().await?;\n",
+            "# let mut view = history.on(&tx);",
+            $nonblocking,
+            "# drop(view);\n",
+            "# tx.rollback().await?;\n",
+            "# Ok(()) }\n",
+            "```"
+        )
+    };
+}
+
 mod driver;
 #[cfg(feature = "langchain-rust")]
 mod memory;
@@ -63,6 +89,8 @@ mod mode;
 // The shared I/O and the public operations, compiled here as async code.
 // The other face compiles the same files: that is the point.
 crate::io_modules!();
+
+pub use transaction::InTransaction;
 
 use self::{AsyncCockroachDBChatMessageHistory as History, AsyncCockroachDBEngine as Engine};
 use engine::Shared;
@@ -192,6 +220,74 @@ pub struct AsyncCockroachDBChatMessageHistory {
 }
 
 impl AsyncCockroachDBChatMessageHistory {
+    /// This history's operations on your own connection or transaction (a
+    /// `Client` or `Transaction` of the driver this face is built on, in the
+    /// version this crate re-exports): to store a turn and rows of your own
+    /// (token usage, a bill, an audit line) in one transaction. Each runs at
+    /// once on `client`, with the history's statements and checks; your
+    /// transaction decides the rest (see [`InTransaction`]: the table must
+    /// exist, and every error, a serialization failure among them, is
+    /// returned, never retried).
+    ///
+    /// ```
+    /// use langchain_cockroachdb::nonblocking::{AsyncCockroachDBChatMessageHistory, AsyncCockroachDBEngine};
+    /// use langchain_cockroachdb::{HistoryOptions, Message, SqlState, tokio_postgres};
+    ///
+    /// /// One turn: the exchange and what it cost, stored together or not at all.
+    /// async fn store_turn(
+    ///     client: &mut tokio_postgres::Client,
+    ///     history: &AsyncCockroachDBChatMessageHistory,
+    ///     turn: &[Message],
+    ///     (prompt_tokens, completion_tokens): (i64, i64),
+    /// ) -> langchain_cockroachdb::Result<()> {
+    ///     let tx = client.transaction().await?;
+    ///     history.on(&tx).add_messages(turn).await?;
+    ///     tx.execute(
+    ///         "INSERT INTO doc_async_token_usage (session_id, prompt_tokens, completion_tokens) VALUES ($1, $2, $3)",
+    ///         &[&history.session_id(), &prompt_tokens, &completion_tokens],
+    ///     ).await?;
+    ///     tx.commit().await?;
+    ///     Ok(())
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> langchain_cockroachdb::Result<()> {
+    /// # let url = std::env::var("LANGCHAIN_COCKROACHDB_URL").unwrap_or("postgresql://root@127.0.0.1:5432/test".into());
+    /// let engine = AsyncCockroachDBEngine::from_connection_string(&url)?;
+    /// engine.create_tables(&HistoryOptions::default()).await?; // before a transaction uses it
+    /// let history = engine.history("doc-async-token-usage")?;
+    ///
+    /// let (mut client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+    /// tokio::spawn(connection);
+    /// # client.batch_execute("DROP TABLE IF EXISTS doc_async_token_usage").await?;
+    /// client.batch_execute(
+    ///     "CREATE TABLE IF NOT EXISTS doc_async_token_usage (
+    ///         session_id TEXT NOT NULL, prompt_tokens INT8 NOT NULL, completion_tokens INT8 NOT NULL)",
+    /// ).await?;
+    /// # history.clear().await?;
+    ///
+    /// let turn = [Message::human("What is CockroachDB?"), Message::ai("A distributed SQL database.")];
+    /// // Yours to retry: a serialization failure (on CockroachDB, any conflict) asks for it all again.
+    /// loop {
+    ///     match store_turn(&mut client, &history, &turn, (12, 7)).await {
+    ///         Err(err) if err.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE) => continue,
+    ///         done => break done?,
+    ///     }
+    /// }
+    /// assert_eq!(history.message_count().await?, 2);
+    /// let sql = "SELECT sum(prompt_tokens + completion_tokens)::INT8 FROM doc_async_token_usage WHERE session_id = $1";
+    /// let spent: i64 = client.query_one(sql, &[&history.session_id()]).await?.get(0);
+    /// assert_eq!(spent, 19);
+    /// # history.clear().await?;
+    /// # client.batch_execute("DROP TABLE doc_async_token_usage").await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn on<'a, C: tokio_postgres::GenericClient>(
+        &'a self,
+        client: &'a C,
+    ) -> InTransaction<'a, C> {
+        InTransaction::new(client, &self.session, &self.engine.0)
+    }
+
     /// Creates the table `table_name` in schema `public` if it does not exist.
     /// Histories also do this on first use.
     ///

@@ -3,6 +3,7 @@
 
 use time::OffsetDateTime;
 
+use crate::error::{Error, Result};
 use crate::stored::PageCursor;
 use crate::table::Session;
 
@@ -66,6 +67,16 @@ pub(crate) const PAGE_BACK_NEXT: Sql = Sql::read(
     "SELECT id, message, created_at FROM {t}
 WHERE {live} AND session_id = $1 AND (created_at, id) < ($2, $3) ORDER BY created_at DESC, id DESC LIMIT $4",
 );
+
+/// The `LIMIT` of a page of `size` messages, or why there is none.
+pub(crate) fn page_limit(size: usize) -> Result<i64> {
+    match size {
+        0 => Err(Error::InvalidArgument(
+            "a page holds at least one message".into(),
+        )),
+        size => Ok(super::limit(size)),
+    }
+}
 
 /// A page after `cursor`, oldest first, or before it, newest first, when
 /// `back`.
