@@ -4,6 +4,8 @@
 //! - [`histories`]: message types, sessions, tables, windows and pages.
 //! - [`production`]: connection strings and TLS, security, pools, retries,
 //!   deadlines, what each error means.
+//! - [`streaming`]: a streamed reply stored once, a client that goes away,
+//!   retries.
 //! - [`operations`]: listing sessions, retention, backups, the command
 //!   line, troubleshooting.
 //! - `rig` (feature `rig`): rig's conversation memory on a table.
@@ -19,6 +21,9 @@ pub mod histories {}
 
 #[doc = include_str!("../../docs/production.md")]
 pub mod production {}
+
+#[doc = include_str!("../../docs/streaming.md")]
+pub mod streaming {}
 
 #[doc = include_str!("../../docs/operations.md")]
 pub mod operations {}
