@@ -1,24 +1,27 @@
-//! A rig agent whose conversation memory is a CockroachDB table, with a
-//! local, deterministic stand-in for the model (no network, no key): it
-//! remembers a name it was told, across runs.
+//! A rig agent whose conversation memory is a CockroachDB table: it
+//! remembers a name it was told, across runs. Without `OPENAI_API_KEY` the
+//! model is a local, deterministic stand-in (no network, no key); with it,
+//! OpenAI answers (`gpt-5.2`, or the model `OPENAI_MODEL` names).
 //!
 //! ```text
 //! cargo run --manifest-path examples/rig-agent/Cargo.toml -- --user alice "My name is Alice."
 //! cargo run --manifest-path examples/rig-agent/Cargo.toml -- --user alice "What's my name?"
+//! OPENAI_API_KEY=... cargo run --manifest-path examples/rig-agent/Cargo.toml -- --user alice "What's my name?"
 //! ```
 //!
 //! The table (`rig_agent_memory` unless `--table` says otherwise) holds
 //! LangChain's message dicts: a Python app reads the same conversation with
-//! `CockroachDBChatMessageHistory(session_id="alice:main", ...)`. For a
-//! real model, replace `StandIn` with a provider, for example
-//! `rig_core::providers::openai::OpenAI::from_env()?.completion(...)`.
+//! `CockroachDBChatMessageHistory(session_id="alice:main", ...)`.
 //! `--clear` forgets the conversation.
 
 use langchain_cockroachdb::HistoryOptions;
 use langchain_cockroachdb::nonblocking::AsyncCockroachDBEngine;
 use langchain_cockroachdb::rig::{CockroachDBConversationMemory, Window};
 use rig_agent::AgentBuilder;
+use rig_core::DynModel;
 use rig_core::driver::{Exchange, Model, Opening, Transport};
+use rig_core::operation::Completion;
+use rig_core::providers::openai;
 use rig_core::memory::ConversationMemory;
 use rig_core::message::{Message, UserContent};
 use rig_core::test_utils::{MockCompletionModel, MockScript, MockTurn};
@@ -55,6 +58,16 @@ fn said(history: &[Message]) -> Vec<String> {
         .collect()
 }
 
+/// OpenAI when `OPENAI_API_KEY` is set (rig reads it, and
+/// `OPENAI_BASE_URL`), else the stand-in.
+fn model() -> Result<DynModel<Completion>, Box<dyn std::error::Error>> {
+    if std::env::var_os("OPENAI_API_KEY").is_none() {
+        return Ok(Model::new(MockScript::default(), StandIn).into());
+    }
+    let name = std::env::var("OPENAI_MODEL").unwrap_or_else(|_| openai::GPT_5_2.to_owned());
+    Ok(openai::OpenAI::from_env()?.completion(name).into())
+}
+
 fn answer(history: &[Message]) -> String {
     let said = said(history);
     let prompt = said.last().map(String::as_str).unwrap_or_default();
@@ -88,7 +101,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let url = std::env::var("LANGCHAIN_COCKROACHDB_URL")
-        .unwrap_or_else(|_| "postgresql://root@127.0.0.1:5432/test?sslmode=disable".into());
+        .unwrap_or_else(|_| "postgresql://root@127.0.0.1:5432/test".into());
     let engine = AsyncCockroachDBEngine::from_connection_string(&url)?;
     // The newest 40 messages of a conversation go to the model each turn.
     let memory =
@@ -100,7 +113,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("forgot {conversation}");
         return Ok(());
     }
-    let agent = AgentBuilder::new(Model::new(MockScript::default(), StandIn))
+    let agent = AgentBuilder::new(model()?)
         .preamble("You are a helpful assistant.")
         .memory(memory)
         .conversation(conversation)

@@ -93,6 +93,12 @@ pub use langchain_rust_messages::{from_langchain_rust, to_langchain_rust};
 #[cfg_attr(docsrs, doc(cfg(feature = "rig")))]
 pub mod rig;
 
+// The guides of docs/, as modules whose examples run as doctests; like the
+// README they use both faces.
+#[cfg(all(feature = "blocking", feature = "async"))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "blocking", feature = "async"))))]
+pub mod guide;
+
 pub use config::{ConnectionConfig, ConnectionConfigBuilder, SslMode};
 pub use error::{DbError, Error, Result, SqlState};
 pub use history::{

@@ -13,7 +13,7 @@ use langchain_cockroachdb::Message;
 use serde_json::{Value, json};
 use support::{Face, TempTable, database_url};
 
-/// The bound the README states.
+/// The bound docs/production.md states ("Security").
 const FACTOR: usize = 10;
 
 /// Counts the bytes allocated now and the most at any time.

@@ -1,10 +1,14 @@
 //! The blocking face: [`CockroachDBChatMessageHistory`] over `postgres` and
-//! an `r2d2` pool, for CLI bots, workers and other code without an async
-//! runtime. Inside async code (a `#[tokio::main]` function, an axum
-//! handler) its calls cannot block the runtime's thread: they return
-//! [`Error::Runtime`](crate::Error::Runtime), after tokio's panic hook has
-//! printed tokio's own message. There, use [`crate::nonblocking`], or call
-//! this face inside `tokio::task::spawn_blocking`.
+//! an `r2d2` pool. It belongs in code that runs on no async runtime: a
+//! command-line bot, a script, a worker thread, a synchronous framework.
+//! An async program (tokio, axum, a rig agent) uses [`crate::nonblocking`].
+//!
+//! Inside async code (a `#[tokio::main]` function, an axum handler) this
+//! face's calls cannot block the runtime's thread: tokio's panic hook
+//! prints tokio's own message ("Cannot start a runtime from within a
+//! runtime"), and the call returns [`Error::Runtime`](crate::Error::Runtime)
+//! instead of panicking. There, use [`crate::nonblocking`], or call this
+//! face inside `tokio::task::spawn_blocking`, whose threads may block.
 //!
 //! This file is the public surface; `driver.rs` is what the shared I/O
 //! asks of the face.

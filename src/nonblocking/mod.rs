@@ -1,5 +1,10 @@
 //! The async face: [`AsyncCockroachDBChatMessageHistory`] over
-//! `tokio-postgres` and a `bb8` pool, for web servers and other tokio code.
+//! `tokio-postgres` and a `bb8` pool. It belongs in every async program:
+//! web servers (keep one [`AsyncCockroachDBEngine`] in the router's state),
+//! agents, tokio workers. Code without an async runtime uses
+//! [`crate::blocking`] instead; that face called inside async code returns
+//! [`Error::Runtime`](crate::Error::Runtime) (see its docs).
+//!
 //! Engines and histories can be made anywhere, inside a tokio runtime or
 //! not (before `#[tokio::main]`, in a `static`): making one opens no
 //! connection and starts nothing. The pool is made on the engine's first

@@ -48,8 +48,18 @@ use rig_core::message::{Message as RigMessage, UserContent};
 use rig_core::wasm_compat::WasmBoxedFuture;
 
 pub use convert::{from_rig_messages, to_rig_messages};
-/// The rig this feature is built against (0.44), so that you can name its
-/// types in matching versions.
+/// The rig-core this feature is built against, `=0.44.0` exactly, so that
+/// you can name its types in the matching version without a dependency
+/// line of your own. An agent runtime (rig-agent) must be 0.44.0 too:
+/// this memory implements 0.44's `ConversationMemory`, and an agent of
+/// another rig version refuses it with a trait-bound error.
+///
+/// ```
+/// use langchain_cockroachdb::rig::rig_core::message::Message;
+///
+/// let greeting = Message::user("Hello!");
+/// assert!(matches!(greeting, Message::User { .. }));
+/// ```
 pub use rig_core;
 
 use crate::error::Result;

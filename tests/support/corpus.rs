@@ -59,7 +59,7 @@ impl Needs {
         }
     }
 
-    /// How the case comes out without it, as the README's "Numbers and key
+    /// How the case comes out without it, as docs/python.md's "Numbers and key
     /// order" says.
     pub fn symptom(self) -> &'static str {
         match self {
@@ -95,7 +95,7 @@ pub fn floats_read_exactly() -> bool {
 
 /// The cases whose LangChain result needs more of serde_json than its
 /// defaults (the `exact-json` feature gives all of it): without it they
-/// come out as the README's "Numbers and key order" says, and only they.
+/// come out as docs/python.md's "Numbers and key order" says, and only they.
 pub const EXACT_ONLY: [(&str, Needs); 3] = [
     ("tool/content_dict", Needs::KeyOrder),
     ("ToolMessageChunk/content_dict", Needs::KeyOrder),

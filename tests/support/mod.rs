@@ -58,7 +58,7 @@ pub fn database_url() -> String {
             // `eprintln!`, and exiting would lose it.
             let _ = writeln!(
                 std::io::stderr(),
-                "\nno test database at {url} ({cause}): start one (README, \"Getting a database\") or set LANGCHAIN_COCKROACHDB_URL\n"
+                "\nno test database at {url} ({cause}): start one (README, \"A database for development\") or set LANGCHAIN_COCKROACHDB_URL\n"
             );
             std::process::exit(2);
         }
