@@ -4,7 +4,8 @@
 //! whole `data` object, so fields this crate does not model (and fields newer
 //! LangChain versions add) survive a read and a write unchanged. Numbers and
 //! key order are those of the build's `serde_json`: exact with the
-//! `exact-json` feature, else as the README's "Numbers and key order" says.
+//! `exact-json` feature, else as "Numbers and key order" in the Python
+//! guide (docs/python.md) says.
 
 mod accessors;
 mod content;

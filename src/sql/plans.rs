@@ -46,7 +46,7 @@ async fn connect(url: &str) -> tokio_postgres::Client {
             use std::io::Write as _;
             let _ = writeln!(
                 std::io::stderr(),
-                "\nno test database at {url} ({e}): start one (README, \"Getting a database\") or set LANGCHAIN_COCKROACHDB_URL\n",
+                "\nno test database at {url} ({e}): start one (CONTRIBUTING.md, \"The test database\") or set LANGCHAIN_COCKROACHDB_URL\n",
             );
             std::process::exit(2);
         }

@@ -1,8 +1,8 @@
 //! `langchain-cockroachdb`: the operator's tool for chat-history tables
 //! (feature `cli`). Checks a deployment (`doctor`), prints or runs the DDL,
 //! lists and shows sessions, exports and imports JSON Lines, cleans up and
-//! erases, over the blocking face. See `--help`, and the README's
-//! "Operating it".
+//! erases, over the blocking face. See `--help`, and the operations guide
+//! (docs/operations.md), "The command line".
 //!
 //! This file connects and hands each subcommand to its function, one
 //! family a file: the table (`ddl`), sessions (`sessions`), JSON Lines
