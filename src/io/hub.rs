@@ -51,7 +51,7 @@ const LOOK_SESSIONS: usize = 500;
 /// Starts the task that `serving` claims.
 pub(crate) fn start(hub: &Arc<Hub>, serving: Serving, setup: Setup) -> Result<()> {
     let task = serve(Arc::clone(hub), serving, setup);
-    Face::background("langchain-cockroachdb-watch", task)
+    Face::background("langchain-watch", task)
 }
 
 /// Why a connection's service ended.

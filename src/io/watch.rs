@@ -100,6 +100,12 @@ impl Follower {
     pub(crate) fn apply(&mut self, batch: Batch) {
         self.registration.seed(batch.seen.clone());
         self.progress.apply(batch, self.page_size);
+        self.schedule();
+    }
+
+    /// Schedules the next look at rows not yet final, if the last read saw
+    /// some: sooner after the first such read, later after each next.
+    fn schedule(&mut self) {
         self.recheck = match (self.progress.pending(), self.recheck) {
             (false, _) => None,
             (true, None) => Some((Instant::now() + FIRST_RECHECK, FIRST_RECHECK * 2)),
@@ -198,6 +204,7 @@ impl Shared {
                 let (progress, seen) = watch::started(&rows, server)?;
                 follower.progress = progress;
                 follower.registration.seed(seen);
+                follower.schedule();
             }
         }
         Ok(follower)

@@ -115,10 +115,11 @@ ORDER BY page.k, page.created_at, page.id"
 ));
 
 /// Where "now" is for session `$1`: the key at or before which every row
-/// is final, the count of those rows and their newest key.
+/// is final, the count of those rows and their newest key, and the count
+/// of rows not yet final.
 const NOW: Sql = Sql::read(
     "SELECT COALESCE(max(crdb_internal_mvcc_timestamp), 0)::TEXT, count(*),
-    max(crdb_internal_mvcc_timestamp)::TEXT
+    max(crdb_internal_mvcc_timestamp)::TEXT, 0::INT8
 FROM {t} WHERE {live} AND session_id = $1",
 )
 .on_postgresql(concat!(
@@ -129,7 +130,7 @@ keyed AS (SELECT ",
     pg_key!(),
     " AS k, snap.lo FROM {t} AS r, snap WHERE {live} AND r.session_id = $1)
 SELECT ((SELECT lo FROM snap) - 1)::TEXT, (SELECT count(*) FROM keyed WHERE k < lo),
-    (SELECT max(k) FROM keyed WHERE k < lo)::TEXT"
+    (SELECT max(k) FROM keyed WHERE k < lo)::TEXT, (SELECT count(*) FROM keyed WHERE k >= lo)"
 ));
 
 /// The hub's periodic look: for each of the sessions `$1` that has final
@@ -262,6 +263,7 @@ pub(crate) fn started(rows: &[Row], server: ServerKind) -> Result<(Progress, See
     });
     let final_rows: i64 = row.try_get(1)?;
     progress.behind = Some(count(final_rows));
+    progress.pending = row.try_get::<_, i64>(3)? > 0;
     Ok((progress, (final_rows, row.try_get(2)?)))
 }
 

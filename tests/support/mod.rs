@@ -318,8 +318,8 @@ pub fn fixture_cases() -> Vec<(String, Value)> {
         .collect()
 }
 
-/// One `#[test]` per case of `cases.rs`, `network.rs` and
-/// `cockroach_cases.rs`, for the face
+/// One `#[test]` per case of `cases.rs`, `network.rs`,
+/// `cockroach_cases.rs` and `watch.rs`, for the face
 /// `$face`. The two files are compiled here, into the test binary, with
 /// `dead_code` denied: a case that is written but not listed fails the
 /// build.
@@ -335,6 +335,9 @@ macro_rules! face_tests {
         #[deny(dead_code)]
         #[path = "support/cockroach_cases.rs"]
         mod cockroach;
+        #[deny(dead_code)]
+        #[path = "support/watch.rs"]
+        mod watch;
 
         $crate::face_tests!(@each $face, cases;
             basic_usage,
@@ -397,6 +400,15 @@ macro_rules! face_tests {
             errors_carry_sqlstate_message_and_source,
             a_frozen_peer_is_a_timeout_within_the_deadline,
             sslmode_is_negotiated_as_libpq_does,
+        );
+        $crate::face_tests!(@each $face, watch;
+            a_watch_starts_now_at_the_beginning_or_after_a_cursor_from_another_engine,
+            writers_committing_out_of_created_at_order_are_each_delivered_once,
+            other_programs_rows_come_and_only_committed_writes_notify,
+            deletions_are_told_with_their_count,
+            many_watches_share_one_connection_and_idle_ones_cost_no_query,
+            after_the_hub_reconnects_each_watch_catches_up,
+            on_cockroachdb_watches_poll_at_the_engine_interval,
         );
         $crate::face_tests!(@each $face, cockroach;
             an_ambiguous_result_is_never_reported_as_nothing_done,
@@ -521,6 +533,8 @@ faces! {
         fn import_table(&self, options: &HistoryOptions, lines: &[u8]) -> Result<u64>;
         fn watch(&self, from: WatchFrom) -> Result<Watcher>;
         fn watch_with_options(&self, from: WatchFrom, options: &WatchOptions) -> Result<Watcher>;
+        /// The history of another session on this one's engine.
+        fn sibling(&self, session: &str, options: HistoryOptions) -> Result<Self>;
     }
     history {
         fn add_user_message(text: &str) -> ();
@@ -603,6 +617,9 @@ faces! {
         fn watch_with_options(&self, from: WatchFrom, options: &WatchOptions) -> Result<Watcher> {
             Ok(Box::new(self.watch_with_options(from, options)?))
         }
+        fn sibling(&self, session: &str, options: HistoryOptions) -> Result<Self> {
+            Self::with_engine(session, self.engine(), options)
+        }
     }
     nonblocking {
         fn open(session: &str, url: &str, options: HistoryOptions) -> Result<Self> {
@@ -657,6 +674,9 @@ faces! {
         }
         fn watch_with_options(&self, from: WatchFrom, options: &WatchOptions) -> Result<Watcher> {
             Ok(Box::new(runtime().block_on(self.watch_with_options(from, options))?))
+        }
+        fn sibling(&self, session: &str, options: HistoryOptions) -> Result<Self> {
+            Self::with_engine(session, self.engine(), options)
         }
     }
 }
