@@ -21,7 +21,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
-use std::time::Instant;
 
 use crate::error::{Error, Result};
 
@@ -77,10 +76,11 @@ impl Wakeup {
     }
 
     /// Blocks until it is woken (without taking it) or `until` passes.
-    pub(crate) fn wait_until(&self, until: Instant) {
+    #[cfg(feature = "blocking")]
+    pub(crate) fn wait_until(&self, until: std::time::Instant) {
         let mut woken = self.state();
         while !woken.dirty {
-            let left = until.saturating_duration_since(Instant::now());
+            let left = until.saturating_duration_since(std::time::Instant::now());
             if left.is_zero() {
                 return;
             }
@@ -416,7 +416,9 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "blocking")]
     fn a_wake_is_taken_once_and_coalesces() {
+        use std::time::Instant;
         let wakeup = Wakeup::default();
         assert!(!wakeup.take());
         wakeup.wake();

@@ -79,7 +79,9 @@ async fn serve(hub: Arc<Hub>, serving: Serving, setup: Setup) {
         wait = first_wait;
         let lost = Arc::new(AtomicBool::new(false));
         let forwarding = tokio::spawn(forward(connection, Arc::clone(&hub), Arc::clone(&lost)));
-        if served_before {
+        // On PostgreSQL each table's `LISTEN` wakes its watches once it
+        // began (`listen`), so that they read after it.
+        if served_before && setup.server != ServerKind::PostgreSQL {
             hub.wake_all();
         }
         served_before = true;

@@ -156,7 +156,7 @@ impl Shared {
         self.run(table, call, &Request::Server).await?;
         let server = self
             .server_kind()
-            .ok_or_else(|| Error::Runtime("the server's kind is unknown".into()))?;
+            .ok_or_else(|| Error::Protocol("the server's kind is unknown after a request".into()))?;
         let progress = match from {
             WatchFrom::After(cursor) if cursor.server != server => {
                 return Err(Error::InvalidArgument(format!(

@@ -220,7 +220,7 @@ pub(crate) type Seen = (i64, Option<String>);
 /// The rows of `READ` for `session_id`.
 pub(crate) fn batch(rows: &[Row], session_id: &str) -> Result<Batch> {
     let Some(first) = rows.first() else {
-        return Err(Error::Runtime("a watch's read returned no row".into()));
+        return Err(Error::Protocol("a watch's read returned no row".into()));
     };
     let page = match first.try_get::<_, Option<Uuid>>(0)? {
         Some(_) => rows,
@@ -248,11 +248,11 @@ fn count(n: i64) -> u64 {
 /// the hub compares.
 pub(crate) fn started(rows: &[Row], server: ServerKind) -> Result<(Progress, Seen)> {
     let Some(row) = rows.first() else {
-        return Err(Error::Runtime("a watch's start returned no row".into()));
+        return Err(Error::Protocol("a watch's start returned no row".into()));
     };
     let key: String = row.try_get(0)?;
     if !WatchCursor::valid_key(server, &key) {
-        return Err(Error::Runtime(format!(
+        return Err(Error::Protocol(format!(
             "a watch's start read the key {key:?}"
         )));
     }

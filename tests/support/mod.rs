@@ -406,6 +406,7 @@ macro_rules! face_tests {
             writers_committing_out_of_created_at_order_are_each_delivered_once,
             other_programs_rows_come_and_only_committed_writes_notify,
             deletions_are_told_with_their_count,
+            a_closed_engine_ends_its_watches,
             many_watches_share_one_connection_and_idle_ones_cost_no_query,
             after_the_hub_reconnects_each_watch_catches_up,
             on_cockroachdb_watches_poll_at_the_engine_interval,

@@ -15,7 +15,7 @@ use crate::support::cockroach::Mode;
 use crate::support::proxy::Proxy;
 use crate::support::{
     Face, TempTable, Watcher, database_url, on_cockroachdb, raw_client, raw_execute, raw_query,
-    runtime, skip_unless_cockroachdb, skip_unless_postgresql,
+    runtime, skip_unless_cockroachdb, skip_unless_postgresql, with_server_options,
 };
 
 /// How long a test waits for an event that must come.
@@ -147,16 +147,35 @@ pub fn a_watch_starts_now_at_the_beginning_or_after_a_cursor_from_another_engine
 /// holds its transaction open (Python's insert, `created_at` its start)
 /// while this crate's write commits a later `created_at`. A watch that
 /// moved past the later row by `(created_at, id)` would never see the
-/// earlier one; this one gets both, each once.
+/// earlier one; this one gets both, each once. Under READ COMMITTED and
+/// SERIALIZABLE alike (the engine's sessions and the open transaction).
 pub fn writers_committing_out_of_created_at_order_are_each_delivered_once<F: Face>() {
+    for isolation in ["read committed", "serializable"] {
+        out_of_order_under::<F>(isolation);
+    }
+}
+
+fn out_of_order_under<F: Face>(isolation: &str) {
     let table = TempTable::new("watch_order");
-    let history: F = engine_history(&table, "s", &database_url(), Duration::from_secs(5));
+    let setting = format!("-c default_transaction_isolation={}", isolation.replace(' ', "\\ "));
+    let url = with_server_options(&database_url(), &setting);
+    let effective: String = runtime().block_on(async {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .expect("the URL connects");
+        tokio::spawn(connection);
+        let row = client.query_one("SHOW default_transaction_isolation", &[]).await;
+        row.expect("the setting").get(0)
+    });
+    assert_eq!(effective, isolation, "the engine's sessions run {isolation}");
+    let history: F = engine_history(&table, "s", &url, Duration::from_secs(5));
     history.add_user_message("before").unwrap();
     let mut watch = history.watch(WatchFrom::Now).unwrap();
     let held = runtime().block_on(async {
         let client = raw_client().await;
         let insert = python_insert(&table, "s", "early");
-        client.batch_execute(&format!("BEGIN; {insert}")).await.unwrap();
+        let begin = format!("BEGIN ISOLATION LEVEL {}", isolation.to_uppercase());
+        client.batch_execute(&format!("{begin}; {insert}")).await.unwrap();
         client
     });
     std::thread::sleep(Duration::from_millis(50));
@@ -309,6 +328,21 @@ pub fn deletions_are_told_with_their_count<F: Face>() {
     assert_eq!(texts(&next_events(&mut from_now, 1)), ["-1"]);
     // Written and deleted before the first watch read again: never told.
     assert!(until_quiet(&mut watch, Duration::from_millis(500)).is_empty());
+}
+
+/// Closing the engine ends its watches: each tells `Closed`, and no new
+/// one starts.
+pub fn a_closed_engine_ends_its_watches<F: Face>() {
+    let table = TempTable::new("watch_closed");
+    let history: F = engine_history(&table, "s", &database_url(), Duration::from_secs(5));
+    let mut watch = history.watch(WatchFrom::Now).unwrap();
+    history.close(Duration::from_secs(5)).unwrap();
+    for _ in 0..2 {
+        let err = watch.next_timeout(COMES).expect_err("the engine closed");
+        assert!(matches!(err, Error::Closed), "{err:?}");
+    }
+    let err = history.watch(WatchFrom::Now).err().expect("a closed engine");
+    assert!(matches!(err, Error::Closed), "{err:?}");
 }
 
 /// Backends of the test server named `name`, and of those, the hub's:
