@@ -409,6 +409,7 @@ macro_rules! face_tests {
             a_closed_engine_ends_its_watches,
             many_watches_share_one_connection_and_idle_ones_cost_no_query,
             after_the_hub_reconnects_each_watch_catches_up,
+            a_cut_hub_connection_is_followed_by_a_catch_up,
             on_cockroachdb_watches_poll_at_the_engine_interval,
         );
         $crate::face_tests!(@each $face, cockroach;

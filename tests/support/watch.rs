@@ -126,6 +126,15 @@ pub fn a_watch_starts_now_at_the_beginning_or_after_a_cursor_from_another_engine
     let mut after_last = other.watch(WatchFrom::After(last)).unwrap();
     assert!(until_quiet(&mut after_last, Duration::from_millis(300)).is_empty());
 
+    // One call's messages are one transaction's: a cursor between them
+    // resumes inside it.
+    let batch = ["b1", "b2", "b3"].map(Message::human);
+    writer.add_messages(&batch).unwrap();
+    let two = next_events(&mut from_start, 2);
+    assert_eq!(texts(&two), ["b1", "b2"]);
+    let mut inside = other.watch(WatchFrom::After(two[1].cursor().clone())).unwrap();
+    assert_eq!(texts(&until_quiet(&mut inside, Duration::from_millis(500))), ["b3"]);
+
     // What is refused: a cursor of the other server, a page of nothing.
     let foreign = match on_cockroachdb() {
         true => "p1_5",
@@ -466,6 +475,34 @@ pub fn after_the_hub_reconnects_each_watch_catches_up<F: Face>() {
     history.add_user_message("pushed again").unwrap();
     let started = Instant::now();
     assert_eq!(texts(&next_events(&mut watch, 1)), ["pushed again"]);
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+/// The same, the hub's connection cut by the network: the proxy cuts it
+/// right after the `LISTEN` that a watch of a new table makes it send.
+pub fn a_cut_hub_connection_is_followed_by_a_catch_up<F: Face>() {
+    if skip_unless_postgresql("LISTEN/NOTIFY") {
+        return;
+    }
+    let (first, second) = (TempTable::new("watch_cut_a"), TempTable::new("watch_cut_b"));
+    let proxy = Proxy::start();
+    let history: F = engine_history(&first, "s", &proxy.test_url(), Duration::from_secs(600));
+    let other = history.sibling("s", second.options()).unwrap();
+    other.engine_create_tables(&second.options()).unwrap();
+    let mut watch = history.watch(WatchFrom::Now).unwrap();
+    raw_execute(&python_insert(&first, "s", "unannounced"));
+    assert!(until_quiet(&mut watch, Duration::from_millis(500)).is_empty());
+    let connections = proxy.connections();
+    // The next request of any connection is the hub's LISTEN to the new
+    // table: the pool has nothing to send until it began.
+    proxy.cut_after_next_request();
+    let _second_watch = other.watch(WatchFrom::Now).unwrap();
+    assert_eq!(texts(&next_events(&mut watch, 1)), ["unannounced"]);
+    assert_eq!(proxy.cuts(), 1);
+    assert!(proxy.connections() > connections, "the hub connected again");
+    history.add_user_message("pushed").unwrap();
+    let started = Instant::now();
+    assert_eq!(texts(&next_events(&mut watch, 1)), ["pushed"]);
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
