@@ -103,7 +103,8 @@ pub(crate) type Seen = (i64, Option<String>);
 #[derive(Default)]
 struct Followers {
     wakeups: Vec<(u64, Arc<Wakeup>)>,
-    /// At the hub's last look; `None` before its first.
+    /// As the hub's last look saw it, or a lone watch's read before the
+    /// first look; `None` before either.
     seen: Option<Seen>,
 }
 
@@ -135,16 +136,6 @@ pub(crate) struct Hub {
     kick: tokio::sync::Notify,
 }
 
-impl std::fmt::Debug for Hub {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let state = self.state();
-        f.debug_struct("Hub")
-            .field("tables", &state.tables.len())
-            .field("running", &state.running)
-            .finish_non_exhaustive()
-    }
-}
-
 /// A watch's place in the hub, given up when dropped.
 pub(crate) struct Registration {
     hub: Arc<Hub>,
@@ -153,18 +144,10 @@ pub(crate) struct Registration {
     id: u64,
 }
 
-impl std::fmt::Debug for Registration {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registration")
-            .field("channel", &self.channel)
-            .field("id", &self.id)
-            .finish_non_exhaustive()
-    }
-}
-
 impl Registration {
-    /// What the watch's first read saw of its session's final rows: the
-    /// session's state, if it has none yet and this is its only watch.
+    /// What a read of this watch saw of its session's final rows: the
+    /// session's state, if it has none yet (no look since the session got
+    /// its first watch) and this is its only watch.
     pub(crate) fn seed(&self, seen: Seen) {
         let mut state = self.hub.state();
         let followers = state

@@ -62,6 +62,8 @@ enum Ended {
     Lost,
 }
 
+/// Serves the hub until it must stop: connects, serves on the connection
+/// (`on`), and connects again when the connection is lost.
 async fn serve(hub: Arc<Hub>, serving: Serving, setup: Setup) {
     let first_wait = Duration::from_millis(50);
     let mut wait = first_wait;

@@ -404,6 +404,7 @@ macro_rules! face_tests {
         $crate::face_tests!(@each $face, watch;
             a_watch_starts_now_at_the_beginning_or_after_a_cursor_from_another_engine,
             writers_committing_out_of_created_at_order_are_each_delivered_once,
+            concurrent_writers_are_watched_exactly_once,
             other_programs_rows_come_and_only_committed_writes_notify,
             deletions_are_told_with_their_count,
             a_closed_engine_ends_its_watches,

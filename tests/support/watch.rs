@@ -228,6 +228,64 @@ fn out_of_order_under<F: Face>(isolation: &str) {
     assert_eq!(all, ["before", "early", "late"]);
 }
 
+/// Writers at once, on two engines of this face and as Python writes
+/// (some in transactions held open a while), on one session: a watch
+/// reading small pages as they come gets every message exactly once.
+pub fn concurrent_writers_are_watched_exactly_once<F: Face>() {
+    let table = TempTable::new("watch_many_writers");
+    let interval = Duration::from_millis(200);
+    let engines: Vec<F> = (0..2)
+        .map(|_| engine_history(&table, "s", &database_url(), interval))
+        .collect();
+    engines[0].add_user_message("first").unwrap();
+    let options = WatchOptions::default().page_size(7);
+    let mut watch = engines[0]
+        .watch_with_options(WatchFrom::Beginning, &options)
+        .unwrap();
+    let (writers, each) = (4, 20);
+    let threads: Vec<_> = (0..writers)
+        .map(|w| {
+            let history = engines[w % 2].clone();
+            std::thread::spawn(move || {
+                for i in 0..each {
+                    history.add_user_message(&format!("w{w}-{i}")).unwrap();
+                }
+            })
+        })
+        .collect();
+    let python = {
+        let insert = |i: usize| python_insert(&table, "s", &format!("py-{i}"));
+        let statements: Vec<String> = (0..each).map(insert).collect();
+        std::thread::spawn(move || {
+            runtime().block_on(async {
+                let client = raw_client().await;
+                for (i, insert) in statements.iter().enumerate() {
+                    client.batch_execute(&format!("BEGIN; {insert}")).await.unwrap();
+                    let held = Duration::from_millis(if i % 5 == 0 { 150 } else { 5 });
+                    tokio::time::sleep(held).await;
+                    client.batch_execute("COMMIT").await.unwrap();
+                }
+            })
+        })
+    };
+    let expected = 1 + (writers + 1) * each;
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let until = Instant::now() + Duration::from_secs(60);
+    while seen.values().sum::<usize>() < expected && Instant::now() < until {
+        for text in texts(&watch.next_timeout(COMES).unwrap().into_iter().collect::<Vec<_>>()) {
+            *seen.entry(text).or_default() += 1;
+        }
+    }
+    threads.into_iter().for_each(|t| t.join().unwrap());
+    python.join().unwrap();
+    for text in texts(&until_quiet(&mut watch, Duration::from_millis(800))) {
+        *seen.entry(text).or_default() += 1;
+    }
+    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "delivered twice: {twice:?}");
+    assert_eq!(seen.len(), expected, "delivered once each");
+}
+
 /// Python's rows are seen too, within the look interval; this crate's
 /// writes notify (PostgreSQL) in the same statement, only when they
 /// commit and store something.
