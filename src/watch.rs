@@ -35,8 +35,11 @@ use crate::stored::StoredMessage;
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum WatchFrom {
-    /// The messages that were not yet in the session when the watch began
-    /// (on PostgreSQL: whose writing transaction had not ended then).
+    /// The messages that were not final when the watch began. On
+    /// PostgreSQL that includes a message committed just before while an
+    /// older transaction was still running on the server: to show a
+    /// history and then what comes, watch from the `Beginning`, which
+    /// delivers the history too, or drop the ids already shown.
     Now,
     /// Every message of the session, then what comes.
     Beginning,

@@ -157,7 +157,7 @@ impl Shared {
         let server = self
             .server_kind()
             .ok_or_else(|| Error::Protocol("the server's kind is unknown after a request".into()))?;
-        let progress = match from {
+        let start = match from {
             WatchFrom::After(cursor) if cursor.server != server => {
                 return Err(Error::InvalidArgument(format!(
                     "a watch cursor of {} on an engine of {}",
@@ -165,8 +165,8 @@ impl Shared {
                     server.as_str()
                 )));
             }
-            WatchFrom::After(cursor) => Some(Progress::new(cursor)),
-            WatchFrom::Beginning => Some(Progress::new(WatchCursor::beginning(server))),
+            WatchFrom::After(cursor) => Some(cursor),
+            WatchFrom::Beginning => Some(WatchCursor::beginning(server)),
             WatchFrom::Now => None,
         };
         let wakeup = Arc::new(Wakeup::default());
@@ -182,10 +182,19 @@ impl Shared {
         if before_listen {
             Face::woken(&wakeup, self.connect_timeout()).await;
         }
+        let progress = match &start {
+            Some(cursor) => Progress::new(cursor.clone()),
+            None => {
+                let rows = self.run(table, call, &watch::now(session)).await?;
+                let (progress, seen) = watch::started(&rows, server)?;
+                registration.seed(seen);
+                progress
+            }
+        };
         let mut follower = Follower {
             engine: Arc::clone(self),
             session: Arc::clone(session),
-            progress: Progress::new(WatchCursor::beginning(server)),
+            progress,
             wakeup,
             page_size: options.page_size,
             recheck: None,
@@ -193,19 +202,12 @@ impl Shared {
             ended: false,
             registration,
         };
-        match progress {
-            Some(progress) => {
-                follower.progress = progress;
+        match start {
+            Some(_) => {
                 let batch = follower.read().run().await?;
                 follower.apply(batch);
             }
-            None => {
-                let rows = self.run(table, call, &watch::now(session)).await?;
-                let (progress, seen) = watch::started(&rows, server)?;
-                follower.progress = progress;
-                follower.registration.seed(seen);
-                follower.schedule();
-            }
+            None => follower.schedule(),
         }
         Ok(follower)
     }
