@@ -1,5 +1,6 @@
-//! The blocking face against a server that never answers: a test binary of
-//! its own, since it counts the threads of the process.
+//! The blocking face against a server that never answers, and its watches'
+//! thread: a test binary of its own, since it counts the threads of the
+//! process.
 #![cfg(feature = "blocking")]
 
 use std::io::Read;
@@ -8,8 +9,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use langchain_cockroachdb::EngineOptions;
 use langchain_cockroachdb::blocking::{CockroachDBChatMessageHistory, CockroachDBEngine};
+use langchain_cockroachdb::{EngineOptions, HistoryOptions, WatchEvent, WatchFrom};
 
 /// One test at a time: each counts the threads of the whole process.
 fn alone() -> MutexGuard<'static, ()> {
@@ -395,4 +396,60 @@ fn the_registry_engine_leaves_nothing_behind() {
         "registry: {accepted} sockets accepted; at the calls' end {at_end:?}; attempts gone {took:?} after; \
          all gone {closed:?} after the close"
     );
+}
+
+/// A watch runs its engine's hub on a thread of its own, with one
+/// connection of its own: dropping the last watch ends both, and dropping
+/// the engine then leaves nothing (against the test server).
+#[test]
+fn a_dropped_watch_leaves_no_thread_and_no_connection() {
+    let _alone = alone();
+    let url = std::env::var("LANGCHAIN_COCKROACHDB_URL")
+        .unwrap_or_else(|_| "postgresql://root@127.0.0.1:5432/test?sslmode=disable".into());
+    let port = url
+        .parse::<tokio_postgres::Config>()
+        .expect("a valid test URL")
+        .get_ports()
+        .first()
+        .copied()
+        .unwrap_or(5432);
+    let hub_threads = || threads("langchain-watch");
+    let (threads_before, sockets_before) = (hub_threads(), sockets_to(port));
+    let engine = CockroachDBEngine::from_connection_string(&url).unwrap();
+    let table = format!("t_watch_threads_{}", std::process::id());
+    let options = HistoryOptions::default().table_name(&table);
+    let history =
+        CockroachDBChatMessageHistory::with_engine("s", &engine, options.clone()).unwrap();
+    let mut watch = history.watch(WatchFrom::Now).unwrap();
+    history.add_user_message("hi").unwrap();
+    let event = watch.next_timeout(Duration::from_secs(15)).unwrap();
+    assert!(
+        matches!(event, Some(WatchEvent::Message { .. })),
+        "{event:?}"
+    );
+    let pool = engine.pool_state().connections as usize;
+    assert_eq!(hub_threads(), threads_before + 1, "one thread for the hub");
+    assert_eq!(
+        sockets_to(port),
+        sockets_before + pool + 1,
+        "the pool's and one"
+    );
+
+    let gone = |expected: (usize, usize), what: &str| {
+        let until = Instant::now() + Duration::from_secs(5);
+        while (hub_threads(), sockets_to(port)) != expected {
+            assert!(
+                Instant::now() < until,
+                "{what}: (hub threads, sockets) {:?}, not {expected:?}",
+                (hub_threads(), sockets_to(port))
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    drop(watch);
+    gone((threads_before, sockets_before + pool), "the watch dropped");
+    engine.drop_tables(&options).unwrap();
+    drop(history);
+    drop(engine);
+    gone((threads_before, sockets_before), "the engine dropped");
 }

@@ -69,11 +69,13 @@ macro_rules! example_tx {
 
 mod driver;
 mod gate;
+mod live;
 mod mode;
 // The shared I/O and the public operations, compiled here as blocking code.
 // The other face compiles the same files: that is the point.
 crate::io_modules!();
 
+pub use live::Watch;
 pub use transaction::InTransaction;
 
 /// The driver this face is built on, so that you can make the connections

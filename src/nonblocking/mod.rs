@@ -86,6 +86,7 @@ macro_rules! example_tx {
 }
 
 mod driver;
+mod live;
 #[cfg(feature = "langchain-rust")]
 mod memory;
 mod mode;
@@ -93,6 +94,7 @@ mod mode;
 // The other face compiles the same files: that is the point.
 crate::io_modules!();
 
+pub use live::Watch;
 pub use transaction::InTransaction;
 
 use self::{

@@ -21,7 +21,8 @@ use langchain_cockroachdb::time::OffsetDateTime;
 use langchain_cockroachdb::uuid::Uuid;
 use langchain_cockroachdb::{
     Diagnosis, EngineOptions, HistoryOptions, Message, Page, PageCursor, PoolState, Result,
-    SessionFilter, SessionInfo, StoredMessage, TrimOptions,
+    SessionFilter, SessionInfo, StoredMessage, TrimOptions, WatchCursor, WatchEvent, WatchFrom,
+    WatchOptions,
 };
 use serde_json::Value;
 
@@ -319,8 +320,8 @@ pub fn fixture_cases() -> Vec<(String, Value)> {
         .collect()
 }
 
-/// One `#[test]` per case of `cases.rs`, `network.rs` and
-/// `cockroach_cases.rs`, for the face
+/// One `#[test]` per case of `cases.rs`, `network.rs`,
+/// `cockroach_cases.rs` and `watch.rs`, for the face
 /// `$face`. The two files are compiled here, into the test binary, with
 /// `dead_code` denied: a case that is written but not listed fails the
 /// build.
@@ -336,6 +337,9 @@ macro_rules! face_tests {
         #[deny(dead_code)]
         #[path = "support/cockroach_cases.rs"]
         mod cockroach;
+        #[deny(dead_code)]
+        #[path = "support/watch.rs"]
+        mod watch;
 
         $crate::face_tests!(@each $face, cases;
             basic_usage,
@@ -393,6 +397,18 @@ macro_rules! face_tests {
             errors_carry_sqlstate_message_and_source,
             a_frozen_peer_is_a_timeout_within_the_deadline,
             sslmode_is_negotiated_as_libpq_does,
+        );
+        $crate::face_tests!(@each $face, watch;
+            a_watch_starts_now_at_the_beginning_or_after_a_cursor_from_another_engine,
+            writers_committing_out_of_created_at_order_are_each_delivered_once,
+            concurrent_writers_are_watched_exactly_once,
+            other_programs_rows_come_and_only_committed_writes_notify,
+            deletions_are_told_with_their_count,
+            a_closed_engine_ends_its_watches,
+            many_watches_share_one_connection_and_idle_ones_cost_no_query,
+            after_the_hub_reconnects_each_watch_catches_up,
+            a_cut_hub_connection_is_followed_by_a_catch_up,
+            on_cockroachdb_watches_poll_at_the_engine_interval,
         );
         $crate::face_tests!(@each $face, cockroach;
             an_ambiguous_result_is_never_reported_as_nothing_done,
@@ -456,6 +472,38 @@ macro_rules! faces {
     };
 }
 
+/// A watch, whatever its face.
+pub trait Watching: Send {
+    /// The next event within `timeout`, or `None`.
+    fn next_timeout(&mut self, timeout: Duration) -> Result<Option<WatchEvent>>;
+    fn cursor(&self) -> WatchCursor;
+}
+
+/// A watch as the `Face` trait returns it.
+pub type Watcher = Box<dyn Watching>;
+
+#[cfg(feature = "blocking")]
+impl Watching for langchain_cockroachdb::blocking::Watch {
+    fn next_timeout(&mut self, timeout: Duration) -> Result<Option<WatchEvent>> {
+        langchain_cockroachdb::blocking::Watch::next_timeout(self, timeout)
+    }
+    fn cursor(&self) -> WatchCursor {
+        langchain_cockroachdb::blocking::Watch::cursor(self).clone()
+    }
+}
+
+#[cfg(feature = "async")]
+impl Watching for langchain_cockroachdb::nonblocking::Watch {
+    fn next_timeout(&mut self, timeout: Duration) -> Result<Option<WatchEvent>> {
+        runtime().block_on(langchain_cockroachdb::nonblocking::Watch::next_timeout(
+            self, timeout,
+        ))
+    }
+    fn cursor(&self) -> WatchCursor {
+        langchain_cockroachdb::nonblocking::Watch::cursor(self).clone()
+    }
+}
+
 /// A batched delete's progress callback, as the `Face` trait takes it.
 pub type Progress<'a> = &'a (dyn Fn(u64) -> bool + Sync);
 
@@ -483,6 +531,10 @@ faces! {
         fn export_session(&self) -> Result<Vec<u8>>;
         fn export_table(&self, options: &HistoryOptions, prefix: Option<&str>) -> Result<Vec<u8>>;
         fn import_table(&self, options: &HistoryOptions, lines: &[u8]) -> Result<u64>;
+        fn watch(&self, from: WatchFrom) -> Result<Watcher>;
+        fn watch_with_options(&self, from: WatchFrom, options: &WatchOptions) -> Result<Watcher>;
+        /// The history of another session on this one's engine.
+        fn sibling(&self, session: &str, options: HistoryOptions) -> Result<Self>;
     }
     history {
         fn add_user_message(text: &str) -> ();
@@ -559,6 +611,15 @@ faces! {
         fn import_table(&self, options: &HistoryOptions, mut lines: &[u8]) -> Result<u64> {
             self.engine().import_jsonl(options, &mut lines)
         }
+        fn watch(&self, from: WatchFrom) -> Result<Watcher> {
+            Ok(Box::new(self.watch(from)?))
+        }
+        fn watch_with_options(&self, from: WatchFrom, options: &WatchOptions) -> Result<Watcher> {
+            Ok(Box::new(self.watch_with_options(from, options)?))
+        }
+        fn sibling(&self, session: &str, options: HistoryOptions) -> Result<Self> {
+            Self::with_engine(session, self.engine(), options)
+        }
     }
     nonblocking {
         fn open(session: &str, url: &str, options: HistoryOptions) -> Result<Self> {
@@ -607,6 +668,15 @@ faces! {
         }
         fn import_table(&self, options: &HistoryOptions, mut lines: &[u8]) -> Result<u64> {
             runtime().block_on(self.engine().import_jsonl(options, &mut lines))
+        }
+        fn watch(&self, from: WatchFrom) -> Result<Watcher> {
+            Ok(Box::new(runtime().block_on(self.watch(from))?))
+        }
+        fn watch_with_options(&self, from: WatchFrom, options: &WatchOptions) -> Result<Watcher> {
+            Ok(Box::new(runtime().block_on(self.watch_with_options(from, options))?))
+        }
+        fn sibling(&self, session: &str, options: HistoryOptions) -> Result<Self> {
+            Self::with_engine(session, self.engine(), options)
         }
     }
 }
