@@ -67,13 +67,17 @@ impl Ident {
         if table.len() + SUFFIX.len() <= MAX_IDENT_BYTES {
             return Ident(format!("{table}{SUFFIX}"));
         }
-        // FNV-1a: stable across Rust versions and processes, unlike `DefaultHasher`.
-        let hash = table.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-        });
-        let tail = format!("_{:08x}{SUFFIX}", hash as u32);
+        let tail = format!("_{:08x}{SUFFIX}", stable_hash(table) as u32);
         Ident(format!("{}{tail}", &table[..MAX_IDENT_BYTES - tail.len()]))
     }
+}
+
+/// FNV-1a of `text`: the same in every process and Rust version, unlike
+/// `DefaultHasher`, for names that several programs must agree on.
+pub(crate) fn stable_hash(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 /// The longest session id, in bytes. PostgreSQL refuses an index entry over

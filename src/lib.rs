@@ -32,9 +32,13 @@ mod options; // option structs
 mod report; // server kinds, diagnoses
 mod stored; // stored rows as users see them, JSON Lines
 
+mod watch; // live conversations: where a watch starts, what it yields
+
 mod retry; // what to retry, and when: policies, calls and their deadlines
 
 mod config; // connection strings
+#[cfg(any(feature = "blocking", feature = "async"))]
+mod hub; // who watches what, and whom to wake
 mod pool; // pool state, connection failures, the engine registry
 mod rows;
 mod table; // a table, the sessions of a history, which tables exist // decoding rows
@@ -56,11 +60,13 @@ macro_rules! io_modules {
             diagnose = "../io/diagnose.rs",
             engine = "../io/engine.rs",
             face = "../io/face.rs",
+            hub = "../io/hub.rs",
             lanes = "../io/lanes.rs",
             read = "../io/read.rs",
             retention = "../io/retention.rs",
             sessions = "../io/sessions.rs",
             transfer = "../io/transfer.rs",
+            watch = "../io/watch.rs",
             write = "../io/write.rs",
         );
     };
@@ -105,6 +111,7 @@ pub use pool::PoolState;
 pub use report::{Diagnosis, ServerKind};
 pub use sql::ddl::schema_sql;
 pub use stored::{Page, PageCursor, SessionInfo, StoredMessage};
+pub use watch::{WatchCursor, WatchEvent, WatchFrom, WatchOptions};
 
 /// Timestamps (`created_at`) are `time` values.
 pub use time;

@@ -390,6 +390,12 @@ pub struct EngineOptions {
     /// atomic, so it is refused whole), while merged writes and import
     /// batches are cut to fit.
     pub max_protocol_message_bytes: Option<usize>,
+    /// How often the engine's watches look at their sessions without being
+    /// told to (`None`: 5 s on PostgreSQL, where this crate's writes notify
+    /// them and this catches what other programs write; 1 s on
+    /// CockroachDB, which has no notifications). One statement per watched
+    /// table, however many watches; at least 10 ms.
+    pub watch_poll_interval: Option<Duration>,
 }
 
 impl Default for EngineOptions {
@@ -403,6 +409,7 @@ impl Default for EngineOptions {
             retry: RetryPolicy::default(),
             operation_timeout: Duration::from_secs(30),
             max_protocol_message_bytes: None,
+            watch_poll_interval: None,
         }
     }
 }
@@ -425,6 +432,14 @@ impl EngineOptions {
         }
         if self.max_lifetime.is_some_and(|t| t.is_zero()) {
             return zero("max_lifetime");
+        }
+        if self
+            .watch_poll_interval
+            .is_some_and(|t| t < Duration::from_millis(10))
+        {
+            return Err(Error::Config(
+                "watch_poll_interval must be at least 10 ms".into(),
+            ));
         }
         if self.max_protocol_message_bytes.is_some_and(|n| n < 1 << 10) {
             return Err(Error::Config(
@@ -517,6 +532,19 @@ impl EngineOptions {
     /// ```
     pub fn max_protocol_message_bytes(mut self, bytes: usize) -> Self {
         self.max_protocol_message_bytes = Some(bytes);
+        self
+    }
+
+    /// Sets `watch_poll_interval`.
+    ///
+    /// ```
+    /// # use langchain_cockroachdb::EngineOptions;
+    /// # use std::time::Duration;
+    /// let options = EngineOptions::default().watch_poll_interval(Duration::from_secs(2));
+    /// assert_eq!(options.watch_poll_interval, Some(Duration::from_secs(2)));
+    /// ```
+    pub fn watch_poll_interval(mut self, interval: Duration) -> Self {
+        self.watch_poll_interval = Some(interval);
         self
     }
 

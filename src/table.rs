@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use crate::error::{Error, Result, SqlState};
-use crate::ident::{Ident, check_session_id};
+use crate::ident::{Ident, check_session_id, stable_hash};
 use crate::options::{EngineOptions, HistoryOptions};
 use crate::retry::Policy;
 
@@ -57,6 +57,9 @@ pub(crate) struct Table {
     pub(crate) older_index: String,
     /// `"schema"."table"`, as statements name it.
     qualified: Arc<str>,
+    /// The channel of the table's notifications on PostgreSQL (see
+    /// `channel`).
+    channel: String,
     statement_key: Arc<str>,
     /// Database and name, the key of the process-wide set.
     key: String,
@@ -80,6 +83,7 @@ impl Table {
         };
         Ok(Table {
             key: format!("{database}/{qualified}"),
+            channel: format!("langchain_watch_{:016x}", stable_hash(&qualified)),
             statement_key,
             qualified,
             schema_name: schema.as_str().to_owned(),
@@ -96,6 +100,15 @@ impl Table {
 
     pub(crate) fn qualified(&self) -> &Arc<str> {
         &self.qualified
+    }
+
+    /// The PostgreSQL channel that this crate's writes to the table notify
+    /// and its watches listen to: `langchain_watch_` and the FNV-1a hash of
+    /// `"schema"."table"` in hex, so that every process, of any version of
+    /// the crate, names it alike, within the 63 bytes of an identifier.
+    /// (Notifications do not leave their database.)
+    pub(crate) fn channel(&self) -> &str {
+        &self.channel
     }
 
     /// Whether the table must be created before the next statement.

@@ -13,6 +13,7 @@ use postgres::{Row, Statement};
 
 use crate::connect::{self, Deadline, Tls};
 use crate::error::{Error, Result};
+use crate::hub::Wakeup;
 use crate::options::EngineOptions;
 use crate::pool::ConnectFailure;
 
@@ -128,6 +129,31 @@ impl Driver for Face {
 
     fn pause(wait: Duration) {
         std::thread::sleep(wait);
+    }
+
+    fn woken(wakeup: &Wakeup, within: Duration) {
+        wakeup.wait_until(crate::retry::deadline_after(within));
+        wakeup.take();
+    }
+
+    /// A runtime that cannot be built drops `task` unrun, which its owner
+    /// sees (the hub's task hands its claim back when dropped).
+    fn background(
+        name: &str,
+        task: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<()> {
+        std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                if let Ok(runtime) = runtime {
+                    runtime.block_on(task);
+                }
+            })
+            .map(drop)
+            .map_err(|e| Error::Runtime(format!("cannot start a thread: {e}")))
     }
 }
 

@@ -36,10 +36,13 @@ macro_rules! example {
 
 mod driver;
 mod gate;
+mod live;
 mod mode;
 // The shared I/O and the public operations, compiled here as blocking code.
 // The other face compiles the same files: that is the point.
 crate::io_modules!();
+
+pub use live::Watch;
 
 use self::{CockroachDBChatMessageHistory as History, CockroachDBEngine as Engine};
 use engine::Shared;

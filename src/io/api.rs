@@ -17,10 +17,11 @@ use crate::options::{EngineOptions, HistoryOptions, SessionFilter};
 use crate::pool::{PoolState, Registry};
 use crate::report::Diagnosis;
 use crate::stored::{Page, PageCursor, SessionInfo, StoredMessage};
+use crate::watch::{WatchFrom, WatchOptions};
 
 use super::engine::Shared;
 use super::mode::face;
-use super::{Engine, History};
+use super::{Engine, History, Watch};
 
 #[face(AFIT)]
 impl Engine {
@@ -1268,5 +1269,122 @@ assert!(history.messages().await?.is_empty());
     )]
     pub async fn clear(&self) -> Result<()> {
         self.engine.0.clear(&self.session).await
+    }
+
+    /// Watches the session: each message stored from `from` on, by this
+    /// process or any other (Python's langchain-cockroachdb included), once
+    /// it is final, exactly once, whatever the order in which writers
+    /// commit; and a [`Deleted`](crate::WatchEvent::Deleted) event when
+    /// messages it passed are deleted. Each event carries the cursor to
+    /// resume after it, from any process ([`WatchFrom::After`]). The first
+    /// read is done when this returns.
+    ///
+    /// On PostgreSQL this crate's writes wake the watch at once (a
+    /// notification in the same statement); other writers' messages come
+    /// within [`EngineOptions::watch_poll_interval`](crate::EngineOptions::watch_poll_interval)
+    /// (5 s by default). A message is final once every transaction that
+    /// began writing before it has ended, on the whole server: a long
+    /// transaction elsewhere delays the messages after it, and loses none.
+    /// On CockroachDB, which has no notifications, the engine looks every
+    /// second by default. All watches of an engine share one connection and
+    /// one statement per table and interval: a watch that nothing wakes
+    /// costs no query. `docs/COCKROACHDB.md` says why nothing is missed or
+    /// repeated, and what it costs.
+    ///
+    #[doc = example!(
+        r#"
+use std::time::Duration;
+use langchain_cockroachdb::{WatchEvent, WatchFrom};
+# let history = CockroachDBChatMessageHistory::new("doc-watch", &url)?;
+# history.clear()?;
+let mut watch = history.watch(WatchFrom::Now)?;
+history.add_user_message("hi")?; // here, or in any other process
+let Some(WatchEvent::Message { entry, cursor }) = watch.next_timeout(Duration::from_secs(10))? else {
+    panic!("no message");
+};
+assert_eq!(entry.message.text(), "hi");
+
+// Elsewhere, later: what came after that message.
+let cursor = cursor.to_string(); // an SSE `id:`, a client's Last-Event-ID
+let mut resumed = history.watch(WatchFrom::After(cursor.parse()?))?;
+history.add_ai_message("hello")?;
+let next = resumed.next_timeout(Duration::from_secs(10))?.expect("the reply");
+assert!(matches!(next, WatchEvent::Message { entry, .. } if entry.message.text() == "hello"));
+# history.clear()?;
+"#,
+        r#"
+use std::time::Duration;
+use langchain_cockroachdb::{WatchEvent, WatchFrom};
+# let history = AsyncCockroachDBChatMessageHistory::new("doc-async-watch", &url)?;
+# history.clear().await?;
+let mut watch = history.watch(WatchFrom::Now).await?;
+history.add_user_message("hi").await?; // here, or in any other process
+let Some(WatchEvent::Message { entry, cursor }) = watch.next_timeout(Duration::from_secs(10)).await? else {
+    panic!("no message");
+};
+assert_eq!(entry.message.text(), "hi");
+
+// Elsewhere, later: what came after that message.
+let cursor = cursor.to_string(); // an SSE `id:`, a client's Last-Event-ID
+let mut resumed = history.watch(WatchFrom::After(cursor.parse()?)).await?;
+history.add_ai_message("hello").await?;
+let next = resumed.next_timeout(Duration::from_secs(10)).await?.expect("the reply");
+assert!(matches!(next, WatchEvent::Message { entry, .. } if entry.message.text() == "hello"));
+# history.clear().await?;
+"#
+    )]
+    pub async fn watch(&self, from: WatchFrom) -> Result<Watch> {
+        self.watch_with_options(from, &WatchOptions::default())
+            .await
+    }
+
+    /// As [`watch`](Self::watch), with [`WatchOptions`] (the page a read
+    /// fetches); invalid options are an
+    /// [`InvalidArgument`](crate::Error::InvalidArgument). A cursor made on
+    /// the other kind of server is one too.
+    ///
+    #[doc = example!(
+        r#"
+use langchain_cockroachdb::{WatchEvent, WatchFrom, WatchOptions};
+# let history = CockroachDBChatMessageHistory::new("doc-watch-pages", &url)?;
+# history.clear()?;
+for i in 0..5 { history.add_user_message(format!("m{i}"))?; }
+let options = WatchOptions::default().page_size(2); // two messages a read
+let mut watch = history.watch_with_options(WatchFrom::Beginning, &options)?;
+let mut texts = Vec::new();
+while texts.len() < 5 {
+    match watch.next_timeout(std::time::Duration::from_secs(10))? {
+        Some(WatchEvent::Message { entry, .. }) => texts.push(entry.message.text().into_owned()),
+        other => panic!("{other:?}"),
+    }
+}
+assert_eq!(texts, ["m0", "m1", "m2", "m3", "m4"]);
+# history.clear()?;
+"#,
+        r#"
+use langchain_cockroachdb::{WatchEvent, WatchFrom, WatchOptions};
+# let history = AsyncCockroachDBChatMessageHistory::new("doc-async-watch-pages", &url)?;
+# history.clear().await?;
+for i in 0..5 { history.add_user_message(format!("m{i}")).await?; }
+let options = WatchOptions::default().page_size(2); // two messages a read
+let mut watch = history.watch_with_options(WatchFrom::Beginning, &options).await?;
+let mut texts = Vec::new();
+while texts.len() < 5 {
+    match watch.next_timeout(std::time::Duration::from_secs(10)).await? {
+        Some(WatchEvent::Message { entry, .. }) => texts.push(entry.message.text().into_owned()),
+        other => panic!("{other:?}"),
+    }
+}
+assert_eq!(texts, ["m0", "m1", "m2", "m3", "m4"]);
+# history.clear().await?;
+"#
+    )]
+    pub async fn watch_with_options(
+        &self,
+        from: WatchFrom,
+        options: &WatchOptions,
+    ) -> Result<Watch> {
+        let follower = self.engine.0.watch(&self.session, from, options).await?;
+        Ok(Watch::new(follower))
     }
 }

@@ -16,6 +16,7 @@ use tokio_postgres::{Row, Statement};
 use crate::config::ConnectionConfig;
 use crate::connect::{Deadline, Tls};
 use crate::error::{Error, Result};
+use crate::hub::Hub;
 use crate::options::{EngineOptions, HistoryOptions};
 use crate::pool::{ConnectErrors, ConnectFailure, Counters, PoolState};
 use crate::report::ServerKind;
@@ -88,7 +89,10 @@ impl Connection {
     async fn step(&mut self, table: &Table, request: &Request<'_>) -> Result<Vec<Row>> {
         match request {
             Request::Batch(sql) => self.batch(sql).await.map(|()| Vec::new()),
-            Request::Statement(sql, params) => self.query(table, sql.text, params).await,
+            Request::Statement(sql, params) => {
+                let text = sql.text_for(self.server(table).await?);
+                self.query(table, text, params).await
+            }
             Request::CreateTable => self.create_table(table).await.map(|()| Vec::new()),
             Request::IdOrder => match self.server(table).await? {
                 ServerKind::CockroachDB => Ok(Vec::new()),
@@ -97,6 +101,7 @@ impl Connection {
                     self.query(table, ddl::ID_ORDER.text, &[&name]).await
                 }
             },
+            Request::Server => Ok(Vec::new()),
         }
     }
 
@@ -277,6 +282,8 @@ pub(crate) struct Shared {
     in_flight: AtomicUsize,
     /// Each session's writes, one turn at a time.
     pub(crate) lanes: super::lanes::Lanes,
+    /// The engine's watches, and their task's claim.
+    pub(crate) hub: Arc<Hub>,
 }
 
 enum PoolSlot {
@@ -317,6 +324,7 @@ impl Shared {
             server: Arc::default(),
             in_flight: AtomicUsize::new(0),
             lanes: Default::default(),
+            hub: Arc::default(),
         })
     }
 
@@ -357,6 +365,7 @@ impl Shared {
     /// those in flight, then closes the pool's connections (those still in
     /// use when they come back). A timeout if some were still running.
     pub(crate) async fn close(&self, wait: Duration) -> Result<()> {
+        self.hub.close();
         let made = {
             let mut slot = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
             std::mem::replace(&mut *slot, PoolSlot::Closed)
@@ -369,6 +378,37 @@ impl Shared {
         match self.in_flight.load(Ordering::SeqCst) {
             0 => Ok(()),
             _ => Err(Error::Timeout(wait)),
+        }
+    }
+
+    /// The server, once a request has asked (see `Request::Server`).
+    pub(crate) fn server_kind(&self) -> Option<ServerKind> {
+        self.server.get().copied()
+    }
+
+    /// How often the hub looks at the watched sessions on `server`.
+    pub(crate) fn watch_interval(&self, server: ServerKind) -> Duration {
+        let default = match server {
+            ServerKind::PostgreSQL => Duration::from_secs(5),
+            ServerKind::CockroachDB => Duration::from_secs(1),
+        };
+        self.options.watch_poll_interval.unwrap_or(default)
+    }
+
+    pub(crate) fn connect_timeout(&self) -> Duration {
+        self.options.connect_timeout
+    }
+
+    /// What the hub's task connects with: the pool's server and settings.
+    pub(crate) fn hub_setup(&self, server: ServerKind, interval: Duration) -> super::hub::Setup {
+        let (config, tls) = self.driver.clone();
+        super::hub::Setup {
+            config,
+            tls,
+            server,
+            interval,
+            connect_timeout: self.options.connect_timeout,
+            statement_timeout: self.options.operation_timeout,
         }
     }
 

@@ -19,6 +19,7 @@ use tokio_postgres::{Row, Statement};
 
 use crate::connect::{Deadline, Tls};
 use crate::error::Result;
+use crate::hub::Wakeup;
 use crate::options::EngineOptions;
 use crate::pool::ConnectFailure;
 
@@ -150,6 +151,19 @@ pub(crate) trait Driver {
 
     /// Waits `wait`.
     async fn pause(wait: Duration);
+
+    /// Waits until `wakeup` is woken, and takes the wake, or until `within`
+    /// passes.
+    async fn woken(wakeup: &Wakeup, within: Duration);
+
+    /// Runs `task`, async code over `tokio-postgres`, in the background
+    /// until it ends by itself: on the async face as a task of the caller's
+    /// runtime; on the blocking face on a thread of its own, named `name`,
+    /// with a runtime of its own, which the thread ends with.
+    fn background(
+        name: &str,
+        task: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<()>;
 }
 
 /// A request bounded by its deadline: the async face abandons a future

@@ -12,6 +12,7 @@ use tokio_postgres::{Row, Statement};
 
 use crate::connect::{Deadline, Tls};
 use crate::error::{Error, Result};
+use crate::hub::Wakeup;
 use crate::options::EngineOptions;
 use crate::pool::ConnectFailure;
 
@@ -105,6 +106,22 @@ impl Driver for Face {
 
     async fn pause(wait: Duration) {
         tokio::time::sleep(wait).await;
+    }
+
+    async fn woken(wakeup: &Wakeup, within: Duration) {
+        let woken = std::future::poll_fn(|cx| match wakeup.take_or_register(cx.waker()) {
+            true => std::task::Poll::Ready(()),
+            false => std::task::Poll::Pending,
+        });
+        let _ = tokio::time::timeout(within, woken).await;
+    }
+
+    fn background(_name: &str, task: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            Error::Runtime("the async API must be used inside a tokio runtime".into())
+        })?;
+        drop(runtime.spawn(task));
+        Ok(())
     }
 }
 

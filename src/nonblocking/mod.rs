@@ -52,12 +52,15 @@ macro_rules! example {
 }
 
 mod driver;
+mod live;
 #[cfg(feature = "langchain-rust")]
 mod memory;
 mod mode;
 // The shared I/O and the public operations, compiled here as async code.
 // The other face compiles the same files: that is the point.
 crate::io_modules!();
+
+pub use live::Watch;
 
 use self::{AsyncCockroachDBChatMessageHistory as History, AsyncCockroachDBEngine as Engine};
 use engine::Shared;

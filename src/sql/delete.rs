@@ -16,7 +16,13 @@ pub(crate) fn newest(session: &Session) -> Request<'_> {
     Request::Statement(NEWEST, vec![&session.id])
 }
 
-const CLEAR: Sql = Sql::write("DELETE FROM {t} WHERE session_id = $1 AND created_at <= $2");
+/// On PostgreSQL the deletes of a session also notify its watches (see
+/// `write::notifying`), in the same statement.
+const CLEAR: Sql = Sql::write("DELETE FROM {t} WHERE session_id = $1 AND created_at <= $2")
+    .on_postgresql(
+        "WITH gone AS (DELETE FROM {t} WHERE session_id = $1 AND created_at <= $2 RETURNING id)
+SELECT count(*) FROM gone WHERE pg_notify('{channel}', $1) IS NOT NULL",
+    );
 pub(crate) fn clear<'a>(session: &'a Session, newest: &'a OffsetDateTime) -> Request<'a> {
     Request::Statement(CLEAR, vec![&session.id, newest])
 }
@@ -29,7 +35,11 @@ pub(crate) fn newest_ids<'a>(session: &'a Session, n: &'a i64) -> Request<'a> {
 }
 
 const DELETE_IDS: Sql =
-    Sql::write("DELETE FROM {t} WHERE session_id = $1 AND id = ANY($2) RETURNING id");
+    Sql::write("DELETE FROM {t} WHERE session_id = $1 AND id = ANY($2) RETURNING id")
+        .on_postgresql(
+            "WITH gone AS (DELETE FROM {t} WHERE session_id = $1 AND id = ANY($2) RETURNING id)
+SELECT id FROM gone WHERE pg_notify('{channel}', $1) IS NOT NULL",
+        );
 pub(crate) fn delete_ids<'a>(session: &'a Session, ids: &'a Vec<Uuid>) -> Request<'a> {
     Request::Statement(DELETE_IDS, vec![&session.id, ids])
 }

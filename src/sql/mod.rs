@@ -47,14 +47,17 @@ pub(crate) mod retention;
 pub(crate) mod sessions;
 pub(crate) mod statement;
 pub(crate) mod transfer;
+pub(crate) mod watch;
 pub(crate) mod wire;
 pub(crate) mod write;
 
-/// `text` for `table`: its name for `{t}`, and for `{live}` the condition
-/// that a row has not expired under the table's `ttl`.
+/// `text` for `table`: its name for `{t}`, for `{live}` the condition
+/// that a row has not expired under the table's `ttl`, and for `{channel}`
+/// its notification channel (letters, digits and `_`: safe in a literal).
 pub(crate) fn render(text: &str, table: &Table) -> String {
     text.replace("{t}", table.qualified())
         .replace("{live}", &ddl::live(table))
+        .replace("{channel}", table.channel())
 }
 
 /// A count or size as a SQL `LIMIT`.

@@ -4,6 +4,7 @@
 
 use tokio_postgres::types::ToSql;
 
+use crate::report::ServerKind;
 use crate::table::IdOrder;
 
 /// A statement over a range of session ids in two forms, as
@@ -45,11 +46,15 @@ pub(crate) enum Kind {
     Ddl,
 }
 
-/// A statement's text (naming its table `{t}`) and its kind.
+/// A statement's text (naming its table `{t}`) and its kind; optionally
+/// another text for PostgreSQL only, with the same parameters (what only
+/// PostgreSQL has, such as `pg_notify`), which the connection picks by the
+/// server it talks to.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Sql {
     pub(crate) kind: Kind,
     pub(crate) text: &'static str,
+    postgresql: Option<&'static str>,
 }
 
 impl Sql {
@@ -63,6 +68,7 @@ impl Sql {
         Sql {
             kind: Kind::Read,
             text,
+            postgresql: None,
         }
     }
 
@@ -75,6 +81,28 @@ impl Sql {
         Sql {
             kind: Kind::Write,
             text,
+            postgresql: None,
+        }
+    }
+
+    /// The same statement with `text` on PostgreSQL, of the same kind
+    /// (checked as `read` and `write` check theirs).
+    pub(crate) const fn on_postgresql(self, text: &'static str) -> Sql {
+        assert!(
+            changes_rows(text) == matches!(self.kind, Kind::Write),
+            "a statement's PostgreSQL text is not of its kind"
+        );
+        Sql {
+            postgresql: Some(text),
+            ..self
+        }
+    }
+
+    /// The text to send to `server`.
+    pub(crate) fn text_for(&self, server: ServerKind) -> &'static str {
+        match (server, self.postgresql) {
+            (ServerKind::PostgreSQL, Some(text)) => text,
+            _ => self.text,
         }
     }
 }
@@ -126,6 +154,9 @@ pub(crate) enum Request<'a> {
     /// How the table's `session_id` compares: no statement on CockroachDB
     /// (always byte order), `ddl::ID_ORDER` on PostgreSQL.
     IdOrder,
+    /// Nothing but which server the engine talks to: `ddl::VERSION` on the
+    /// engine's first request, nothing after.
+    Server,
 }
 
 impl Request<'_> {
@@ -133,7 +164,7 @@ impl Request<'_> {
     pub(crate) fn kind(&self) -> Kind {
         match self {
             Request::Statement(sql, _) => sql.kind,
-            Request::IdOrder => Kind::Read,
+            Request::IdOrder | Request::Server => Kind::Read,
             Request::Batch(_) | Request::CreateTable => Kind::Ddl,
         }
     }
@@ -142,7 +173,7 @@ impl Request<'_> {
     pub(crate) fn verb(&self) -> &'static str {
         match self {
             Request::Statement(sql, _) => sql.text.split_whitespace().next().unwrap_or("SQL"),
-            Request::IdOrder => "SELECT",
+            Request::IdOrder | Request::Server => "SELECT",
             Request::Batch(_) | Request::CreateTable => "DDL",
         }
     }

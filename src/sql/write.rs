@@ -41,19 +41,42 @@ ON CONFLICT (id) DO NOTHING"
     };
 }
 
-const INSERT: Sql = Sql::write(insert_batch!());
+/// On PostgreSQL, `$insert` (whose `$1` is the session id) wrapped so that
+/// the same statement wakes the session's watches: the new rows' ids, and
+/// `pg_notify` on the table's channel with the session id as payload, once
+/// per new row (PostgreSQL delivers one per transaction, channel and
+/// payload, and only if the transaction commits). A try that stores nothing
+/// notifies nothing. No round trip is added.
+macro_rules! notifying {
+    ($insert:expr) => {
+        concat!(
+            "WITH new AS (",
+            $insert,
+            " RETURNING id)
+SELECT id FROM new WHERE pg_notify('{channel}', $1) IS NOT NULL"
+        )
+    };
+}
+
+const INSERT: Sql = Sql::write(insert_batch!()).on_postgresql(notifying!(insert_batch!()));
 /// With ids the caller chose: the rows that were new, so that a caller's
 /// retry learns what an ambiguous try stored.
-const INSERT_RETURNING: Sql = Sql::write(concat!(insert_batch!(), " RETURNING id"));
-/// The same for the most common call, one message, without the arrays:
-/// measurably cheaper for the server to run.
-const INSERT_ONE: Sql = Sql::write(concat!(
-    "INSERT INTO {t} (id, session_id, message, created_at)
+const INSERT_RETURNING: Sql = Sql::write(concat!(insert_batch!(), " RETURNING id"))
+    .on_postgresql(notifying!(insert_batch!()));
+/// One message, without the arrays: measurably cheaper for the server to
+/// run than `INSERT` for the most common call.
+macro_rules! insert_one {
+    () => {
+        concat!(
+            "INSERT INTO {t} (id, session_id, message, created_at)
 VALUES ($2::UUID, $1, $3::TEXT::JSONB, ",
-    after_newest!(),
-    ")
+            after_newest!(),
+            ")
 ON CONFLICT (id) DO NOTHING"
-));
+        )
+    };
+}
+const INSERT_ONE: Sql = Sql::write(insert_one!()).on_postgresql(notifying!(insert_one!()));
 /// Messages ready to insert: checked, serialized, and given their row ids.
 pub(crate) struct InsertBatch {
     ids: Vec<Uuid>,

@@ -19,7 +19,8 @@ use langchain_cockroachdb::time::OffsetDateTime;
 use langchain_cockroachdb::uuid::Uuid;
 use langchain_cockroachdb::{
     Diagnosis, EngineOptions, HistoryOptions, Message, Page, PageCursor, PoolState, Result,
-    SessionFilter, SessionInfo, StoredMessage, TrimOptions,
+    SessionFilter, SessionInfo, StoredMessage, TrimOptions, WatchCursor, WatchEvent, WatchFrom,
+    WatchOptions,
 };
 use serde_json::Value;
 
@@ -459,6 +460,38 @@ macro_rules! faces {
     };
 }
 
+/// A watch, whatever its face.
+pub trait Watching: Send {
+    /// The next event within `timeout`, or `None`.
+    fn next_timeout(&mut self, timeout: Duration) -> Result<Option<WatchEvent>>;
+    fn cursor(&self) -> WatchCursor;
+}
+
+/// A watch as the `Face` trait returns it.
+pub type Watcher = Box<dyn Watching>;
+
+#[cfg(feature = "blocking")]
+impl Watching for langchain_cockroachdb::blocking::Watch {
+    fn next_timeout(&mut self, timeout: Duration) -> Result<Option<WatchEvent>> {
+        langchain_cockroachdb::blocking::Watch::next_timeout(self, timeout)
+    }
+    fn cursor(&self) -> WatchCursor {
+        langchain_cockroachdb::blocking::Watch::cursor(self).clone()
+    }
+}
+
+#[cfg(feature = "async")]
+impl Watching for langchain_cockroachdb::nonblocking::Watch {
+    fn next_timeout(&mut self, timeout: Duration) -> Result<Option<WatchEvent>> {
+        runtime().block_on(langchain_cockroachdb::nonblocking::Watch::next_timeout(
+            self, timeout,
+        ))
+    }
+    fn cursor(&self) -> WatchCursor {
+        langchain_cockroachdb::nonblocking::Watch::cursor(self).clone()
+    }
+}
+
 /// A batched delete's progress callback, as the `Face` trait takes it.
 pub type Progress<'a> = &'a (dyn Fn(u64) -> bool + Sync);
 
@@ -486,6 +519,8 @@ faces! {
         fn export_session(&self) -> Result<Vec<u8>>;
         fn export_table(&self, options: &HistoryOptions, prefix: Option<&str>) -> Result<Vec<u8>>;
         fn import_table(&self, options: &HistoryOptions, lines: &[u8]) -> Result<u64>;
+        fn watch(&self, from: WatchFrom) -> Result<Watcher>;
+        fn watch_with_options(&self, from: WatchFrom, options: &WatchOptions) -> Result<Watcher>;
     }
     history {
         fn add_user_message(text: &str) -> ();
@@ -562,6 +597,12 @@ faces! {
         fn import_table(&self, options: &HistoryOptions, mut lines: &[u8]) -> Result<u64> {
             self.engine().import_jsonl(options, &mut lines)
         }
+        fn watch(&self, from: WatchFrom) -> Result<Watcher> {
+            Ok(Box::new(self.watch(from)?))
+        }
+        fn watch_with_options(&self, from: WatchFrom, options: &WatchOptions) -> Result<Watcher> {
+            Ok(Box::new(self.watch_with_options(from, options)?))
+        }
     }
     nonblocking {
         fn open(session: &str, url: &str, options: HistoryOptions) -> Result<Self> {
@@ -610,6 +651,12 @@ faces! {
         }
         fn import_table(&self, options: &HistoryOptions, mut lines: &[u8]) -> Result<u64> {
             runtime().block_on(self.engine().import_jsonl(options, &mut lines))
+        }
+        fn watch(&self, from: WatchFrom) -> Result<Watcher> {
+            Ok(Box::new(runtime().block_on(self.watch(from))?))
+        }
+        fn watch_with_options(&self, from: WatchFrom, options: &WatchOptions) -> Result<Watcher> {
+            Ok(Box::new(runtime().block_on(self.watch_with_options(from, options))?))
         }
     }
 }
