@@ -186,7 +186,7 @@ struct Events {
     watch: Watch,
     format: Format,
     stop: Pin<Box<dyn Future<Output = ()> + Send>>,
-    /// After an `error` event: the stream ends.
+    /// After an `error` event, or the server's stop: the stream ends.
     ended: bool,
     _open: Open,
 }
@@ -224,6 +224,8 @@ impl Stream for Events {
         let this = self.get_mut();
         loop {
             if this.ended || this.stop.as_mut().poll(cx).is_ready() {
+                // Not polled again, once ready.
+                this.ended = true;
                 return Poll::Ready(None);
             }
             let next = std::task::ready!(Pin::new(&mut this.watch).poll_next(cx));
