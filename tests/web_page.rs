@@ -4,7 +4,7 @@
 //! table, one page on each, both on one conversation: a message posted
 //! through either page, or through the API, shows in both within a second;
 //! a page reloaded while messages come, and a page whose server restarts,
-//! show each message once.
+//! show each message once; a deleted conversation empties both.
 //!
 //! The servers are this test binary again, running `server_process`: the
 //! example's own `run`, in a process of its own. Without `/usr/bin/chromium`
@@ -477,4 +477,20 @@ fn two_pages_on_two_servers_show_each_message_once_and_at_once() {
     assert_eq!(shows_each_once(&page_a, 12), shows_each_once(&page_b, 12));
     let texts: Vec<String> = page_a.shown().into_iter().map(|(_, t, _)| t).collect();
     assert!(texts.contains(&"while A was down".to_owned()), "{texts:?}");
+
+    // The conversation deleted: both pages show it anew, empty, then live.
+    let auth = format!("Bearer {TOKEN}");
+    let path = format!("/sessions/{session}");
+    let (status, _) = http(a.port(), "DELETE", &path, &[("authorization", &auth)], "");
+    assert_eq!(status, 204);
+    for page in pages {
+        page.wait_for(
+            "the page emptied",
+            "return document.querySelectorAll('#messages li').length === 0",
+        );
+    }
+    let since = now_ms();
+    post(b.port(), &session, "after the deletion");
+    shows_within_a_second(&pages, "after the deletion", since);
+    assert_eq!(shows_each_once(&page_a, 1), shows_each_once(&page_b, 1));
 }
