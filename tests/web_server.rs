@@ -5,10 +5,16 @@
 //! outcome is unknown rather than inviting the retry. Its chat route: a
 //! streamed reply stored once, a client gone mid-stream leaving the partial
 //! reply stored as cancelled, a retry replaying what is stored, a shutdown
-//! storing what its streams had, and its errors as JSON.
+//! storing what its streams had, and its errors as JSON. Its live route
+//! (`web_server/events.rs`): a conversation as server-sent events, resumed
+//! on another server, its heartbeats, its checks, its end.
 #![cfg(feature = "async")]
 
 mod support;
+// The live route's tests (GET /sessions/{id}/events), over this file's
+// helpers.
+#[path = "web_server/events.rs"]
+mod events;
 
 // The example itself, compiled into this test: its `main` goes unused here.
 #[allow(dead_code)]
@@ -24,10 +30,12 @@ use serde_json::{Value, json};
 use support::proxy::Proxy;
 use support::{TempTable, database_url, runtime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use web_server::Chat;
+use web_server::{Chat, Live};
 
 /// The one user of the server under test.
 const TOKEN: &str = "alice-token-0123456789abcdef";
+/// Another user, whose sessions are not alice's.
+const BOB: &str = "bob-token-0123456789abcdef0";
 /// The chat route, for the user's session `s` (stored as `alice:s`).
 const CHAT: &str = "/sessions/s/chat";
 
@@ -38,8 +46,19 @@ async fn start(
     table: &TempTable,
     chat: Chat,
 ) -> (SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>) {
-    let tokens = web_server::Tokens::from_list(&format!("alice={TOKEN}")).unwrap();
-    let app = web_server::router(engine, table.options(), tokens, chat);
+    start_with(engine, table, chat, Live::new(Duration::from_secs(15))).await
+}
+
+/// `start`, with the live streams of `live`.
+async fn start_with(
+    engine: AsyncCockroachDBEngine,
+    table: &TempTable,
+    chat: Chat,
+    live: Live,
+) -> (SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>) {
+    let users = format!("alice={TOKEN},bob={BOB}");
+    let tokens = web_server::Tokens::from_list(&users).unwrap();
+    let app = web_server::router(engine, table.options(), tokens, chat, live);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     (

@@ -30,6 +30,14 @@ impl ApiError {
     pub(crate) fn not_found() -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "no such session")
     }
+
+    /// Its status and what the client may know; the detail goes to the log.
+    pub(crate) fn logged(self) -> (StatusCode, String) {
+        if let Some(detail) = &self.detail {
+            eprintln!("error {}: {detail}", self.status.as_u16());
+        }
+        (self.status, self.message)
+    }
 }
 
 impl From<Error> for ApiError {
@@ -70,16 +78,14 @@ impl From<JsonRejection> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let Some(detail) = &self.detail {
-            eprintln!("error {}: {detail}", self.status.as_u16());
-        }
-        let mut response = (self.status, Json(json!({"error": self.message}))).into_response();
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        let (status, message) = self.logged();
+        let mut response = (status, Json(json!({ "error": message }))).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
-        if self.status == StatusCode::UNAUTHORIZED {
+        if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

@@ -18,6 +18,7 @@
 //! curl -N -X POST localhost:8080/sessions/trip/chat -H "authorization: Bearer $T" \
 //!      -H 'content-type: application/json' -H 'idempotency-key: 9b3e77' \
 //!      -d '{"role": "user", "content": "What is my name?"}'
+//! curl -N -H "authorization: Bearer $T" localhost:8080/sessions/trip/events
 //! curl -H "authorization: Bearer $T" 'localhost:8080/sessions?limit=20'
 //! curl -X DELETE -H "authorization: Bearer $T" localhost:8080/sessions/trip
 //! curl localhost:8080/health
@@ -67,15 +68,47 @@
 //! cut short or not; with another message it is a 422. A retry is
 //! recognised among the session's newest 100 messages; an older one is
 //! answered anew, and still stores nothing (`"new": 0`).
+//!
+//! **Live** (`GET /sessions/{id}/events`): the conversation as server-sent
+//! events, from a watch of the session. Each message is an event `message`
+//! (`{"id", "created_at", "message"}`, the message in LangChain's form, or
+//! OpenAI's with `?format=openai`) whose `id:` is the watch's cursor after
+//! it; `deleted` (`{"count"}`) says that messages were deleted, how many
+//! but not which. A stream starts after its `Last-Event-ID` header (what an
+//! `EventSource` sends when it reconnects), else after `?cursor=` (for a
+//! client that resumes on its first connect), else at the beginning: the
+//! whole conversation, then what comes. A cursor works on any server of
+//! the same database, so a client cut off resumes on another replica with
+//! exactly what it had not had; one that is not a cursor is a 400. While
+//! nothing happens, a comment (`: heartbeat`) goes out every `--heartbeat`
+//! seconds (default 15), which keeps proxies from closing the connection
+//! and tells the server, when it cannot be written, that the client is
+//! gone: its watch is then released. A watch that fails ends its stream
+//! with an `error` event (the client resumes from its last id); a shutdown
+//! ends every stream. The route authenticates as the others do, with the
+//! `Authorization` header: the page reads it with `fetch()` rather than
+//! `EventSource`, which cannot send one (see page/page.js for why not a
+//! token in the URL or a cookie).
+//!
+//! **The page** (`/`, no token needed to load it): plain HTML, CSS and
+//! JavaScript from this binary, under a Content-Security-Policy that lets
+//! nothing else run or load. It asks for a session and a token, shows the
+//! conversation live (each message once, by its row id, in the order the
+//! messages were stored), and posts to it: "Send" through the messages
+//! route, "Ask the model" through the chat route, whose reply it shows as
+//! it streams. Tested in headless Chromium by `tests/web_page.rs`.
 
 // This file: the router, serving and shutdown. Beside it: who calls
 // (auth.rs), errors as JSON (errors.rs), the routes that read (reads.rs),
-// those that write (writes.rs), and the chat route (chat.rs), its streams
-// (stream.rs) and its model (model.rs, over ../common/responder.rs).
+// those that write (writes.rs), the chat route (chat.rs), its streams
+// (stream.rs) and its model (model.rs, over ../common/responder.rs), a
+// conversation live (events.rs), and the page (page.rs, over page/).
 mod auth;
 mod chat;
 mod errors;
+mod events;
 mod model;
+mod page;
 mod reads;
 #[path = "../common/responder.rs"]
 mod responder;
@@ -95,16 +128,18 @@ use langchain_cockroachdb::{Error, HistoryOptions};
 use tower_http::timeout::TimeoutLayer;
 
 pub use auth::Tokens;
+pub use events::Live;
 pub use stream::Chat;
 
 /// What every request shares: one engine, the table it keeps histories
-/// in, who may call, and the chat's model and streams.
+/// in, who may call, the chat's model and streams, and the live streams.
 #[derive(Clone)]
 pub struct App {
     engine: AsyncCockroachDBEngine,
     table: HistoryOptions,
     tokens: Tokens,
     chat: Chat,
+    live: Live,
 }
 
 impl App {
@@ -133,14 +168,20 @@ async fn shutdown_signal() {
 }
 
 /// The service: its routes, limits and timeout, over `engine` and the
-/// table `table` names, for the users `tokens` names, chatting with `chat`.
+/// table `table` names, for the users `tokens` names, chatting with `chat`,
+/// its conversations live in `live`.
 pub fn router(
     engine: AsyncCockroachDBEngine,
     table: HistoryOptions,
     tokens: Tokens,
     chat: Chat,
+    live: Live,
 ) -> Router {
     Router::new()
+        .route("/", get(page::index))
+        .route("/page.js", get(page::script))
+        .route("/page.css", get(page::style))
+        .route("/sessions/{id}/events", get(events::events))
         .route(
             "/sessions/{id}/messages",
             get(reads::list).post(writes::add),
@@ -160,6 +201,7 @@ pub fn router(
             table,
             tokens,
             chat,
+            live,
         })
 }
 
@@ -207,9 +249,16 @@ async fn serve(
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
+    run(std::env::args().skip(1).collect()).await
+}
+
+/// The server, with the command line's arguments (`args`), until SIGTERM
+/// or Ctrl-C. Apart from `main` so that a test can run it in a process of
+/// its own.
+pub async fn run(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = args.into_iter();
     let (mut port, mut file, mut header_timeout) = (8080u16, None, 10u64);
-    let mut token_delay = 40u64;
+    let (mut token_delay, mut heartbeat) = (40u64, 15u64);
     let mut table = HistoryOptions::default();
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
@@ -219,10 +268,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--header-timeout" => header_timeout = value()?.parse()?,
             "--table" => table = table.table_name(value()?),
             "--token-delay" => token_delay = value()?.parse()?,
+            "--heartbeat" => heartbeat = value()?.parse()?,
             other => {
                 return Err(format!(
                     "unknown argument {other:?}; use --port N, --tokens FILE, \
-                     --header-timeout SECONDS, --table NAME, --token-delay MS"
+                     --header-timeout SECONDS, --table NAME, --token-delay MS, \
+                     --heartbeat SECONDS"
                 )
                 .into());
             }
@@ -238,17 +289,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .operation_timeout(Duration::from_secs(5));
     let engine = AsyncCockroachDBEngine::with_options(&url, options)?;
     let chat = Chat::new(Duration::from_millis(token_delay));
-    let app = router(engine.clone(), table, tokens, chat.clone());
+    let live = Live::new(Duration::from_secs(heartbeat.max(1)));
+    let app = router(engine.clone(), table, tokens, chat.clone(), live.clone());
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    println!("listening on http://127.0.0.1:{port}");
+    // The port bound: the one asked for, or the system's choice for 0.
+    println!("listening on http://{}", listener.local_addr()?);
     serve(
         listener,
         app,
         Duration::from_secs(header_timeout.max(1)),
         async {
             shutdown_signal().await;
-            // The streams end now, each storing its reply so far.
+            // The streams end now: each chat stream storing its reply so
+            // far, each live one for its client to resume elsewhere.
             chat.stop();
+            live.stop();
         },
     )
     .await;

@@ -19,7 +19,7 @@ const MAX_PAGE: usize = 100;
 const DEFAULT_PAGE: usize = 50;
 
 /// A query's parameters, each at most once and each one known.
-fn params(
+pub(crate) fn params(
     query: Vec<(String, String)>,
     known: &[&str],
 ) -> Result<HashMap<String, String>, ApiError> {
