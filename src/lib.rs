@@ -55,7 +55,10 @@ mod trace; // spans and events (feature `tracing`)
 macro_rules! io_modules {
     () => {
         $crate::io_modules!(
-            api = "../io/api.rs",
+            api_engine = "../io/api_engine.rs",
+            api_history = "../io/api_history.rs",
+            api_reads = "../io/api_reads.rs",
+            api_upkeep = "../io/api_upkeep.rs",
             ddl = "../io/ddl.rs",
             diagnose = "../io/diagnose.rs",
             engine = "../io/engine.rs",

@@ -1,7 +1,7 @@
 //! The two faces say the same. Every public operation is written once in
-//! `src/io/api.rs`; what is written per face is checked here:
+//! `src/io/api_*.rs`; what is written per face is checked here:
 //!
-//! - each runnable example of `api.rs` and `transaction.rs` has a blocking
+//! - each runnable example of `api_*.rs` and `transaction.rs` has a blocking
 //!   and an async form, and the two must be equal once the async one is
 //!   read as blocking code (no `.await`, the blocking types);
 //! - the methods that stay in the faces' own files (constructors, export
@@ -19,7 +19,13 @@
 
 use std::collections::BTreeMap;
 
-const API: &str = include_str!("../src/io/api.rs");
+/// The public operations of both faces, written once (`src/io/api_*.rs`).
+const API: [&str; 4] = [
+    include_str!("../src/io/api_engine.rs"),
+    include_str!("../src/io/api_upkeep.rs"),
+    include_str!("../src/io/api_history.rs"),
+    include_str!("../src/io/api_reads.rs"),
+];
 const TRANSACTION: &str = include_str!("../src/io/transaction.rs");
 const OWN_TRANSACTION: &str = include_str!("own_transaction.rs");
 const BLOCKING: &str = include_str!("../src/blocking/mod.rs");
@@ -62,13 +68,14 @@ fn without_main(docs: &str) -> String {
         .join("\n")
 }
 
-/// The `example!(blocking, async)` pairs of `api.rs` and the
+/// The `example!(blocking, async)` pairs of `api_*.rs` and the
 /// `example_tx!(blocking, async)` pairs of `transaction.rs`, by the item
 /// they document.
 fn example_pairs() -> Vec<(String, String, String)> {
     let mut pairs = Vec::new();
+    let api = API.concat();
     for (source, marker) in [
-        (API, "#[doc = example!("),
+        (api.as_str(), "#[doc = example!("),
         (TRANSACTION, "#[doc = example_tx!("),
     ] {
         pairs.extend(example_pairs_of(source, marker));
@@ -259,11 +266,12 @@ fn what_each_face_writes_itself_matches_the_other() {
     }
 }
 
-/// The names of the public methods that do I/O: `async` in `api.rs` and in
+/// The names of the public methods that do I/O: `async` in `api_*.rs` and in
 /// the async face's own file.
 fn io_operations() -> Vec<(String, String)> {
     let mut found = Vec::new();
-    for (file, source) in [("api", API), ("nonblocking", NONBLOCKING)] {
+    let api = API.concat();
+    for (file, source) in [("api", api.as_str()), ("nonblocking", NONBLOCKING)] {
         let mut in_impl = String::new();
         for line in source.lines() {
             if let Some(ty) = line

@@ -26,7 +26,7 @@ use crate::options::HistoryOptions;
 use crate::stored::{Page, PageCursor};
 use crate::table::Session;
 
-/// A runnable example of `api.rs`, as this face shows it: its blocking form,
+/// A runnable example of the `api_*.rs` files of `io/`, as this face shows it: its blocking form,
 /// in a `main` that has this face's types and the test database's `url`.
 macro_rules! example {
     ($blocking:literal, $nonblocking:literal) => {

@@ -43,7 +43,7 @@ use crate::options::HistoryOptions;
 use crate::stored::{Page, PageCursor};
 use crate::table::Session;
 
-/// A runnable example of `api.rs`, as this face shows it: its nonblocking form,
+/// A runnable example of the `api_*.rs` files of `io/`, as this face shows it: its nonblocking form,
 /// in a `main` that has this face's types and the test database's `url`.
 macro_rules! example {
     ($blocking:literal, $nonblocking:literal) => {
