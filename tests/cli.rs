@@ -202,6 +202,10 @@ fn schema_init_and_drop() {
         sql.contains("USING HASH") && sql.contains("ttl_expiration_expression"),
         "{sql}"
     );
+    assert!(
+        !sql.contains("xact_id"),
+        "the guide's columns on CockroachDB: {sql}"
+    );
     let pg = cli(
         &url,
         &table.name,
@@ -213,11 +217,11 @@ fn schema_init_and_drop() {
         &table.name,
         &["--json", "schema", "--server", "postgresql"],
     ));
+    let pg_sql = pg["sql"].as_str().unwrap_or_default();
+    assert!(pg_sql.contains("CREATE TABLE IF NOT EXISTS"), "{pg_sql}");
     assert!(
-        pg["sql"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("CREATE TABLE IF NOT EXISTS")
+        pg_sql.contains("xact_id xid8 DEFAULT pg_current_xact_id()"),
+        "the key column of watches on PostgreSQL: {pg_sql}"
     );
 
     assert_eq!(

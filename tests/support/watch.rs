@@ -551,9 +551,11 @@ pub fn a_cut_hub_connection_is_followed_by_a_catch_up<F: Face>() {
     raw_execute(&python_insert(&first, "s", "unannounced"));
     assert!(until_quiet(&mut watch, Duration::from_millis(500)).is_empty());
     let connections = proxy.connections();
-    // The next request of any connection is the hub's LISTEN to the new
-    // table: the pool has nothing to send until it began.
-    proxy.cut_after_next_request();
+    // The new table's watch first checks its key column (`xact_id`): a
+    // prepare and an execute on a pooled connection, two requests. The
+    // next is the hub's LISTEN to the table: the pool has nothing to send
+    // until it began.
+    proxy.cut_after_requests(3);
     let _second_watch = other.watch(WatchFrom::Now).unwrap();
     assert_eq!(texts(&next_events(&mut watch, 1)), ["unannounced"]);
     assert_eq!(proxy.cuts(), 1);
