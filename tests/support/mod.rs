@@ -409,6 +409,9 @@ macro_rules! face_tests {
             after_the_hub_reconnects_each_watch_catches_up,
             a_cut_hub_connection_is_followed_by_a_catch_up,
             on_cockroachdb_watches_poll_at_the_engine_interval,
+            a_table_made_by_python_is_keyed_by_its_first_watch,
+            a_refused_key_column_tells_the_watch_what_to_run,
+            a_row_written_in_a_savepoint_is_watched_once_after_its_transaction,
         );
         $crate::face_tests!(@each $face, cockroach;
             an_ambiguous_result_is_never_reported_as_nothing_done,
