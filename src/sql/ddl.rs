@@ -1,6 +1,7 @@
 //! Creating and dropping a chat table.
 //!
-//! The guide's schema, column for column, and the index under the name the
+//! The guide's schema, column for column (on PostgreSQL with one more, the
+//! column watches key rows by), and the index under the name the
 //! Python library gives it (`<table>_session_idx`), so that whichever of
 //! the two creates a table first, it has one index on
 //! `(session_id, created_at)`. A table whose index is already there under
