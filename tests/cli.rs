@@ -137,6 +137,21 @@ fn doctor_reports_and_its_exit_status_says_how_bad() {
     if on_cockroachdb() {
         return; // no ICU collations
     }
+    // PostgreSQL: the watches' key column, and without it (a table Python
+    // made) the statement that adds it.
+    assert_eq!(check(&report, "watch key"), "ok", "{report}");
+    raw_execute(&format!(
+        "ALTER TABLE {} DROP COLUMN xact_id",
+        table.qualified()
+    ));
+    let report = json(&cli(&url, &table.name, &["--json", "doctor"]));
+    assert_eq!(check(&report, "watch key"), "ok", "{report}");
+    assert!(
+        report
+            .to_string()
+            .contains("ADD COLUMN IF NOT EXISTS xact_id xid8"),
+        "{report}"
+    );
     let database = TempDatabase::linguistic("lc_cli_doctor");
     let icu = database.url();
     assert_eq!(code(&cli(&icu, "chat", &["init"])), 0);
