@@ -48,7 +48,9 @@ impl Shared {
         let check = Request::Statement(ddl::XACT_ID, vec![&name]);
         if rows::decode_count(&self.run(table, call, &check).await?)? == 0 {
             let alter = ddl::add_xact_id(table);
-            let limit = call.left().as_millis().max(1);
+            // PostgreSQL takes at most `INT_MAX` ms (a call without a
+            // deadline has a century left).
+            let limit = call.left().as_millis().clamp(1, i32::MAX as u128);
             let bounded = format!("SET LOCAL lock_timeout = '{limit}ms'; {alter}");
             match self.run(table, call, &Request::Batch(bounded)).await {
                 Err(err) if err.as_db_error().is_some() => {
