@@ -196,6 +196,34 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    /// A schema change the crate needs was refused: on PostgreSQL a watch
+    /// adds the column it keys rows by, `xact_id`, to a table made without
+    /// it (by Python's library, or an earlier version of this crate), and
+    /// the server refused (`source`: no privilege, the table's lock not had
+    /// before the deadline). `statement` is what to run, as the table's
+    /// owner, at deploy time (`docs/operations.md`, "Watches on
+    /// PostgreSQL"); [`code`](Error::code) is the refusal's.
+    ///
+    /// ```
+    /// use langchain_cockroachdb::Error;
+    ///
+    /// fn what_to_run(err: &Error) -> Option<&str> {
+    ///     match err {
+    ///         Error::SchemaChange { statement, .. } => Some(statement),
+    ///         _ => None,
+    ///     }
+    /// }
+    /// # assert!(what_to_run(&Error::Closed).is_none());
+    /// ```
+    #[error("a schema change was refused ({source}); run it as the table's owner: {statement}")]
+    #[non_exhaustive]
+    SchemaChange {
+        /// The statement that was refused, to run as it is.
+        statement: String,
+        /// The server's refusal.
+        source: Box<Error>,
+    },
+
     /// The engine was closed (`close()`): it takes no new operations.
     #[error("the engine is closed")]
     Closed,
@@ -268,7 +296,9 @@ impl Error {
             Error::Connection {
                 source: Some(e), ..
             } => e.as_db_error(),
-            Error::Ambiguous { source, .. } | Error::Import { source, .. } => source.as_db_error(),
+            Error::Ambiguous { source, .. }
+            | Error::Import { source, .. }
+            | Error::SchemaChange { source, .. } => source.as_db_error(),
             _ => None,
         }
     }

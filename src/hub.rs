@@ -18,7 +18,7 @@
 //! and deleted between two looks may leave the state as it was: it was
 //! never read, and no watch tells of it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
 
@@ -125,6 +125,9 @@ struct State {
     generations: u64,
     next_watch: u64,
     closed: bool,
+    /// The tables (by channel) found to have the column a watch keys rows
+    /// by on PostgreSQL (`sql::ddl::XACT_ID`): checked once per engine.
+    keyed: HashSet<String>,
 }
 
 /// An engine's watches, and the kick that tells its task to look at them
@@ -204,6 +207,16 @@ impl Drop for Serving {
 impl Hub {
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether the table of `channel` was found keyed for watches.
+    pub(crate) fn keyed(&self, channel: &str) -> bool {
+        self.state().keyed.contains(channel)
+    }
+
+    /// The table of `channel` is keyed for watches.
+    pub(crate) fn mark_keyed(&self, channel: &str) {
+        self.state().keyed.insert(channel.to_owned());
     }
 
     /// Adds a watch of `session` in the table of `channel` (`look` is its

@@ -95,7 +95,7 @@ pub struct WatchCursor {
 
 impl WatchCursor {
     /// Before every message of a session on `server`: keys are positive
-    /// (a frozen PostgreSQL row's is 0).
+    /// (a PostgreSQL row older than its table's `xact_id` column keys 0).
     pub(crate) fn beginning(server: ServerKind) -> WatchCursor {
         let key = match server {
             ServerKind::PostgreSQL => "-1",

@@ -137,6 +137,21 @@ fn doctor_reports_and_its_exit_status_says_how_bad() {
     if on_cockroachdb() {
         return; // no ICU collations
     }
+    // PostgreSQL: the watches' key column, and without it (a table Python
+    // made) the statement that adds it.
+    assert_eq!(check(&report, "watch key"), "ok", "{report}");
+    raw_execute(&format!(
+        "ALTER TABLE {} DROP COLUMN xact_id",
+        table.qualified()
+    ));
+    let report = json(&cli(&url, &table.name, &["--json", "doctor"]));
+    assert_eq!(check(&report, "watch key"), "ok", "{report}");
+    assert!(
+        report
+            .to_string()
+            .contains("ADD COLUMN IF NOT EXISTS xact_id xid8"),
+        "{report}"
+    );
     let database = TempDatabase::linguistic("lc_cli_doctor");
     let icu = database.url();
     assert_eq!(code(&cli(&icu, "chat", &["init"])), 0);
@@ -202,6 +217,10 @@ fn schema_init_and_drop() {
         sql.contains("USING HASH") && sql.contains("ttl_expiration_expression"),
         "{sql}"
     );
+    assert!(
+        !sql.contains("xact_id"),
+        "the guide's columns on CockroachDB: {sql}"
+    );
     let pg = cli(
         &url,
         &table.name,
@@ -213,11 +232,11 @@ fn schema_init_and_drop() {
         &table.name,
         &["--json", "schema", "--server", "postgresql"],
     ));
+    let pg_sql = pg["sql"].as_str().unwrap_or_default();
+    assert!(pg_sql.contains("CREATE TABLE IF NOT EXISTS"), "{pg_sql}");
     assert!(
-        pg["sql"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("CREATE TABLE IF NOT EXISTS")
+        pg_sql.contains("xact_id xid8 DEFAULT pg_current_xact_id()"),
+        "the key column of watches on PostgreSQL: {pg_sql}"
     );
 
     assert_eq!(

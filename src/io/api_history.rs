@@ -350,6 +350,13 @@ assert!(history.messages().await?.is_empty());
     /// costs no query. `docs/COCKROACHDB.md` says why nothing is missed or
     /// repeated, and what it costs.
     ///
+    /// On PostgreSQL rows are keyed by the table's `xact_id` column, which
+    /// this crate's tables have; the first watch of a table made without
+    /// it (by Python, or an earlier version) adds it, once per engine, and
+    /// an [`Error::SchemaChange`](crate::Error::SchemaChange) names the
+    /// statement to run where the server refuses (`guide::operations`,
+    /// "Watches on PostgreSQL").
+    ///
     #[doc = example!(
         r#"
 use std::time::Duration;

@@ -155,7 +155,7 @@ impl Connection {
             Some(ttl) => Some((ttl, ddl::row_ttl(table, server, ttl)?)),
             None => None,
         };
-        self.batch(&ddl::create_table(table)).await?;
+        self.batch(&ddl::create_table(table, server)).await?;
         let params = ddl::older_index_params(table);
         let found = self.query(table, ddl::OLDER_INDEX.text, &params).await?;
         if rows::decode_count(&found)? == 0 {

@@ -141,8 +141,10 @@ impl Shared {
     /// A watch of `session` from `from`: registered with the hub (started
     /// if none runs) before its first read, so that it misses no wake
     /// after it, and on PostgreSQL after the table's `LISTEN` began (or
-    /// the connect timeout passed: the hub's looks catch up). Its first
-    /// read is done: where "now" is, or the first page.
+    /// the connect timeout passed: the hub's looks catch up). On
+    /// PostgreSQL the table has the column rows are keyed by first
+    /// (`key_for_watches`). Its first read is done: where "now" is, or the
+    /// first page.
     pub(crate) async fn watch(
         self: &Arc<Self>,
         session: &Arc<Session>,
@@ -157,6 +159,9 @@ impl Shared {
         let server = self
             .server_kind()
             .ok_or_else(|| Error::Protocol("the server's kind is unknown after a request".into()))?;
+        if server == ServerKind::PostgreSQL {
+            self.key_for_watches(table, call).await?;
+        }
         let start = match from {
             WatchFrom::After(cursor) if cursor.server != server => {
                 return Err(Error::InvalidArgument(format!(

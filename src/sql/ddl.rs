@@ -1,6 +1,7 @@
 //! Creating and dropping a chat table.
 //!
-//! The guide's schema, column for column, and the index under the name the
+//! The guide's schema, column for column (on PostgreSQL with one more, the
+//! column watches key rows by), and the index under the name the
 //! Python library gives it (`<table>_session_idx`), so that whichever of
 //! the two creates a table first, it has one index on
 //! `(session_id, created_at)`. A table whose index is already there under
@@ -17,20 +18,58 @@ use crate::table::Table;
 use super::statement::{Param, Request, Sql};
 
 /// The schema (unless `public`, which CockroachDB has built in and may
-/// refuse to "create") and the table.
-pub(crate) fn create_table(table: &Table) -> String {
+/// refuse to "create") and the table: the guide's four columns, and on
+/// PostgreSQL the column a watch keys rows by (`XACT_ID_COLUMN`).
+pub(crate) fn create_table(table: &Table, server: ServerKind) -> String {
     let create_schema = if table.schema.as_str() == "public" {
         String::new()
     } else {
         format!("CREATE SCHEMA IF NOT EXISTS {};\n", table.schema.quoted())
+    };
+    let xact_id = match server {
+        ServerKind::PostgreSQL => format!(",\n    {XACT_ID_COLUMN} DEFAULT pg_current_xact_id()"),
+        ServerKind::CockroachDB => String::new(),
     };
     format!(
         "{create_schema}CREATE TABLE IF NOT EXISTS {} (
     id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
     session_id TEXT NOT NULL,
     message JSONB NOT NULL,
-    created_at TIMESTAMPTZ DEFAULT now()
+    created_at TIMESTAMPTZ DEFAULT now(){xact_id}
 )",
+        table.qualified()
+    )
+}
+
+/// PostgreSQL: the column a watch keys rows by, as `CREATE TABLE` and
+/// `ALTER TABLE` declare it (see `docs/COCKROACHDB.md`, "Watching a
+/// session"): the id of the top-level transaction that inserted the row,
+/// 64 bits, filled by the server for every insert that does not name it
+/// (Python's name their four columns). CockroachDB keys rows by their
+/// commit timestamp and has no such column.
+const XACT_ID_COLUMN: &str = "xact_id xid8";
+
+/// PostgreSQL: whether the table `$1` (quoted and qualified) has the
+/// column `xact_id` as this crate declares it: `xid8`, filled by
+/// `pg_current_xact_id()`. Never sent to CockroachDB.
+pub(crate) const XACT_ID: Sql = Sql::read(
+    "SELECT count(*) FROM pg_attribute AS a
+JOIN pg_attrdef AS d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+WHERE a.attrelid = to_regclass($1) AND a.attname = 'xact_id' AND NOT a.attisdropped
+    AND a.atttypid = 'xid8'::REGTYPE AND pg_get_expr(d.adbin, d.adrelid) = 'pg_current_xact_id()'",
+);
+
+/// PostgreSQL: the column `xact_id` added to a table made without it (by
+/// Python, or by an earlier version of this crate), in one statement: the
+/// column without a default (no rewrite of the table: its rows read NULL),
+/// then the default, so that no insert after it commits gets NULL. It
+/// waits for every transaction that holds a lock on the table, so every
+/// row with NULL is final when it commits. Operators may run it
+/// themselves, at deploy time (`docs/operations.md`).
+pub(crate) fn add_xact_id(table: &Table) -> String {
+    format!(
+        "ALTER TABLE {} ADD COLUMN IF NOT EXISTS {XACT_ID_COLUMN}, \
+         ALTER COLUMN xact_id SET DEFAULT pg_current_xact_id()",
         table.qualified()
     )
 }
@@ -185,16 +224,24 @@ LEFT JOIN pg_collation AS c ON c.oid = a.attcollation",
 /// TTL). For migration tools and DBAs who create tables themselves (then
 /// set [`HistoryOptions::create_table`] to `false`).
 ///
+/// On PostgreSQL the table has a fifth column besides the guide's four,
+/// `xact_id xid8 DEFAULT pg_current_xact_id()`, which watches key rows by
+/// (Python's library names its four columns, and the server fills this
+/// one); on CockroachDB it has the guide's four.
+///
 /// ```
 /// use langchain_cockroachdb::{HistoryOptions, ServerKind, schema_sql};
 /// let sql = schema_sql(&HistoryOptions::default().activity_index(true), ServerKind::CockroachDB)?;
 /// assert!(sql.contains("CREATE TABLE IF NOT EXISTS \"public\".\"message_store\""));
 /// assert!(sql.contains("USING HASH"));
+/// assert!(!sql.contains("xact_id"));
+/// let sql = schema_sql(&HistoryOptions::default(), ServerKind::PostgreSQL)?;
+/// assert!(sql.contains("xact_id xid8 DEFAULT pg_current_xact_id()"));
 /// # Ok::<(), langchain_cockroachdb::Error>(())
 /// ```
 pub fn schema_sql(options: &HistoryOptions, server: ServerKind) -> Result<String> {
     let table = Table::new("", options)?;
-    let mut script = vec![create_table(&table), create_index(&table)];
+    let mut script = vec![create_table(&table, server), create_index(&table)];
     if table.activity_index {
         script.push(activity_index(&table, server));
     }

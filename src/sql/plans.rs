@@ -113,7 +113,7 @@ async fn prefix_reads_under_a_linguistic_collation() {
                 "{}; {}; CREATE INDEX ids_c ON {name} (session_id COLLATE \"C\", created_at);
                  INSERT INTO {name} (session_id, message)
                  SELECT 'user-' || (g % 1000) || ':chat', '{{}}' FROM generate_series(1, 50000) AS g",
-                ddl::create_table(&table),
+                ddl::create_table(&table, crate::report::ServerKind::PostgreSQL),
                 ddl::create_index(&table),
             ))
             .await
@@ -177,7 +177,7 @@ async fn last_messages_and_session_listing_use_the_index() {
     client
         .batch_execute(&format!(
             "{}; {}; {}",
-            ddl::create_table(&table),
+            ddl::create_table(&table, crate::report::ServerKind::PostgreSQL),
             ddl::create_index(&table),
             ddl::activity_index(&table, crate::report::ServerKind::PostgreSQL)
         ))

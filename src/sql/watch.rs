@@ -6,9 +6,10 @@
 //! above every key already final (`docs/COCKROACHDB.md`, "Watching a
 //! session", says why):
 //!
-//! - PostgreSQL: the 64-bit id of its inserting transaction (its `xmin`,
-//!   widened against the snapshot's `xmax`); final once below the
-//!   snapshot's `xmin`, the oldest transaction still running;
+//! - PostgreSQL: the 64-bit id of its inserting top-level transaction
+//!   (the column `xact_id`, which the server fills; 0 for rows older than
+//!   the column); final once below the snapshot's `xmin`, the oldest
+//!   transaction still running;
 //! - CockroachDB: its commit timestamp, `crdb_internal_mvcc_timestamp`;
 //!   final once read (a later commit to the session's rows is above the
 //!   read's timestamp).
@@ -33,25 +34,20 @@ use crate::watch::{WatchCursor, WatchEvent};
 
 use super::statement::{Request, Sql};
 
-/// PostgreSQL: the statement's snapshot, as `lo` (its `xmin`: every
-/// transaction below has ended) and `hi` (its `xmax`), 64-bit.
+/// PostgreSQL: the statement's snapshot's `xmin`, as `lo`: every
+/// transaction below it has ended.
 macro_rules! pg_snapshot {
     () => {
-        "snap AS (
-    SELECT pg_snapshot_xmin(s)::TEXT::INT8 AS lo, pg_snapshot_xmax(s)::TEXT::INT8 AS hi
-    FROM (SELECT pg_current_snapshot() AS s) AS taken
-)"
+        "snap AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::TEXT::INT8 AS lo)"
     };
 }
 
-/// PostgreSQL: a row's key, its `xmin` widened to 64 bits against `hi`:
-/// the one id below `hi` with those low 32 bits (an unfrozen row's
-/// transaction is within 2^31 of `hi`). Ids below 3 are special (2 is
-/// the frozen id older servers wrote): older than any other.
+/// PostgreSQL: a row's key, the 64-bit id of the top-level transaction
+/// that inserted it (`xact_id`, filled by `pg_current_xact_id()`); 0 for
+/// a row older than the column (NULL), all final before any watch began.
 macro_rules! pg_key {
     () => {
-        "CASE WHEN r.xmin::TEXT::INT8 < 3 THEN 0
-         ELSE snap.hi - ((snap.hi - r.xmin::TEXT::INT8) & 4294967295) END"
+        "COALESCE(r.xact_id::TEXT::INT8, 0)"
     };
 }
 

@@ -321,7 +321,7 @@ pub fn fixture_cases() -> Vec<(String, Value)> {
 }
 
 /// One `#[test]` per case of `cases.rs`, `network.rs`,
-/// `cockroach_cases.rs` and `watch.rs`, for the face
+/// `cockroach_cases.rs`, `watch.rs` and `watch_key.rs`, for the face
 /// `$face`. The two files are compiled here, into the test binary, with
 /// `dead_code` denied: a case that is written but not listed fails the
 /// build.
@@ -340,6 +340,9 @@ macro_rules! face_tests {
         #[deny(dead_code)]
         #[path = "support/watch.rs"]
         mod watch;
+        #[deny(dead_code)]
+        #[path = "support/watch_key.rs"]
+        mod watch_key;
 
         $crate::face_tests!(@each $face, cases;
             basic_usage,
@@ -409,6 +412,11 @@ macro_rules! face_tests {
             after_the_hub_reconnects_each_watch_catches_up,
             a_cut_hub_connection_is_followed_by_a_catch_up,
             on_cockroachdb_watches_poll_at_the_engine_interval,
+        );
+        $crate::face_tests!(@each $face, watch_key;
+            a_table_made_by_python_is_keyed_by_its_first_watch,
+            a_refused_key_column_tells_the_watch_what_to_run,
+            a_row_written_in_a_savepoint_is_watched_once_after_its_transaction,
         );
         $crate::face_tests!(@each $face, cockroach;
             an_ambiguous_result_is_never_reported_as_nothing_done,

@@ -19,10 +19,10 @@ use crate::support::{
 };
 
 /// How long a test waits for an event that must come.
-const COMES: Duration = Duration::from_secs(15);
+pub const COMES: Duration = Duration::from_secs(15);
 
 /// The events of `watch` until none comes for `quiet`.
-fn until_quiet(watch: &mut Watcher, quiet: Duration) -> Vec<WatchEvent> {
+pub fn until_quiet(watch: &mut Watcher, quiet: Duration) -> Vec<WatchEvent> {
     let mut events = Vec::new();
     while let Some(event) = watch.next_timeout(quiet).expect("the watch reads") {
         events.push(event);
@@ -31,7 +31,7 @@ fn until_quiet(watch: &mut Watcher, quiet: Duration) -> Vec<WatchEvent> {
 }
 
 /// The next `n` events of `watch`, each within `COMES`.
-fn next_events(watch: &mut Watcher, n: usize) -> Vec<WatchEvent> {
+pub fn next_events(watch: &mut Watcher, n: usize) -> Vec<WatchEvent> {
     (0..n)
         .map(|i| {
             watch
@@ -43,7 +43,7 @@ fn next_events(watch: &mut Watcher, n: usize) -> Vec<WatchEvent> {
 }
 
 /// The texts of the messages among `events`; deletions as `-<count>`.
-fn texts(events: &[WatchEvent]) -> Vec<String> {
+pub fn texts(events: &[WatchEvent]) -> Vec<String> {
     events
         .iter()
         .map(|event| match event {
@@ -56,7 +56,7 @@ fn texts(events: &[WatchEvent]) -> Vec<String> {
 
 /// A history of `session` on an engine of its own, looking every
 /// `interval`, whose connections say `application_name`.
-fn engine_history<F: Face>(
+pub fn engine_history<F: Face>(
     table: &TempTable,
     session: &str,
     url: &str,
@@ -77,7 +77,7 @@ fn named_url(name: &str) -> String {
 
 /// `INSERT` as Python's langchain-cockroachdb does it: the column
 /// defaults, no ordering guard, no notification.
-fn python_insert(table: &TempTable, session: &str, text: &str) -> String {
+pub fn python_insert(table: &TempTable, session: &str, text: &str) -> String {
     format!(
         r#"INSERT INTO {} (session_id, message) VALUES ('{session}', '{{"type": "human", "data": {{"content": "{text}"}}}}')"#,
         table.qualified()
@@ -388,8 +388,12 @@ pub fn deletions_are_told_with_their_count<F: Face>() {
     assert_eq!(got, ["-1", "e"]);
     history.clear().unwrap();
     assert_eq!(texts(&next_events(&mut watch, 1)), ["-3"]);
-    // A watch from now counts what the session held when it began.
+    // A watch from now counts what the session held when it began: its
+    // final rows (a probe from the beginning has "f" once it is final;
+    // other tests' open transactions may hold it back a while).
     history.add_user_message("f").unwrap();
+    let mut probe = history.watch(WatchFrom::Beginning).unwrap();
+    assert_eq!(texts(&next_events(&mut probe, 1)), ["f"]);
     let mut from_now = history.watch(WatchFrom::Now).unwrap();
     history.clear().unwrap();
     assert_eq!(texts(&next_events(&mut from_now, 1)), ["-1"]);
@@ -551,9 +555,11 @@ pub fn a_cut_hub_connection_is_followed_by_a_catch_up<F: Face>() {
     raw_execute(&python_insert(&first, "s", "unannounced"));
     assert!(until_quiet(&mut watch, Duration::from_millis(500)).is_empty());
     let connections = proxy.connections();
-    // The next request of any connection is the hub's LISTEN to the new
-    // table: the pool has nothing to send until it began.
-    proxy.cut_after_next_request();
+    // The new table's watch first checks its key column (`xact_id`): a
+    // prepare and an execute on a pooled connection, two requests. The
+    // next is the hub's LISTEN to the table: the pool has nothing to send
+    // until it began.
+    proxy.cut_after_requests(3);
     let _second_watch = other.watch(WatchFrom::Now).unwrap();
     assert_eq!(texts(&next_events(&mut watch, 1)), ["unannounced"]);
     assert_eq!(proxy.cuts(), 1);

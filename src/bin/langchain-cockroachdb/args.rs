@@ -58,7 +58,8 @@ pub(crate) enum Command {
     Schema {
         #[command(flatten)]
         table: TableArgs,
-        /// The server to write it for.
+        /// The server to write it for: on PostgreSQL the table gets a fifth
+        /// column, `xact_id`, which watches key rows by.
         #[arg(long, value_enum, default_value = "cockroachdb")]
         server: Server,
     },

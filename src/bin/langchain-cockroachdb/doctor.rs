@@ -126,6 +126,9 @@ fn checks(engine: &CockroachDBEngine, options: &HistoryOptions, d: &Diagnosis) -
     }
     out.push(check("table", Status::Ok, format!("{table} is there")));
     out.push(columns(d, &table));
+    if d.server == ServerKind::PostgreSQL {
+        out.push(watch_key(d, &table));
+    }
     let index = format!("{}_session_idx", options.table_name);
     out.push(match (d.session_index, d.older_index) {
         (true, false) => check(
@@ -317,6 +320,29 @@ fn columns(d: &Diagnosis, table: &str) -> Check {
         ),
         false => check("columns", Status::Fail, wrong.join("; ")).fix(format!(
             "{table} is not a chat table of this schema: see `langchain-cockroachdb schema`"
+        )),
+    }
+}
+
+/// PostgreSQL: the column watches key rows by. A table without it (made
+/// by Python, or an earlier version) is fine until its first watch, which
+/// adds it if the user may: the fix is the statement, to run at deploy
+/// time as the table's owner.
+fn watch_key(d: &Diagnosis, table: &str) -> Check {
+    match d.columns.iter().any(|(c, t)| c == "xact_id" && t == "xid8") {
+        true => check(
+            "watch key",
+            Status::Ok,
+            "xact_id xid8: watches key rows by it",
+        ),
+        false => check(
+            "watch key",
+            Status::Ok,
+            "no xact_id column yet: the first watch adds it, if the user owns the table",
+        )
+        .fix(format!(
+            "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS xact_id xid8, \
+             ALTER COLUMN xact_id SET DEFAULT pg_current_xact_id()"
         )),
     }
 }
