@@ -243,7 +243,9 @@ pub enum WatchEvent {
     Deleted {
         /// How many.
         count: u64,
-        /// The watch's position, unchanged.
+        /// Where the watch is: it resumes at the same place as the cursor of
+        /// the last message delivered, though its string may differ (it
+        /// can name the read's position rather than that message).
         cursor: WatchCursor,
     },
 }
