@@ -42,6 +42,29 @@ pub fn next_events(watch: &mut Watcher, n: usize) -> Vec<WatchEvent> {
         .collect()
 }
 
+/// Waits until the session of `history` holds `n` final messages: a watch
+/// from the beginning delivers a row only once it is final, and other
+/// tests' open transactions may hold a row written just now back a while
+/// (on PostgreSQL a row is final once every older writing transaction of
+/// the server ended), which a watch from now then delivers.
+pub fn wait_final<F: Face>(history: &F, n: usize) {
+    let mut probe = history.watch(WatchFrom::Beginning).unwrap();
+    next_events(&mut probe, n);
+}
+
+/// The events each of `watches` yields while `during` runs, all of them
+/// waiting at once (a thread each) until none came for `quiet`.
+pub fn all_wait(watches: &mut [Watcher], quiet: Duration, during: impl FnOnce()) -> Vec<Vec<WatchEvent>> {
+    std::thread::scope(|scope| {
+        let waiting: Vec<_> = watches
+            .iter_mut()
+            .map(|watch| scope.spawn(move || until_quiet(watch, quiet)))
+            .collect();
+        during();
+        waiting.into_iter().map(|w| w.join().expect("a waiter")).collect()
+    })
+}
+
 /// The texts of the messages among `events`; deletions as `-<count>`.
 pub fn texts(events: &[WatchEvent]) -> Vec<String> {
     events
@@ -179,6 +202,7 @@ fn out_of_order_under<F: Face>(isolation: &str) {
     assert_eq!(effective, isolation, "the engine's sessions run {isolation}");
     let history: F = engine_history(&table, "s", &url, Duration::from_secs(5));
     history.add_user_message("before").unwrap();
+    wait_final(&history, 1);
     let mut watch = history.watch(WatchFrom::Now).unwrap();
     let held = runtime().block_on(async {
         let client = raw_client().await;
@@ -392,8 +416,7 @@ pub fn deletions_are_told_with_their_count<F: Face>() {
     // final rows (a probe from the beginning has "f" once it is final;
     // other tests' open transactions may hold it back a while).
     history.add_user_message("f").unwrap();
-    let mut probe = history.watch(WatchFrom::Beginning).unwrap();
-    assert_eq!(texts(&next_events(&mut probe, 1)), ["f"]);
+    wait_final(&history, 1);
     let mut from_now = history.watch(WatchFrom::Now).unwrap();
     history.clear().unwrap();
     assert_eq!(texts(&next_events(&mut from_now, 1)), ["-1"]);
@@ -471,16 +494,36 @@ pub fn many_watches_share_one_connection_and_idle_ones_cost_no_query<F: Face>() 
     let look = "ANY($1::TEXT[])";
     backends_become(&name, (history.pool_state().connections as i64 + 1, 1));
     let (reads, looks) = (proxy.mode().executed(read), proxy.mode().executed(look));
-    std::thread::sleep(interval * 8);
+    // Every watch waits for its next event at once, as 40 clients would.
+    let idle = all_wait(&mut watches, interval * 8, || {});
     let idle_looks = proxy.mode().executed(look) - looks;
+    assert!(idle.iter().all(Vec::is_empty), "events from nowhere");
     assert_eq!(proxy.mode().executed(read), reads, "idle watches read");
     assert!((4..=12).contains(&idle_looks), "{idle_looks} looks in 8 intervals");
+    // A write to a session nobody watches wakes no watch.
+    let elsewhere = all_wait(&mut watches, interval * 3, || {
+        history.add_user_message("m10").unwrap();
+    });
+    assert!(elsewhere.iter().all(Vec::is_empty));
+    assert_eq!(proxy.mode().executed(read), reads, "a write elsewhere woke a watch");
+    // A write to a watched session wakes its watch only, which reads until
+    // the row is final (again 10 ms after, doubling up to the interval,
+    // while other tests' open transactions hold it back), then stops.
     let first = history.sibling("s1", table.options()).unwrap();
-    first.add_user_message("m10").unwrap();
-    assert_eq!(texts(&next_events(&mut watches[0], 1)), ["m10"]);
-    assert!(until_quiet(&mut watches[1], Duration::from_millis(300)).is_empty());
+    let woken = all_wait(&mut watches, Duration::from_millis(1500), || {
+        first.add_user_message("m11").unwrap();
+    });
+    assert_eq!(texts(&woken[0]), ["m11"]);
+    assert!(woken[1..].iter().all(Vec::is_empty), "another watch was told");
     let woken_reads = proxy.mode().executed(read) - reads;
-    assert!((1..=3).contains(&woken_reads), "{woken_reads} reads for one write");
+    assert!(woken_reads >= 1, "the woken watch read");
+    let after = all_wait(&mut watches, interval * 3, || {});
+    assert!(after.iter().all(Vec::is_empty));
+    assert_eq!(
+        proxy.mode().executed(read) - reads,
+        woken_reads,
+        "reads went on after the message was delivered"
+    );
 
     // Not consumed: one page read, the rest waits.
     let paged = WatchOptions::default().page_size(3);
