@@ -9,6 +9,7 @@ pub mod cockroach;
 pub mod corpus;
 pub mod frozen;
 pub mod proxy;
+pub mod writers;
 
 use std::io::Write as _;
 use std::sync::OnceLock;
@@ -318,9 +319,9 @@ pub fn fixture_cases() -> Vec<(String, Value)> {
         .collect()
 }
 
-/// One `#[test]` per case of `cases.rs`, `network.rs` and
-/// `cockroach_cases.rs`, for the face
-/// `$face`. The two files are compiled here, into the test binary, with
+/// One `#[test]` per case of `cases.rs`, `network.rs`,
+/// `cockroach_cases.rs` and `watch_proof.rs`, for the face
+/// `$face`. The files are compiled here, into the test binary, with
 /// `dead_code` denied: a case that is written but not listed fails the
 /// build.
 #[macro_export]
@@ -335,6 +336,9 @@ macro_rules! face_tests {
         #[deny(dead_code)]
         #[path = "support/cockroach_cases.rs"]
         mod cockroach;
+        #[deny(dead_code)]
+        #[path = "support/watch_proof.rs"]
+        mod watch_proof;
 
         $crate::face_tests!(@each $face, cases;
             basic_usage,
@@ -406,6 +410,9 @@ macro_rules! face_tests {
             the_message_limit_follows_the_engine_option,
             row_level_ttl_is_set_once,
             cockroachdb_catalogs_and_the_sharded_index,
+        );
+        $crate::face_tests!(@each $face, watch_proof;
+            every_watcher_gets_every_message_exactly_once,
         );
     };
     (@each $face:ty, $module:ident; $($case:ident),* $(,)?) => {
