@@ -9,6 +9,7 @@
 //! cargo run --release --example bench -- --scale 7 --plot docs/bench-scale.svg
 //!
 //! cargo run --release --example bench -- --hot        # many writers, one session, only
+//! cargo run --release --example bench -- --watch      # live conversations, only
 //! cargo run --release --example bench -- --help       # the options; nothing is run
 //! ```
 //!
@@ -29,6 +30,7 @@ mod measure;
 mod report;
 mod scale;
 mod throughput;
+mod watch;
 
 use langchain_cockroachdb::HistoryOptions;
 use langchain_cockroachdb::blocking::CockroachDBEngine;
@@ -50,6 +52,10 @@ Options:
       --scale [MAX]   only the scale curve, 10^4 rows to 10^MAX (MAX from 4
                       to 8; 6 if not given)
       --hot           only many writers on one session
+      --watch [ROUNDS]
+                      only live conversations: latency from a commit in
+                      another process to a watcher, CPU and connections
+                      with 1, 100 and 1,000 watchers (3 rounds if not given)
   -h, --help          print this and exit
 
 The server is LANGCHAIN_COCKROACHDB_URL's, by default the local test server
@@ -65,6 +71,8 @@ struct Args {
     /// The largest power of ten of the scale curve, if that is asked for.
     scale: Option<u32>,
     hot: bool,
+    /// The rounds of the watch workload, if that is asked for.
+    watch: Option<usize>,
     help: bool,
 }
 
@@ -78,6 +86,20 @@ impl Args {
                 "-h" | "--help" => parsed.help = true,
                 "--json" => parsed.json = true,
                 "--hot" => parsed.hot = true,
+                "--watch" => {
+                    let rounds = match args.next_if(|a| !a.starts_with('-')) {
+                        None => 3,
+                        Some(a) => match a.parse() {
+                            Ok(rounds @ 1..=100) => rounds,
+                            _ => {
+                                return Err(format!(
+                                    "--watch takes the number of rounds, 1 to 100, not {a:?}"
+                                ));
+                            }
+                        },
+                    };
+                    parsed.watch = Some(rounds);
+                }
                 "--plot" => match args.next() {
                     Some(path) if !path.starts_with('-') => parsed.plot = Some(path),
                     _ => return Err("--plot needs a file to write the chart to".into()),
@@ -106,11 +128,19 @@ impl Args {
         if parsed.hot && parsed.plot.is_some() {
             return Err("--hot draws no chart: it does not go with --plot".into());
         }
+        if parsed.watch.is_some() && (parsed.hot || parsed.scale.is_some() || parsed.plot.is_some())
+        {
+            return Err("--watch goes with --json only".into());
+        }
         Ok(parsed)
     }
 }
 
 fn main() -> Result<()> {
+    // This program again, as the watch workload's writer.
+    if let Ok(spec) = std::env::var(watch::WRITER) {
+        return watch::write(&spec);
+    }
     let args = match Args::parse(std::env::args().skip(1)) {
         Ok(args) if args.help => {
             print!("{USAGE}");
@@ -131,6 +161,14 @@ fn main() -> Result<()> {
 
     let table = format!("bench_{}", &Uuid::new_v4().simple().to_string()[..8]);
     let options = HistoryOptions::default().table_name(&table);
+    if let Some(rounds) = args.watch {
+        let engine = CockroachDBEngine::from_connection_string(&url)?;
+        engine.create_tables(&options)?;
+        let measured = watch::run(&url, &table, rounds);
+        engine.drop_tables(&options)?;
+        watch::print(&measured?, json);
+        return Ok(());
+    }
     if args.hot {
         let engine = CockroachDBEngine::from_connection_string(&url)?;
         engine.create_tables(&options)?;
