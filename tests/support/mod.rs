@@ -11,6 +11,7 @@ pub mod corpus;
 pub mod frozen;
 pub mod proxy;
 pub mod stores;
+pub mod writers;
 
 use std::io::Write as _;
 use std::sync::OnceLock;
@@ -321,8 +322,8 @@ pub fn fixture_cases() -> Vec<(String, Value)> {
 }
 
 /// One `#[test]` per case of `cases.rs`, `network.rs`,
-/// `cockroach_cases.rs`, `watch.rs` and `watch_key.rs`, for the face
-/// `$face`. The two files are compiled here, into the test binary, with
+/// `cockroach_cases.rs`, `watch.rs`, `watch_key.rs` and `watch_proof.rs`,
+/// for the face `$face`. The files are compiled here, into the test binary, with
 /// `dead_code` denied: a case that is written but not listed fails the
 /// build.
 #[macro_export]
@@ -343,6 +344,9 @@ macro_rules! face_tests {
         #[deny(dead_code)]
         #[path = "support/watch_key.rs"]
         mod watch_key;
+        #[deny(dead_code)]
+        #[path = "support/watch_proof.rs"]
+        mod watch_proof;
 
         $crate::face_tests!(@each $face, cases;
             basic_usage,
@@ -426,6 +430,9 @@ macro_rules! face_tests {
             the_message_limit_follows_the_engine_option,
             row_level_ttl_is_set_once,
             cockroachdb_catalogs_and_the_sharded_index,
+        );
+        $crate::face_tests!(@each $face, watch_proof;
+            every_watcher_gets_every_message_exactly_once,
         );
     };
     (@each $face:ty, $module:ident; $($case:ident),* $(,)?) => {

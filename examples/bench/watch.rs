@@ -1,0 +1,548 @@
+//! Live conversations (`--watch`): how long a message takes from its
+//! commit in another process to a watcher here, and what watches cost
+//! while nothing happens (this process's CPU, the engine's connections),
+//! with 1, 100 and 1,000 watchers on one engine, on both faces.
+//!
+//! The writer is this program again (`WRITER` in its environment): it
+//! connects, says `ready`, waits for `go`, then adds one message every
+//! `GAP` and prints, for each, the wall-clock time its call returned (the
+//! commit acknowledged). Here a watcher notes the time each message comes;
+//! the latency is the difference (one machine, one clock). The other
+//! watchers watch sessions nobody writes ("idle"), or, in the fan-out
+//! rows, the written session too. Each configuration runs `rounds` times,
+//! the configurations in turns (forward, then backward), and each figure
+//! is the median of its rounds with their min–max.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Sender, channel};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use langchain_cockroachdb::blocking::{CockroachDBChatMessageHistory, CockroachDBEngine};
+use langchain_cockroachdb::nonblocking::{
+    AsyncCockroachDBChatMessageHistory, AsyncCockroachDBEngine,
+};
+use langchain_cockroachdb::{EngineOptions, Error, HistoryOptions, WatchEvent, WatchFrom};
+use postgres::{Client, NoTls};
+use uuid::Uuid;
+
+use crate::Result;
+use crate::measure::median;
+
+/// Set in the writer's environment: `<crate|foreign> <table> <session>`.
+pub(crate) const WRITER: &str = "BENCH_WATCH_WRITER";
+/// Messages per round, and the pause between two.
+const MESSAGES: usize = 100;
+const GAP: Duration = Duration::from_millis(50);
+/// How long this process's CPU is measured with nothing written: two of
+/// PostgreSQL's 5 s looks.
+const IDLE: Duration = Duration::from_secs(10);
+
+/// Who writes: the crate (its insert notifies the watches on PostgreSQL),
+/// or a program that does not (Python's langchain-cockroachdb: a plain
+/// INSERT), found by the engine's look every `watch_poll_interval`.
+#[derive(Clone, Copy, PartialEq)]
+enum Writer {
+    Crate,
+    Foreign,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Face {
+    Blocking,
+    Async,
+}
+
+#[derive(Clone, Copy)]
+struct Config {
+    face: Face,
+    watchers: usize,
+    /// Every watcher watches the written session (otherwise one does).
+    fan_out: bool,
+    writer: Writer,
+}
+
+impl Config {
+    fn live(&self, watcher: usize) -> bool {
+        self.fan_out || watcher == 0
+    }
+
+    fn face(&self) -> &'static str {
+        match self.face {
+            Face::Blocking => "blocking",
+            Face::Async => "async",
+        }
+    }
+
+    fn writer(&self) -> &'static str {
+        match self.writer {
+            Writer::Crate => "crate (notifies)",
+            Writer::Foreign => "plain INSERT (as Python's)",
+        }
+    }
+
+    fn watching(&self) -> &'static str {
+        if self.fan_out { "all" } else { "one" }
+    }
+
+    fn label(&self) -> String {
+        format!(
+            "{} face, {} watchers ({} on the written session), writer {}",
+            self.face(),
+            self.watchers,
+            self.watching(),
+            self.writer()
+        )
+    }
+}
+
+/// One round of one configuration.
+struct Round {
+    /// Milliseconds from commit to watcher, sorted.
+    latencies: Vec<f64>,
+    expected: usize,
+    /// Percent of one core this process used with nothing written, and
+    /// while the writer wrote.
+    idle_cpu: f64,
+    busy_cpu: f64,
+    /// The engine's connections before its first watch, and with all of
+    /// them watching.
+    connections: (i64, i64),
+    errors: usize,
+}
+
+/// One configuration's rounds.
+pub(crate) struct Measured {
+    config: Config,
+    rounds: Vec<Round>,
+}
+
+/// The configurations: each face with 1, 100 and 1,000 watchers (one on the
+/// written session), 100 all on it, and one watcher of a writer that does
+/// not notify.
+fn configs() -> Vec<Config> {
+    let mut configs = Vec::new();
+    for face in [Face::Async, Face::Blocking] {
+        for (watchers, fan_out) in [(1, false), (100, false), (1000, false), (100, true)] {
+            configs.push(Config {
+                face,
+                watchers,
+                fan_out,
+                writer: Writer::Crate,
+            });
+        }
+    }
+    configs.push(Config {
+        face: Face::Async,
+        watchers: 1,
+        fan_out: false,
+        writer: Writer::Foreign,
+    });
+    configs
+}
+
+/// Every configuration, `rounds` times in turns, on `table` (which exists).
+pub(crate) fn run(url: &str, table: &str, rounds: usize) -> Result<Vec<Measured>> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let mut measured: Vec<Measured> = configs()
+        .into_iter()
+        .map(|config| Measured {
+            config,
+            rounds: Vec::new(),
+        })
+        .collect();
+    for round in 0..rounds {
+        let count = measured.len();
+        for i in 0..count {
+            let at = if round % 2 == 0 { i } else { count - 1 - i };
+            let config = measured[at].config;
+            let started = Instant::now();
+            let result = one_round(&runtime, url, table, config, round)?;
+            eprintln!(
+                "round {} of {rounds}: {} in {:.0?}",
+                round + 1,
+                config.label(),
+                started.elapsed()
+            );
+            measured[at].rounds.push(result);
+        }
+    }
+    Ok(measured)
+}
+
+fn one_round(
+    runtime: &tokio::runtime::Runtime,
+    url: &str,
+    table: &str,
+    config: Config,
+    round: usize,
+) -> Result<Round> {
+    let name = format!("bench-watch-{}", &Uuid::new_v4().simple().to_string()[..8]);
+    let named = with_param(url, "application_name", &name);
+    let live = format!("live-{name}-{round}");
+    let mut monitor = Client::connect(url, NoTls)?;
+    let connections = |monitor: &mut Client| -> Result<i64> {
+        let row = monitor.query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+            &[&name],
+        )?;
+        Ok(row.get(0))
+    };
+    let options = HistoryOptions::default().table_name(table);
+    let session = |w: usize| match config.live(w) {
+        true => live.clone(),
+        false => format!("idle-{w}"),
+    };
+    // Each message a watcher gets: `(watcher, its number, when it came)`.
+    let (sender, came) = channel();
+    let errors = Arc::new(AtomicUsize::new(0));
+    // `close` closes the engine, which ends its watches, and waits for them.
+    let (before, close) = match config.face {
+        Face::Async => {
+            let _inside = runtime.enter();
+            let engine = AsyncCockroachDBEngine::with_options(&named, EngineOptions::default())?;
+            let first = AsyncCockroachDBChatMessageHistory::with_engine(
+                session(0),
+                &engine,
+                options.clone(),
+            )?;
+            runtime.block_on(first.message_count())?;
+            let before = connections(&mut monitor)?;
+            let mut tasks = Vec::new();
+            for w in 0..config.watchers {
+                let history = AsyncCockroachDBChatMessageHistory::with_engine(
+                    session(w),
+                    &engine,
+                    options.clone(),
+                )?;
+                let mut watch = runtime.block_on(history.watch(WatchFrom::Now))?;
+                let (sender, errors) = (sender.clone(), Arc::clone(&errors));
+                tasks.push(runtime.spawn(async move {
+                    loop {
+                        let next = watch.next_timeout(Duration::from_secs(3600)).await;
+                        if !note(w, next, &sender, &errors) {
+                            break;
+                        }
+                    }
+                }));
+            }
+            let close = move || -> Result<()> {
+                runtime.block_on(async {
+                    // Twice: see the blocking face's below.
+                    engine.close(Duration::from_secs(5)).await?;
+                    engine.close(Duration::from_secs(5)).await?;
+                    for task in tasks {
+                        task.await?;
+                    }
+                    Ok(())
+                })
+            };
+            (before, into_close(close))
+        }
+        Face::Blocking => {
+            let engine = CockroachDBEngine::with_options(&named, EngineOptions::default())?;
+            let first =
+                CockroachDBChatMessageHistory::with_engine(session(0), &engine, options.clone())?;
+            first.message_count()?;
+            let before = connections(&mut monitor)?;
+            let mut threads = Vec::new();
+            for w in 0..config.watchers {
+                let history = CockroachDBChatMessageHistory::with_engine(
+                    session(w),
+                    &engine,
+                    options.clone(),
+                )?;
+                let mut watch = history.watch(WatchFrom::Now)?;
+                let (sender, errors) = (sender.clone(), Arc::clone(&errors));
+                // A watch blocks its thread: small stacks for a thousand.
+                threads.push(std::thread::Builder::new().stack_size(256 << 10).spawn(
+                    move || {
+                        while note(
+                            w,
+                            watch.next_timeout(Duration::from_secs(3600)),
+                            &sender,
+                            &errors,
+                        ) {}
+                    },
+                )?);
+            }
+            let close = move || -> Result<()> {
+                // Twice: the first wakes the watches before it closes the
+                // pool, so that a read one starts at once can still succeed
+                // and leave it waiting (reported upstream); the second
+                // wakes them with the pool closed, and they end.
+                engine.close(Duration::from_secs(5))?;
+                engine.close(Duration::from_secs(5))?;
+                for thread in threads {
+                    thread.join().map_err(|_| "a watcher panicked")?;
+                }
+                Ok(())
+            };
+            (before, into_close(close))
+        }
+    };
+    drop(sender);
+
+    // Idle: every watch waiting.
+    std::thread::sleep(Duration::from_secs(1));
+    let with_watchers = connections(&mut monitor)?;
+    let idle_cpu = cpu_percent(|| std::thread::sleep(IDLE));
+
+    // Written from another process.
+    let mut writer = spawn_writer(url, table, &live, config.writer)?;
+    let mut busy = Ok(Vec::new());
+    let busy_cpu = cpu_percent(|| busy = writer.write());
+    let committed = busy?;
+    let expected = committed.len() * (if config.fan_out { config.watchers } else { 1 });
+    // The foreign writer's last messages wait for the engine's next look.
+    let grace = match config.writer {
+        Writer::Crate => Duration::from_secs(5),
+        Writer::Foreign => Duration::from_secs(12),
+    };
+    let until = Instant::now() + grace;
+    let mut latencies = Vec::with_capacity(expected);
+    while latencies.len() < expected {
+        let left = until.saturating_duration_since(Instant::now());
+        let Ok((_, n, at)) = came.recv_timeout(left) else {
+            break;
+        };
+        if let Some(commit) = committed.get(n) {
+            let ms = at.duration_since(*commit).unwrap_or_default().as_secs_f64() * 1e3;
+            latencies.push(ms);
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    close()?;
+    Ok(Round {
+        latencies,
+        expected,
+        idle_cpu,
+        busy_cpu,
+        connections: (before, with_watchers),
+        errors: errors.load(Ordering::SeqCst),
+    })
+}
+
+/// A face's way to close its watches, as one type.
+fn into_close<'a>(close: impl FnOnce() -> Result<()> + 'a) -> Box<dyn FnOnce() -> Result<()> + 'a> {
+    Box::new(close)
+}
+
+/// Sends a message event on to the test: `(watcher, its number, now)`.
+/// False once the engine is closed.
+fn note(
+    w: usize,
+    next: langchain_cockroachdb::Result<Option<WatchEvent>>,
+    sender: &Sender<(usize, usize, SystemTime)>,
+    errors: &AtomicUsize,
+) -> bool {
+    let now = SystemTime::now();
+    match next {
+        Ok(Some(WatchEvent::Message { entry, .. })) => {
+            if let Ok(n) = entry.message.text().parse() {
+                let _ = sender.send((w, n, now));
+            }
+            true
+        }
+        Ok(_) => true,
+        Err(Error::Closed) => false,
+        Err(_) => {
+            errors.fetch_add(1, Ordering::SeqCst);
+            true
+        }
+    }
+}
+
+/// `url` with `key=value` added to its query.
+fn with_param(url: &str, key: &str, value: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{key}={value}")
+}
+
+/// The percent of one core this process used while `work` ran.
+fn cpu_percent(work: impl FnOnce()) -> f64 {
+    let (cpu, wall) = (cpu_seconds(), Instant::now());
+    work();
+    100.0 * (cpu_seconds() - cpu) / wall.elapsed().as_secs_f64()
+}
+
+/// The CPU time this process's threads have had so far, in seconds, to the
+/// nanosecond (`/proc/self/stat` counts in 10 ms ticks): each thread's
+/// `schedstat`. The watches' threads live through each measure, so that
+/// none of its time is lost with a thread that ended.
+fn cpu_seconds() -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return f64::NAN;
+    };
+    let nanos: u64 = tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    nanos as f64 / 1e9
+}
+
+/// The writer process, ready.
+struct WriterProcess {
+    child: Child,
+    lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
+}
+
+fn spawn_writer(url: &str, table: &str, session: &str, writer: Writer) -> Result<WriterProcess> {
+    let kind = match writer {
+        Writer::Crate => "crate",
+        Writer::Foreign => "foreign",
+    };
+    let mut child = Command::new(std::env::current_exe()?)
+        .env(WRITER, format!("{kind} {table} {session}"))
+        .env("LANGCHAIN_COCKROACHDB_URL", url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("the writer's stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    match lines.next() {
+        Some(Ok(line)) if line == "ready" => Ok(WriterProcess { child, lines }),
+        other => Err(format!("the writer did not start: {other:?}").into()),
+    }
+}
+
+impl WriterProcess {
+    /// Lets it write; each message's commit time, by number.
+    fn write(&mut self) -> Result<Vec<SystemTime>> {
+        let mut stdin = self.child.stdin.take().ok_or("the writer's stdin")?;
+        stdin.write_all(b"go\n")?;
+        let mut committed = Vec::new();
+        for line in &mut self.lines {
+            let line = line?;
+            let nanos: u64 = line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| format!("the writer said {line:?}"))?;
+            committed.push(UNIX_EPOCH + Duration::from_nanos(nanos));
+        }
+        let status = self.child.wait()?;
+        if !status.success() || committed.len() != MESSAGES {
+            return Err(format!("the writer failed ({status}) after {}", committed.len()).into());
+        }
+        Ok(committed)
+    }
+}
+
+/// The writer process: `MESSAGES` messages into the session its
+/// environment names, one every `GAP`, each line `<number> <commit time in
+/// ns since the epoch>`.
+pub(crate) fn write(spec: &str) -> Result<()> {
+    let mut parts = spec.split(' ');
+    let (Some(kind), Some(table), Some(session)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(format!("{WRITER}={spec:?}").into());
+    };
+    let url = std::env::var("LANGCHAIN_COCKROACHDB_URL")?;
+    let options = HistoryOptions::default().table_name(table);
+    let history = CockroachDBChatMessageHistory::with_options(session, &url, options)?;
+    history.message_count()?;
+    let mut raw = Client::connect(&url, NoTls)?;
+    let insert = raw.prepare(&format!(
+        "INSERT INTO {table} (session_id, message) VALUES ($1, jsonb_build_object('type', 'human',
+         'data', jsonb_build_object('content', $2::TEXT)))"
+    ))?;
+    println!("ready");
+    let mut go = String::new();
+    std::io::stdin().read_line(&mut go)?;
+    let mut out = std::io::stdout().lock();
+    for n in 0..MESSAGES {
+        match kind {
+            "crate" => history.add_user_message(n.to_string())?,
+            _ => drop(raw.execute(&insert, &[&session, &n.to_string()])?),
+        }
+        let at = SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos();
+        writeln!(out, "{n} {at}")?;
+        out.flush()?;
+        std::thread::sleep(GAP);
+    }
+    Ok(())
+}
+
+/// `median (min–max)` of `xs`, with `digits` decimals.
+fn spread(xs: &[f64], digits: usize) -> String {
+    let (min, max) = xs
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), x| (lo.min(*x), hi.max(*x)));
+    format!(
+        "{:.digits$} ({min:.digits$}–{max:.digits$})",
+        median(xs.to_vec())
+    )
+}
+
+/// The `q` quantile of sorted `xs`.
+fn quantile(xs: &[f64], q: f64) -> f64 {
+    if xs.is_empty() {
+        return f64::NAN;
+    }
+    let at = ((xs.len() as f64 * q).ceil() as usize).clamp(1, xs.len()) - 1;
+    xs[at]
+}
+
+/// The results, as a table or JSON lines.
+pub(crate) fn print(measured: &[Measured], json: bool) {
+    if !json {
+        println!(
+            "| face | watchers | watching the written session | writer | latency p50 ms | p99 ms | delivered | idle CPU, % of a core | CPU while writing | connections: without watches → with | errors |"
+        );
+        println!("|---|---:|---|---|---:|---:|---:|---:|---:|---|---:|");
+    }
+    for m in measured {
+        let c = m.config;
+        let per = |f: &dyn Fn(&Round) -> f64| m.rounds.iter().map(f).collect::<Vec<f64>>();
+        let p50 = per(&|r| quantile(&r.latencies, 0.5));
+        let p99 = per(&|r| quantile(&r.latencies, 0.99));
+        let idle = per(&|r| r.idle_cpu);
+        let busy = per(&|r| r.busy_cpu);
+        let delivered: usize = m.rounds.iter().map(|r| r.latencies.len()).sum();
+        let expected: usize = m.rounds.iter().map(|r| r.expected).sum();
+        let errors: usize = m.rounds.iter().map(|r| r.errors).sum();
+        let connections: Vec<String> = m
+            .rounds
+            .iter()
+            .map(|r| format!("{} → {}", r.connections.0, r.connections.1))
+            .collect();
+        let (face, writer, watching) = (c.face(), c.writer(), c.watching());
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({"workload": "watch", "face": face, "watchers": c.watchers,
+                    "watching_written_session": watching, "writer": writer, "p50_ms": p50, "p99_ms": p99,
+                    "delivered": delivered, "expected": expected, "idle_cpu_percent": idle,
+                    "busy_cpu_percent": busy, "connections": connections, "errors": errors})
+            );
+            continue;
+        }
+        println!(
+            "| {face} | {} | {watching} | {writer} | {} | {} | {delivered} of {expected} | {} | {} | {} | {errors} |",
+            c.watchers,
+            spread(&p50, 1),
+            spread(&p99, 1),
+            spread(&idle, 2),
+            spread(&busy, 1),
+            connections_unique(&connections).join(", "),
+        );
+    }
+}
+
+/// Each distinct reading once, in order.
+fn connections_unique(readings: &[String]) -> Vec<String> {
+    let mut unique: Vec<String> = Vec::new();
+    for reading in readings {
+        if !unique.contains(reading) {
+            unique.push(reading.clone());
+        }
+    }
+    unique
+}
