@@ -31,6 +31,7 @@ mod report;
 mod scale;
 mod throughput;
 mod watch;
+mod watch_writer;
 
 use langchain_cockroachdb::HistoryOptions;
 use langchain_cockroachdb::blocking::CockroachDBEngine;
@@ -138,8 +139,8 @@ impl Args {
 
 fn main() -> Result<()> {
     // This program again, as the watch workload's writer.
-    if let Ok(spec) = std::env::var(watch::WRITER) {
-        return watch::write(&spec);
+    if let Ok(spec) = std::env::var(watch_writer::WRITER) {
+        return watch_writer::write(&spec);
     }
     let args = match Args::parse(std::env::args().skip(1)) {
         Ok(args) if args.help => {

@@ -1,24 +1,24 @@
 //! Live conversations (`--watch`): how long a message takes from its
-//! commit in another process to a watcher here, and what watches cost
-//! while nothing happens (this process's CPU, the engine's connections),
-//! with 1, 100 and 1,000 watchers on one engine, on both faces.
+//! commit in another process (`watch_writer.rs`) to a watcher here, and
+//! what watches cost while nothing happens (this process's CPU, the
+//! engine's connections), with 1, 100 and 1,000 watchers on one engine, on
+//! both faces.
 //!
-//! The writer is this program again (`WRITER` in its environment): it
-//! connects, says `ready`, waits for `go`, then adds one message every
-//! `GAP` and prints, for each, the wall-clock time its call returned (the
-//! commit acknowledged). Here a watcher notes the time each message comes;
-//! the latency is the difference (one machine, one clock). The other
-//! watchers watch sessions nobody writes ("idle"), or, in the fan-out
-//! rows, the written session too. Each configuration runs `rounds` times,
-//! the configurations in turns (forward, then backward), and each figure
-//! is the median of its rounds with their min–max.
+//! A watcher notes the time each message comes; the latency is from the
+//! writer's commit (one machine, one clock). On PostgreSQL a message can
+//! only be delivered once final (every transaction that began writing
+//! before it has ended, on the whole server): the writer's samples of the
+//! server's horizon say when that was, so that the time a message was
+//! held back by other programs' transactions is told apart from the
+//! crate's own. The other watchers watch sessions nobody writes, or, in
+//! the fan-out rows, the written session too. Each configuration runs
+//! `rounds` times, the configurations in turns (forward, then backward),
+//! and each figure is the median of its rounds with their min–max.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Sender, channel};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use langchain_cockroachdb::blocking::{CockroachDBChatMessageHistory, CockroachDBEngine};
 use langchain_cockroachdb::nonblocking::{
@@ -30,24 +30,14 @@ use uuid::Uuid;
 
 use crate::Result;
 use crate::measure::median;
+use crate::watch_writer::{MESSAGES, Writer, WriterProcess, finality};
 
-/// Set in the writer's environment: `<crate|foreign> <table> <session>`.
-pub(crate) const WRITER: &str = "BENCH_WATCH_WRITER";
-/// Messages per round, and the pause between two.
-const MESSAGES: usize = 100;
-const GAP: Duration = Duration::from_millis(50);
 /// How long this process's CPU is measured with nothing written: two of
 /// PostgreSQL's 5 s looks.
 const IDLE: Duration = Duration::from_secs(10);
-
-/// Who writes: the crate (its insert notifies the watches on PostgreSQL),
-/// or a program that does not (Python's langchain-cockroachdb: a plain
-/// INSERT), found by the engine's look every `watch_poll_interval`.
-#[derive(Clone, Copy, PartialEq)]
-enum Writer {
-    Crate,
-    Foreign,
-}
+/// Final later than this after its commit: held back by another
+/// transaction (the horizon is sampled every 2 ms).
+const HELD: Duration = Duration::from_millis(10);
 
 #[derive(Clone, Copy, PartialEq)]
 enum Face {
@@ -102,6 +92,12 @@ impl Config {
 struct Round {
     /// Milliseconds from commit to watcher, sorted.
     latencies: Vec<f64>,
+    /// Milliseconds from the moment the message became final (or its
+    /// commit, if later) to the watcher, sorted.
+    after_final: Vec<f64>,
+    /// Messages that became final more than `HELD` after their commit:
+    /// held back by another transaction of the server (PostgreSQL only).
+    held: Option<usize>,
     expected: usize,
     /// Percent of one core this process used with nothing written, and
     /// while the writer wrote.
@@ -294,7 +290,7 @@ fn one_round(
     let idle_cpu = cpu_percent(|| std::thread::sleep(IDLE));
 
     // Written from another process.
-    let mut writer = spawn_writer(url, table, &live, config.writer)?;
+    let mut writer = WriterProcess::spawn(url, table, &live, config.writer)?;
     let mut busy = Ok(Vec::new());
     let busy_cpu = cpu_percent(|| busy = writer.write());
     let committed = busy?;
@@ -305,21 +301,58 @@ fn one_round(
         Writer::Foreign => Duration::from_secs(12),
     };
     let until = Instant::now() + grace;
-    let mut latencies = Vec::with_capacity(expected);
-    while latencies.len() < expected {
+    let mut came_at = Vec::with_capacity(expected);
+    while came_at.len() < expected {
         let left = until.saturating_duration_since(Instant::now());
         let Ok((_, n, at)) = came.recv_timeout(left) else {
             break;
         };
-        if let Some(commit) = committed.get(n) {
-            let ms = at.duration_since(*commit).unwrap_or_default().as_secs_f64() * 1e3;
-            latencies.push(ms);
+        if n < MESSAGES {
+            came_at.push((n, at));
         }
     }
-    latencies.sort_by(f64::total_cmp);
     close()?;
+    let written = writer.finish(committed)?;
+    let on_postgresql = !written.horizon.is_empty();
+    let xids: Vec<(usize, i64)> = match on_postgresql {
+        false => Vec::new(),
+        true => monitor.query(
+            &format!(
+                "SELECT message->'data'->>'content', xmin::TEXT::BIGINT FROM {table} WHERE session_id = $1"
+            ),
+            &[&live],
+        )?
+        .iter()
+        .filter_map(|row| Some((row.get::<_, String>(0).parse().ok()?, row.get(1))))
+        .collect(),
+    };
+    let final_at = finality(&written.horizon, &xids);
+    let ms = |from: SystemTime, to: SystemTime| {
+        to.duration_since(from).unwrap_or_default().as_secs_f64() * 1e3
+    };
+    let mut latencies: Vec<f64> = came_at
+        .iter()
+        .map(|&(n, at)| ms(written.committed[n], at))
+        .collect();
+    let mut after_final: Vec<f64> = came_at
+        .iter()
+        .filter_map(|&(n, at)| Some(ms(final_at[n]?.max(written.committed[n]), at)))
+        .collect();
+    let held = on_postgresql.then(|| {
+        (0..MESSAGES)
+            .filter(|&n| {
+                final_at[n].is_none_or(|f| {
+                    f.duration_since(written.committed[n]).unwrap_or_default() > HELD
+                })
+            })
+            .count()
+    });
+    latencies.sort_by(f64::total_cmp);
+    after_final.sort_by(f64::total_cmp);
     Ok(Round {
         latencies,
+        after_final,
+        held,
         expected,
         idle_cpu,
         busy_cpu,
@@ -387,91 +420,12 @@ fn cpu_seconds() -> f64 {
     nanos as f64 / 1e9
 }
 
-/// The writer process, ready.
-struct WriterProcess {
-    child: Child,
-    lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
-}
-
-fn spawn_writer(url: &str, table: &str, session: &str, writer: Writer) -> Result<WriterProcess> {
-    let kind = match writer {
-        Writer::Crate => "crate",
-        Writer::Foreign => "foreign",
-    };
-    let mut child = Command::new(std::env::current_exe()?)
-        .env(WRITER, format!("{kind} {table} {session}"))
-        .env("LANGCHAIN_COCKROACHDB_URL", url)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let stdout = child.stdout.take().ok_or("the writer's stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    match lines.next() {
-        Some(Ok(line)) if line == "ready" => Ok(WriterProcess { child, lines }),
-        other => Err(format!("the writer did not start: {other:?}").into()),
-    }
-}
-
-impl WriterProcess {
-    /// Lets it write; each message's commit time, by number.
-    fn write(&mut self) -> Result<Vec<SystemTime>> {
-        let mut stdin = self.child.stdin.take().ok_or("the writer's stdin")?;
-        stdin.write_all(b"go\n")?;
-        let mut committed = Vec::new();
-        for line in &mut self.lines {
-            let line = line?;
-            let nanos: u64 = line
-                .split_whitespace()
-                .nth(1)
-                .and_then(|n| n.parse().ok())
-                .ok_or_else(|| format!("the writer said {line:?}"))?;
-            committed.push(UNIX_EPOCH + Duration::from_nanos(nanos));
-        }
-        let status = self.child.wait()?;
-        if !status.success() || committed.len() != MESSAGES {
-            return Err(format!("the writer failed ({status}) after {}", committed.len()).into());
-        }
-        Ok(committed)
-    }
-}
-
-/// The writer process: `MESSAGES` messages into the session its
-/// environment names, one every `GAP`, each line `<number> <commit time in
-/// ns since the epoch>`.
-pub(crate) fn write(spec: &str) -> Result<()> {
-    let mut parts = spec.split(' ');
-    let (Some(kind), Some(table), Some(session)) = (parts.next(), parts.next(), parts.next())
-    else {
-        return Err(format!("{WRITER}={spec:?}").into());
-    };
-    let url = std::env::var("LANGCHAIN_COCKROACHDB_URL")?;
-    let options = HistoryOptions::default().table_name(table);
-    let history = CockroachDBChatMessageHistory::with_options(session, &url, options)?;
-    history.message_count()?;
-    let mut raw = Client::connect(&url, NoTls)?;
-    let insert = raw.prepare(&format!(
-        "INSERT INTO {table} (session_id, message) VALUES ($1, jsonb_build_object('type', 'human',
-         'data', jsonb_build_object('content', $2::TEXT)))"
-    ))?;
-    println!("ready");
-    let mut go = String::new();
-    std::io::stdin().read_line(&mut go)?;
-    let mut out = std::io::stdout().lock();
-    for n in 0..MESSAGES {
-        match kind {
-            "crate" => history.add_user_message(n.to_string())?,
-            _ => drop(raw.execute(&insert, &[&session, &n.to_string()])?),
-        }
-        let at = SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos();
-        writeln!(out, "{n} {at}")?;
-        out.flush()?;
-        std::thread::sleep(GAP);
-    }
-    Ok(())
-}
-
-/// `median (min–max)` of `xs`, with `digits` decimals.
+/// `median (min–max)` of `xs`, with `digits` decimals; `-` if one is
+/// unknown.
 fn spread(xs: &[f64], digits: usize) -> String {
+    if xs.iter().any(|x| x.is_nan()) {
+        return "-".into();
+    }
     let (min, max) = xs
         .iter()
         .fold((f64::MAX, f64::MIN), |(lo, hi), x| (lo.min(*x), hi.max(*x)));
@@ -494,15 +448,17 @@ fn quantile(xs: &[f64], q: f64) -> f64 {
 pub(crate) fn print(measured: &[Measured], json: bool) {
     if !json {
         println!(
-            "| face | watchers | watching the written session | writer | latency p50 ms | p99 ms | delivered | idle CPU, % of a core | CPU while writing | connections: without watches → with | errors |"
+            "| face | watchers | watching the written session | writer | latency p50 ms | p99 ms | held back by other transactions | p99 after final, ms | delivered | idle CPU, % of a core | CPU while written to | connections: without watches → with | errors |"
         );
-        println!("|---|---:|---|---|---:|---:|---:|---:|---:|---|---:|");
+        println!("|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|");
     }
     for m in measured {
         let c = m.config;
         let per = |f: &dyn Fn(&Round) -> f64| m.rounds.iter().map(f).collect::<Vec<f64>>();
         let p50 = per(&|r| quantile(&r.latencies, 0.5));
         let p99 = per(&|r| quantile(&r.latencies, 0.99));
+        let after_final = per(&|r| quantile(&r.after_final, 0.99));
+        let held = m.rounds.iter().map(|r| r.held).sum::<Option<usize>>();
         let idle = per(&|r| r.idle_cpu);
         let busy = per(&|r| r.busy_cpu);
         let delivered: usize = m.rounds.iter().map(|r| r.latencies.len()).sum();
@@ -519,16 +475,20 @@ pub(crate) fn print(measured: &[Measured], json: bool) {
                 "{}",
                 serde_json::json!({"workload": "watch", "face": face, "watchers": c.watchers,
                     "watching_written_session": watching, "writer": writer, "p50_ms": p50, "p99_ms": p99,
+                    "held_back": held, "messages": m.rounds.len() * MESSAGES, "p99_after_final_ms": after_final,
                     "delivered": delivered, "expected": expected, "idle_cpu_percent": idle,
                     "busy_cpu_percent": busy, "connections": connections, "errors": errors})
             );
             continue;
         }
         println!(
-            "| {face} | {} | {watching} | {writer} | {} | {} | {delivered} of {expected} | {} | {} | {} | {errors} |",
+            "| {face} | {} | {watching} | {writer} | {} | {} | {} of {} | {} | {delivered} of {expected} | {} | {} | {} | {errors} |",
             c.watchers,
             spread(&p50, 1),
             spread(&p99, 1),
+            held.map_or("-".into(), |n| n.to_string()),
+            m.rounds.len() * MESSAGES,
+            spread(&after_final, 1),
             spread(&idle, 2),
             spread(&busy, 1),
             connections_unique(&connections).join(", "),

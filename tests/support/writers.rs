@@ -282,7 +282,6 @@ pub fn run_role() -> bool {
         return false;
     };
     let table = std::env::var(TABLE).expect("the table to write to");
-    let options = HistoryOptions::default().table_name(&table);
     match role.split_once('/') {
         Some((face, isolation)) => {
             let name = format!("{face}_{}", short(isolation));
@@ -291,14 +290,16 @@ pub fn run_role() -> bool {
                 #[cfg(feature = "blocking")]
                 "blocking" => {
                     write::<langchain_cockroachdb::blocking::CockroachDBChatMessageHistory>(
-                        &name, &url, options,
+                        &name, &url, &table,
                     )
                 }
                 #[cfg(feature = "async")]
                 "async" => write::<
                     langchain_cockroachdb::nonblocking::AsyncCockroachDBChatMessageHistory,
-                >(&name, &url, options),
-                other => panic!("no face {other:?} in this build"),
+                >(&name, &url, &table),
+                other => {
+                    panic!("writer {name} at {url} into {table}: no face {other:?} in this build")
+                }
             }
         }
         None => hold(&format!("\"public\".\"{table}\"")),
@@ -337,7 +338,8 @@ fn isolation_of(url: &str) -> String {
 
 /// A writer of face `W`: `BATCHES` calls of `add_messages`, 1 to 3
 /// messages each, one after the other.
-fn write<W: Face>(name: &str, url: &str, options: HistoryOptions) {
+fn write<W: Face>(name: &str, url: &str, table: &str) {
+    let options = HistoryOptions::default().table_name(table);
     let session = W::open(SESSION, url, options.clone()).expect("a history");
     let elsewhere = W::open(ELSEWHERE, url, options).expect("a history");
     // Connected, the statements prepared: the start is the writes'.
