@@ -229,8 +229,6 @@ fn one_round(
             }
             let close = move || -> Result<()> {
                 runtime.block_on(async {
-                    // Twice: see the blocking face's below.
-                    engine.close(Duration::from_secs(5)).await?;
                     engine.close(Duration::from_secs(5)).await?;
                     for task in tasks {
                         task.await?;
@@ -268,11 +266,8 @@ fn one_round(
                 )?);
             }
             let close = move || -> Result<()> {
-                // Twice: the first wakes the watches before it closes the
-                // pool, so that a read one starts at once can still succeed
-                // and leave it waiting (reported upstream); the second
-                // wakes them with the pool closed, and they end.
-                engine.close(Duration::from_secs(5))?;
+                // Every watch ends, each waiting up to an hour: a watch
+                // left waiting by `close` hangs the bench here.
                 engine.close(Duration::from_secs(5))?;
                 for thread in threads {
                     thread.join().map_err(|_| "a watcher panicked")?;

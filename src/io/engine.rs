@@ -345,6 +345,12 @@ impl Shared {
         })
     }
 
+    /// Whether the engine was closed: no request starts any more.
+    pub(crate) fn is_closed(&self) -> bool {
+        let slot = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
+        matches!(*slot, PoolSlot::Closed)
+    }
+
     /// The pool, made now if this is the first use.
     fn pool(&self) -> Result<Pool> {
         let mut slot = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
@@ -382,11 +388,13 @@ impl Shared {
     /// those in flight, then closes the pool's connections (those still in
     /// use when they come back). A timeout if some were still running.
     pub(crate) async fn close(&self, wait: Duration) -> Result<()> {
-        self.hub.close();
         let made = {
             let mut slot = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
             std::mem::replace(&mut *slot, PoolSlot::Closed)
         };
+        // Watches are woken once no read can start any more: a watch woken
+        // before would read, succeed, and wait for a wake that never comes.
+        self.hub.close();
         let until = crate::retry::deadline_after(wait);
         while self.in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < until {
             Face::pause(Duration::from_millis(5)).await;

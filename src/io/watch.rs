@@ -29,6 +29,12 @@ use super::mode::face;
 
 /// The first wait before reading again rows not yet final.
 const FIRST_RECHECK: Duration = Duration::from_millis(10);
+/// The longest: the end of the transaction that holds rows back notifies
+/// nobody, so a row becomes final between two looks and comes at most this
+/// long after (a wait doubling up to the hub's interval made a row held
+/// 1.3 s come up to 2.6 s after its commit). A read of a watch that waits
+/// for such rows, four times a second while they wait.
+const LAST_RECHECK: Duration = Duration::from_millis(250);
 
 /// A watch of a session, whatever its face: its position and pending
 /// events, its place in the hub, and when it reads next.
@@ -51,7 +57,7 @@ impl std::fmt::Debug for Follower {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Watch")
             .field("session", &self.session.id)
-            .field("cursor", &self.progress.cursor().to_string())
+            .field("cursor", &self.progress.position().to_string())
             .finish_non_exhaustive()
     }
 }
@@ -62,23 +68,24 @@ impl Follower {
     }
 
     pub(crate) fn cursor(&self) -> &WatchCursor {
-        self.progress.cursor()
+        self.progress.position()
     }
 
     pub(crate) fn ended(&self) -> bool {
         self.ended
     }
 
-    /// Whether to read now: after a full page, a wake (taken here), or when
-    /// rows not yet final are due for another look. Otherwise `waker`, if
-    /// given, is woken by the next wake.
+    /// Whether to read now: after a full page, a wake (taken here), when
+    /// rows not yet final are due for another look, or once the engine is
+    /// closed (the read then ends the watch, whenever its wake came).
+    /// Otherwise `waker`, if given, is woken by the next wake.
     pub(crate) fn due(&mut self, waker: Option<&Waker>) -> bool {
         let rechecked = self.recheck.is_some_and(|(at, _)| at <= Instant::now());
         let woken = match waker {
             Some(waker) => self.wakeup.take_or_register(waker),
             None => self.wakeup.take(),
         };
-        self.progress.more() || woken || rechecked
+        self.progress.more() || woken || rechecked || self.engine.is_closed()
     }
 
     /// When rows not yet final are due for another look, if any are.
@@ -109,7 +116,10 @@ impl Follower {
         self.recheck = match (self.progress.pending(), self.recheck) {
             (false, _) => None,
             (true, None) => Some((Instant::now() + FIRST_RECHECK, FIRST_RECHECK * 2)),
-            (true, Some((_, wait))) => Some((Instant::now() + wait, (wait * 2).min(self.interval))),
+            (true, Some((_, wait))) => Some((
+                Instant::now() + wait,
+                (wait * 2).min(self.interval).min(LAST_RECHECK),
+            )),
         };
     }
 

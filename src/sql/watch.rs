@@ -274,7 +274,11 @@ pub(crate) fn looked(rows: &[Row]) -> Result<Vec<(String, Seen)>> {
 /// yielded yet.
 #[derive(Debug)]
 pub(crate) struct Progress {
+    /// Where the reads got to: the next read starts after it.
     cursor: WatchCursor,
+    /// Where the events yielded got to: a watch resumed from it gets what
+    /// this one has not yielded yet (the reads may be further on).
+    yielded: WatchCursor,
     /// The rows at or before the cursor, as last counted and delivered
     /// since; `None` before the first read.
     behind: Option<u64>,
@@ -288,6 +292,7 @@ pub(crate) struct Progress {
 impl Progress {
     pub(crate) fn new(cursor: WatchCursor) -> Progress {
         Progress {
+            yielded: cursor.clone(),
             cursor,
             behind: None,
             events: VecDeque::new(),
@@ -296,12 +301,24 @@ impl Progress {
         }
     }
 
+    /// Where the next read starts.
     pub(crate) fn cursor(&self) -> &WatchCursor {
         &self.cursor
     }
 
+    /// Where a watch that resumes this one must start: after the last
+    /// event yielded, or, with none waiting, where the reads got to.
+    pub(crate) fn position(&self) -> &WatchCursor {
+        match self.events.is_empty() {
+            true => &self.cursor,
+            false => &self.yielded,
+        }
+    }
+
     pub(crate) fn next_event(&mut self) -> Option<WatchEvent> {
-        self.events.pop_front()
+        let event = self.events.pop_front()?;
+        self.yielded = event.cursor().clone();
+        Some(event)
     }
 
     /// Whether the last read filled its page.
@@ -320,6 +337,9 @@ impl Progress {
     /// moves to the read's horizon, unless the page was full (the rows
     /// between are not all read yet).
     pub(crate) fn apply(&mut self, batch: Batch, page_size: usize) {
+        if self.events.is_empty() {
+            self.yielded = self.cursor.clone();
+        }
         if let Some(known) = self.behind
             && batch.behind < known
         {
